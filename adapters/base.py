@@ -1,0 +1,171 @@
+"""The adapter contract: one small Protocol every side implements.
+
+An adapter turns one system into canonical records (``syncengine.models.Record``) and
+back. What a side can do is data (``Capabilities``), not subclass hooks, so the core can
+plan around a read-only field or a side that cannot delete. Optional abilities are
+separate Protocols checked with ``isinstance``: ``Incremental`` (changes since a cursor)
+and ``KeyLookup`` (find records by match key, used to resolve an in-flight create after
+a crash). Adapters never touch the state store: whatever they need to persist (audit
+rows, tokens) goes through the ``AdapterContext`` the engine hands them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from syncengine.errors import MalformedRecord
+from syncengine.models import ENTITIES, FIELDS, Entity, FieldChange, Record
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What one side holds and may do. Unlisted entities are not synced to or from it."""
+
+    entities: frozenset[Entity] = frozenset(ENTITIES)
+    can_create: frozenset[Entity] = frozenset(ENTITIES)
+    can_update: frozenset[Entity] = frozenset(ENTITIES)
+    can_delete: frozenset[Entity] = frozenset(ENTITIES)
+    fields: Mapping[Entity, frozenset[str]] = field(
+        default_factory=lambda: {e: frozenset(FIELDS[e]) for e in ENTITIES}
+    )
+    read_only_fields: Mapping[Entity, frozenset[str]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    """Plain-language facts the plan should show (e.g. "appointments are read-only")."""
+
+    def writable_fields(self, entity: Entity) -> frozenset[str]:
+        return self.fields.get(entity, frozenset()) - self.read_only_fields.get(
+            entity, frozenset()
+        )
+
+    @property
+    def read_only(self) -> bool:
+        return not (self.can_create or self.can_update or self.can_delete)
+
+
+@dataclass
+class Snapshot:
+    """What one read of one entity returned.
+
+    ``complete`` means every record of the entity is here, so an absent linked record
+    was deleted; when ``covered_parents`` is set, that holds only for children of those
+    contacts. An incremental read is not complete and names its tombstones in
+    ``deleted_ids``. ``problems`` are records that could not be read: they are
+    quarantined, and never taken for deleted.
+    """
+
+    entity: Entity
+    records: list[Record]
+    complete: bool = True
+    deleted_ids: tuple[str, ...] = ()
+    problems: list[MalformedRecord] = field(default_factory=list)
+    cursor: str | None = None
+    covered_parents: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One external call, for the audit trail. Never holds a secret."""
+
+    at: datetime
+    method: str
+    path: str
+    status: int | None
+    latency_ms: float
+    retries: int = 0
+    trace_id: str | None = None
+    error: str | None = None
+
+
+class AuditSink(Protocol):
+    def __call__(self, call: CallRecord) -> None: ...
+
+
+class SecretResolver(Protocol):
+    def __call__(self, reference: str, *, setting: str) -> str: ...
+
+
+class TokenVault(Protocol):
+    """Encrypted, durable storage for rotating credentials (OAuth token pairs)."""
+
+    def load(self, name: str) -> Mapping[str, Any] | None: ...
+
+    def save(self, name: str, value: Mapping[str, Any]) -> None: ...
+
+
+def _no_audit(call: CallRecord) -> None:
+    return None
+
+
+@dataclass
+class AdapterContext:
+    """What the engine hands an adapter: where it lives and the services it may use."""
+
+    connection: str = "default"
+    side: str = "a"
+    base_dir: Path = field(default_factory=Path.cwd)
+    audit: AuditSink = _no_audit
+    secrets: SecretResolver | None = None
+    vault: TokenVault | None = None
+    http_transport: Any = None
+    """An ``httpx.BaseTransport`` to use instead of the network (tests, demo)."""
+    sleep: Callable[[float], None] | None = None
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """A side. Every method may raise ``AdapterError`` subclasses, nothing else."""
+
+    name: str
+
+    def capabilities(self) -> Capabilities: ...
+
+    def snapshot(
+        self, entity: Entity, *, changed_parents: Collection[str] | None = None
+    ) -> Snapshot:
+        """All records of ``entity``. For children, ``changed_parents`` are the contacts
+        this run must cover; a side with costly child reads may cover only those (plus
+        a rolling share) and say so in ``Snapshot.covered_parents``."""
+        ...
+
+    def get(self, entity: Entity, record_id: str) -> Record | None: ...
+
+    def create(self, record: Record) -> Record:
+        """Create; ``record.id`` is ignored, ``record.parent_id`` is this side's contact.
+        Returns the record as the side now holds it, with its new id."""
+        ...
+
+    def update(self, entity: Entity, record_id: str, changes: Sequence[FieldChange]) -> Record:
+        """Apply field changes; returns the record as the side now holds it."""
+        ...
+
+    def delete(self, entity: Entity, record_id: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Incremental(Protocol):
+    """A side that can list what changed since a cursor (an opaque string it made)."""
+
+    def changes_since(self, entity: Entity, cursor: str) -> Snapshot: ...
+
+
+@runtime_checkable
+class KeyLookup(Protocol):
+    """A side that can find records by a match key (``email:...``, ``phone:...``)."""
+
+    def find_by_key(self, entity: Entity, key: str) -> list[Record]: ...
+
+
+@runtime_checkable
+class Checkable(Protocol):
+    """A side that can make test requests (``syncengine check``): returns problems."""
+
+    def check(self) -> list[str]: ...
+
+
+AdapterFactory = Callable[[Mapping[str, Any], AdapterContext], Adapter]

@@ -1,0 +1,219 @@
+"""The in-memory reference adapter: the whole Protocol, for tests, examples and the bench.
+
+It keeps a change log so it can answer ``changes_since`` like a real incremental API,
+and it can be told to fail (transiently or for good) to exercise retries and
+quarantine. Named stores live in a process-wide registry so a config file can say
+``adapter = "memory"`` and ``name = "x"`` and tests can seed that store directly.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from adapters.base import AdapterContext, Capabilities, Snapshot
+from syncengine.errors import (
+    PermanentAdapterError,
+    RecordNotFound,
+    RecordRejected,
+    TransientAdapterError,
+)
+from syncengine.models import CHILD_ENTITIES, Entity, FieldChange, Record
+from syncengine.normalize import canonical_fields, match_keys
+
+
+@dataclass
+class FaultPlan:
+    """Failures to inject: the next N writes fail transiently; listed ids fail for good."""
+
+    transient_writes: int = 0
+    permanent_ids: set[str] = field(default_factory=set)
+    crash_after_writes: int | None = None
+    """Raise ``SimulatedCrash`` after this many more successful writes (property tests)."""
+
+
+class SimulatedCrash(BaseException):
+    """Stands in for kill -9 in tests: not an Exception, so nothing catches it."""
+
+
+class MemoryAdapter:
+    name = "memory"
+    _stores: ClassVar[dict[str, MemoryAdapter]] = {}
+
+    def __init__(
+        self,
+        *,
+        capabilities: Capabilities | None = None,
+        clock: Callable[[], datetime] | None = None,
+        id_prefix: str = "m",
+    ) -> None:
+        self._caps = capabilities or Capabilities()
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._records: dict[Entity, dict[str, Record]] = {}
+        self._log: list[tuple[int, Entity, str]] = []
+        self._seq = itertools.count(1)
+        self._ids = itertools.count(1)
+        self._id_prefix = id_prefix
+        self.faults = FaultPlan()
+        self.writes = 0
+        self.reads = 0
+
+    # -- registry of named stores (config: adapter = "memory", name = "...") --------
+    @classmethod
+    def named(cls, name: str) -> MemoryAdapter:
+        if name not in cls._stores:
+            cls._stores[name] = cls(id_prefix=name)
+        return cls._stores[name]
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], context: AdapterContext) -> MemoryAdapter:
+        return cls.named(str(settings.get("name", f"{context.connection}-{context.side}")))
+
+    @classmethod
+    def forget_all(cls) -> None:
+        cls._stores.clear()
+
+    # -- direct access for tests and seeding -----------------------------------------
+    def put(self, record: Record, *, touch: bool = True) -> Record:
+        """Write a record as a user of this system would (not through the sync)."""
+        stamped = replace(
+            record,
+            fields=canonical_fields(record.fields),
+            updated_at=self._clock() if touch or record.updated_at is None else record.updated_at,
+        )
+        self._records.setdefault(record.entity, {})[record.id] = stamped
+        self._log_change(record.entity, record.id)
+        return stamped
+
+    def remove(self, entity: Entity, record_id: str) -> None:
+        """Delete as a user would; deleting a contact deletes its children."""
+        self._records.get(entity, {}).pop(record_id, None)
+        self._log_change(entity, record_id)
+        if entity == "contact":
+            for child in CHILD_ENTITIES:
+                for rid in [r.id for r in self._records.get(child, {}).values()
+                            if r.parent_id == record_id]:
+                    self.remove(child, rid)
+
+    def records(self, entity: Entity) -> dict[str, Record]:
+        return dict(self._records.get(entity, {}))
+
+    def new_id(self) -> str:
+        return f"{self._id_prefix}{next(self._ids)}"
+
+    # -- the Protocol ------------------------------------------------------------------
+    def capabilities(self) -> Capabilities:
+        return self._caps
+
+    def snapshot(
+        self, entity: Entity, *, changed_parents: Collection[str] | None = None
+    ) -> Snapshot:
+        self.reads += 1
+        return Snapshot(
+            entity=entity,
+            records=list(self._records.get(entity, {}).values()),
+            complete=True,
+            cursor=self._cursor(),
+        )
+
+    def changes_since(self, entity: Entity, cursor: str) -> Snapshot:
+        self.reads += 1
+        start = bisect.bisect_right(self._log, (int(cursor), "~", "~"))
+        current = self._records.get(entity, {})
+        seen: set[str] = set()
+        changed: list[Record] = []
+        deleted: list[str] = []
+        for _, ent, rid in self._log[start:]:
+            if ent != entity or rid in seen:
+                continue
+            seen.add(rid)
+            if rid in current:
+                changed.append(current[rid])
+            else:
+                deleted.append(rid)
+        return Snapshot(
+            entity=entity,
+            records=changed,
+            complete=False,
+            deleted_ids=tuple(deleted),
+            cursor=self._cursor(),
+        )
+
+    def get(self, entity: Entity, record_id: str) -> Record | None:
+        self.reads += 1
+        return self._records.get(entity, {}).get(record_id)
+
+    def find_by_key(self, entity: Entity, key: str) -> list[Record]:
+        self.reads += 1
+        return sorted(
+            (r for r in self._records.get(entity, {}).values() if key in match_keys(r)),
+            key=lambda r: r.id,
+        )
+
+    def create(self, record: Record) -> Record:
+        self._before_write(record.id)
+        if record.entity not in self._caps.can_create:
+            raise PermanentAdapterError(f"memory side cannot create {record.entity}")
+        if record.entity in CHILD_ENTITIES and (
+            record.parent_id is None or record.parent_id not in self._records.get("contact", {})
+        ):
+            raise RecordRejected(
+                f"{record.entity} needs an existing contact, got {record.parent_id!r}"
+            )
+        created = self.put(replace(record, id=self.new_id(), fields=self._writable(record)))
+        self._after_write()
+        return created
+
+    def update(self, entity: Entity, record_id: str, changes: Sequence[FieldChange]) -> Record:
+        self._before_write(record_id)
+        current = self._records.get(entity, {}).get(record_id)
+        if current is None:
+            raise RecordNotFound(f"memory {entity} {record_id} does not exist", record_id=record_id)
+        writable = self._caps.writable_fields(entity)
+        fields = dict(current.fields)
+        for change in changes:
+            if change.field in writable:
+                fields[change.field] = change.after
+        updated = self.put(replace(current, fields=fields))
+        self._after_write()
+        return updated
+
+    def delete(self, entity: Entity, record_id: str) -> None:
+        self._before_write(record_id)
+        if record_id not in self._records.get(entity, {}):
+            raise RecordNotFound(f"memory {entity} {record_id} does not exist", record_id=record_id)
+        self.remove(entity, record_id)
+        self._after_write()
+
+    def close(self) -> None:
+        return None
+
+    # -- internals ---------------------------------------------------------------------
+    def _writable(self, record: Record) -> dict[str, Any]:
+        writable = self._caps.writable_fields(record.entity)
+        return {k: v for k, v in record.fields.items() if k in writable}
+
+    def _cursor(self) -> str:
+        return str(self._log[-1][0]) if self._log else "0"
+
+    def _log_change(self, entity: Entity, record_id: str) -> None:
+        self._log.append((next(self._seq), entity, record_id))
+
+    def _before_write(self, record_id: str | None) -> None:
+        if self.faults.transient_writes > 0:
+            self.faults.transient_writes -= 1
+            raise TransientAdapterError("injected transient failure", record_id=record_id)
+        if record_id is not None and record_id in self.faults.permanent_ids:
+            raise RecordRejected("injected permanent failure", record_id=record_id)
+
+    def _after_write(self) -> None:
+        self.writes += 1
+        if self.faults.crash_after_writes is not None:
+            if self.faults.crash_after_writes <= 0:
+                self.faults.crash_after_writes = None
+                raise SimulatedCrash("simulated crash after a successful write")
+            self.faults.crash_after_writes -= 1

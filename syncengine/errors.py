@@ -1,0 +1,152 @@
+"""The one exception tree of syncengine.
+
+Every error the engine raises on purpose is a ``SyncError``. Two marker mixins decide
+what the runner does with a failed op: a ``Transient`` error is retried with backoff,
+a ``Permanent`` one is quarantined at once. ``UserError`` subclasses are printed to the
+user without a traceback, each naming the thing that is wrong and how to fix it.
+Foreign exceptions (httpx, sqlalchemy, json) are translated where they enter, with
+``raise ... from exc``; the core never sees them.
+
+    SyncError
+    ├── UserError                     printed without a traceback, exit code 2
+    │   ├── ConfigError               all config problems of a file, reported at once
+    │   ├── SecretError               a secret reference that cannot be resolved
+    │   ├── UnknownAdapterError       no adapter registered under that name
+    │   └── NotFoundError             a conflict/run/connection id that does not exist
+    ├── SafetyRefusal                 a guard refused the run, exit code 3
+    │   ├── SideEmptiedRefusal        a side that had records returned none
+    │   └── MassDeleteRefusal         deletes exceed the configured share
+    ├── LockedError                   another run of the same connection holds the lock
+    ├── AdapterError                  a side failed an operation
+    │   ├── TransientAdapterError     (Transient) 429, 5xx, timeouts, resets
+    │   ├── PermanentAdapterError     (Permanent) other 4xx, validation
+    │   │   ├── RecordRejected        the side refused one record (bad data)
+    │   │   ├── RecordNotFound        the record is gone on that side
+    │   │   └── AuthError             bad or expired credentials, missing scope
+    │   └── DuplicateOnSide           a create refused as duplicate; carries the existing id
+    ├── MalformedRecord               (Permanent) a record in a source could not be read
+    └── StateError                    the state store failed or is at a wrong schema
+"""
+
+from __future__ import annotations
+
+
+class Transient:
+    """Marker: retrying the same operation later may succeed."""
+
+
+class Permanent:
+    """Marker: retrying will not help; quarantine the record and go on."""
+
+
+class SyncError(Exception):
+    """Root of every error syncengine raises on purpose."""
+
+
+class UserError(SyncError):
+    """An error the user can fix; the CLI prints it without a traceback (exit 2)."""
+
+    exit_code = 2
+
+
+class ConfigError(UserError):
+    """One or more config problems, all reported at once."""
+
+    def __init__(self, problems: list[str], source: str = "config") -> None:
+        self.problems = list(problems)
+        self.source = source
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{source}: {len(self.problems)} problem(s):\n{lines}")
+
+
+class SecretError(UserError):
+    """A secret reference (env:NAME, keyring:NAME) that cannot be resolved."""
+
+
+class UnknownAdapterError(UserError):
+    """No adapter is registered under the requested name."""
+
+
+class NotFoundError(UserError):
+    """A named object (connection, conflict, run) does not exist."""
+
+
+class SafetyRefusal(SyncError):
+    """A safety guard refused the run; ``--force`` overrides (exit 3)."""
+
+    exit_code = 3
+
+
+class SideEmptiedRefusal(SafetyRefusal):
+    """A side that had records returned none: likely an outage, not a mass delete."""
+
+
+class MassDeleteRefusal(SafetyRefusal):
+    """The plan deletes more than the configured share of a side's linked records."""
+
+
+class LockedError(SyncError):
+    """Another run of this connection holds its lock."""
+
+    exit_code = 4
+
+
+class AdapterError(SyncError):
+    """A side failed an operation. ``side`` and ``record_id`` name where, when known."""
+
+    def __init__(self, message: str, *, record_id: str | None = None) -> None:
+        self.record_id = record_id
+        super().__init__(message)
+
+
+class TransientAdapterError(AdapterError, Transient):
+    """Rate limit, server error, timeout or dropped connection: retry with backoff."""
+
+    def __init__(
+        self, message: str, *, record_id: str | None = None, retry_after: float | None = None
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, record_id=record_id)
+
+
+class PermanentAdapterError(AdapterError, Permanent):
+    """The side refused the operation for good."""
+
+
+class RecordRejected(PermanentAdapterError):
+    """The side refused one record's data (validation)."""
+
+
+class RecordNotFound(PermanentAdapterError):
+    """The record does not exist (any more) on that side."""
+
+
+class AuthError(PermanentAdapterError):
+    """Credentials are missing, wrong, expired for good, or lack a scope."""
+
+
+class DuplicateOnSide(AdapterError, Permanent):
+    """A create was refused because the side already has this record."""
+
+    def __init__(self, message: str, *, existing_id: str, record_id: str | None = None) -> None:
+        self.existing_id = existing_id
+        super().__init__(message, record_id=record_id)
+
+
+class MalformedRecord(SyncError, Permanent):
+    """A record in a source could not be read; names where it is and what is wrong."""
+
+    def __init__(self, where: str, problem: str, *, record_id: str | None = None) -> None:
+        self.where = where
+        self.problem = problem
+        self.record_id = record_id
+        super().__init__(f"{where}: {problem}")
+
+
+class StateError(SyncError):
+    """The state store failed, or its schema is not at the version this code needs."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed op may be retried."""
+    return isinstance(exc, Transient)

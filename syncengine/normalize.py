@@ -1,0 +1,127 @@
+"""Canonical field values and match keys.
+
+Canonical form makes "the same record" compare equal across systems: empty strings and
+nulls are absent, tags are a sorted set of trimmed strings, custom fields drop empty
+values. Match keys (``email:...``, ``phone:...``) are what links a new record to an
+existing one on the other side: the email as email-validator normalises it with the
+local part casefolded, the phone in E.164 via phonenumbers with a configurable default
+region. Keys are for matching only; values written to a side are never rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import Any
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from syncengine.models import JSON, Record
+
+DEFAULT_REGION = "US"
+
+
+def _canonical_value(key: str, value: JSON) -> JSON:
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if key == "tags":
+        if not value:
+            return None
+        if not isinstance(value, list | tuple | set | frozenset):
+            value = [value]
+        tags = sorted({str(t).strip() for t in value if str(t).strip()})
+        return tags or None
+    if key == "custom_fields":
+        if not isinstance(value, Mapping) or not value:
+            return None if not value else value
+        cleaned = {str(k): _canonical_value("", v) for k, v in value.items()}
+        cleaned = {k: v for k, v in sorted(cleaned.items()) if v is not None}
+        return cleaned or None
+    if isinstance(value, list | tuple) and not value:
+        return None
+    if isinstance(value, Mapping) and not value:
+        return None
+    return value
+
+
+def canonical_fields(fields: Mapping[str, JSON]) -> dict[str, JSON]:
+    """Fields in canonical form: absent == null == "" and set-like fields sorted."""
+    out: dict[str, JSON] = {}
+    for key in sorted(fields):
+        value = _canonical_value(key, fields[key])
+        if value is not None:
+            out[key] = value
+    return out
+
+
+@lru_cache(maxsize=65536)
+def email_key(email: str) -> str | None:
+    """The matching key of an email, or None if it is not a valid address."""
+    try:
+        normalized = validate_email(email, check_deliverability=False).normalized
+    except EmailNotValidError:
+        return None
+    local, _, domain = normalized.rpartition("@")
+    return f"{local.casefold()}@{domain.lower()}"
+
+
+def is_valid_email(email: str) -> bool:
+    return email_key(email) is not None
+
+
+@lru_cache(maxsize=65536)
+def phone_key(phone: str, region: str = DEFAULT_REGION) -> str | None:
+    """The phone in E.164, or None if it cannot be read as a possible number."""
+    try:
+        parsed = phonenumbers.parse(phone, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def content_key(entity: str, fields: Mapping[str, JSON], names: Iterable[str]) -> str:
+    """A key from the content of chosen fields: how keyless records are matched."""
+    picked = {n: fields[n] for n in sorted(names) if fields.get(n) is not None}
+    blob = json.dumps(picked, sort_keys=True, separators=(",", ":"), default=str)
+    return f"content:{entity}:{hashlib.blake2b(blob.encode(), digest_size=12).hexdigest()}"
+
+
+CHILD_KEY_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "note": ("title", "body"),
+    "task": ("title", "due_date"),
+    "appointment": ("title", "start_time"),
+}
+KEYLESS_CONTACT_FIELDS = ("first_name", "last_name", "company_name")
+
+
+def match_keys(
+    record: Record, region: str = DEFAULT_REGION, keys: Iterable[str] = ("email", "phone")
+) -> tuple[str, ...]:
+    """The keys a record can be matched by, strongest first.
+
+    Contacts match by email then phone; a contact with neither by its name and company.
+    Children match by content within their (linked) contact, so the key includes the
+    parent only on the engine's side; here it is content alone.
+    """
+    fields: Mapping[str, Any] = record.fields
+    if record.entity != "contact":
+        return (content_key(record.entity, fields, CHILD_KEY_FIELDS[record.entity]),)
+    out: list[str] = []
+    wanted = tuple(keys)
+    if "email" in wanted and isinstance(fields.get("email"), str):
+        key = email_key(fields["email"])
+        if key:
+            out.append(f"email:{key}")
+    if "phone" in wanted and isinstance(fields.get("phone"), str):
+        key = phone_key(fields["phone"], region)
+        if key:
+            out.append(f"phone:{key}")
+    if not out and any(fields.get(n) for n in KEYLESS_CONTACT_FIELDS):
+        out.append(content_key("contact", fields, KEYLESS_CONTACT_FIELDS))
+    return tuple(out)
