@@ -12,38 +12,31 @@ rows, tokens) goes through the ``AdapterContext`` the engine hands them.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from syncengine.capabilities import Capabilities
 from syncengine.errors import MalformedRecord
-from syncengine.models import ENTITIES, FIELDS, Entity, FieldChange, Record
+from syncengine.models import Entity, FieldChange, Record
 
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What one side holds and may do. Unlisted entities are not synced to or from it."""
-
-    entities: frozenset[Entity] = frozenset(ENTITIES)
-    can_create: frozenset[Entity] = frozenset(ENTITIES)
-    can_update: frozenset[Entity] = frozenset(ENTITIES)
-    can_delete: frozenset[Entity] = frozenset(ENTITIES)
-    fields: Mapping[Entity, frozenset[str]] = field(
-        default_factory=lambda: {e: frozenset(FIELDS[e]) for e in ENTITIES}
-    )
-    read_only_fields: Mapping[Entity, frozenset[str]] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()
-    """Plain-language facts the plan should show (e.g. "appointments are read-only")."""
-
-    def writable_fields(self, entity: Entity) -> frozenset[str]:
-        return self.fields.get(entity, frozenset()) - self.read_only_fields.get(
-            entity, frozenset()
-        )
-
-    @property
-    def read_only(self) -> bool:
-        return not (self.can_create or self.can_update or self.can_delete)
+__all__ = [
+    "Adapter",
+    "AdapterContext",
+    "AdapterFactory",
+    "AuditSink",
+    "Batching",
+    "CallRecord",
+    "Capabilities",
+    "Checkable",
+    "Incremental",
+    "KeyLookup",
+    "SecretResolver",
+    "Snapshot",
+    "TokenVault",
+]
 
 
 @dataclass
@@ -159,6 +152,14 @@ class KeyLookup(Protocol):
     """A side that can find records by a match key (``email:...``, ``phone:...``)."""
 
     def find_by_key(self, entity: Entity, key: str) -> list[Record]: ...
+
+
+@runtime_checkable
+class Batching(Protocol):
+    """A side that can group many writes into one (a file rewritten once per chunk).
+    Writes inside ``batch()`` are durable when the block exits."""
+
+    def batch(self) -> AbstractContextManager[Any]: ...
 
 
 @runtime_checkable

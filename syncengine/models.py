@@ -147,6 +147,8 @@ class Op:
 class ConflictKind(StrEnum):
     FIELD = "field"
     DELETE_VS_EDIT = "delete_vs_edit"
+    DELETE = "delete"
+    """A delete held for review because the delete policy is ``manual``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +206,21 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkChange:
+    """Bookkeeping with no write: drop a link (both gone) or tombstone it (delete ignored).
+
+    A tombstoned link keeps the survivor linked to nothing, so it is neither deleted
+    nor created again on the side that deleted it.
+    """
+
+    entity: Entity
+    a_id: str
+    b_id: str
+    change: Literal["forget", "tombstone"]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """What one run does, deterministic in order. Renderers and apply read only this."""
 
@@ -213,6 +230,7 @@ class Plan:
     duplicates: tuple[DuplicateGroup, ...] = ()
     decisions: tuple[Decision, ...] = ()
     notes: tuple[str, ...] = ()
+    link_changes: tuple[LinkChange, ...] = ()
 
     def summary(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -37,7 +37,7 @@ def _canonical_value(key: str, value: JSON) -> JSON:
         return tags or None
     if key == "custom_fields":
         if not isinstance(value, Mapping) or not value:
-            return None if not value else value
+            return value or None
         cleaned = {str(k): _canonical_value("", v) for k, v in value.items()}
         cleaned = {k: v for k, v in sorted(cleaned.items()) if v is not None}
         return cleaned or None
@@ -125,3 +125,18 @@ def match_keys(
     if not out and any(fields.get(n) for n in KEYLESS_CONTACT_FIELDS):
         out.append(content_key("contact", fields, KEYLESS_CONTACT_FIELDS))
     return tuple(out)
+
+
+def equivalent(field_name: str, x: JSON, y: JSON, region: str = DEFAULT_REGION) -> bool:
+    """Whether two values of a field say the same thing (email case, phone format)."""
+    if x == y:
+        return True
+    if not isinstance(x, str) or not isinstance(y, str):
+        return False
+    if field_name == "email":
+        kx = email_key(x)
+        return kx is not None and kx == email_key(y)
+    if field_name == "phone":
+        kx = phone_key(x, region)
+        return kx is not None and kx == phone_key(y, region)
+    return False

@@ -1,0 +1,807 @@
+"""The state store: the only code that issues SQL.
+
+Reads are bulk (one query per side and entity for fingerprints, chunked ``IN`` lists
+for the records in play), so an unchanged record costs one row read and no Python-level
+diff. Writes happen inside ``transaction()`` blocks the engine opens per chunk of ops,
+so the journal and the base move together. The same statements run on SQLite and
+PostgreSQL; only the upsert is dialect-specific.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from state import models as m
+from state.db import make_engine, upgrade
+from syncengine.errors import LockedError, NotFoundError, StateError
+from syncengine.fingerprint import encode, fingerprint
+from syncengine.models import JSON, Entity, Record, Side
+
+CHUNK = 900
+
+
+def _t(model: type[Any]) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+SIDE_RECORDS = _t(m.SideRecord)
+LINKS = _t(m.Link)
+CURSORS = _t(m.Cursor)
+RUNS = _t(m.Run)
+JOURNAL = _t(m.JournalEntry)
+CONFLICTS = _t(m.ConflictRow)
+DUPLICATES = _t(m.DuplicateGroupRow)
+QUARANTINE = _t(m.Quarantine)
+AUDIT = _t(m.AuditCall)
+LOCKS = _t(m.LockRow)
+VAULT = _t(m.VaultEntry)
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A side's base version of a record, as the store keeps it."""
+
+    record: Record
+    fingerprint: str
+    linked: bool
+    keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRow:
+    entity: Entity
+    a_id: str
+    b_id: str
+    state: str
+
+
+def stored(record: Record, keys: tuple[str, ...], linked: bool = True) -> StoredRecord:
+    return StoredRecord(record, fingerprint(record.fields), linked, keys)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine: Engine = make_engine(url)
+            upgrade(self.engine)
+        except SQLAlchemyError as exc:
+            raise StateError(f"cannot open the state database {_safe_url(url)}: {exc}") from exc
+        self._dialect = self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- plumbing -----------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StateError(f"state database error: {exc}") from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StateError(f"state database error: {exc}") from exc
+
+    def _upsert(
+        self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: list[str]
+    ) -> None:
+        if not rows:
+            return
+        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        for chunk in _chunks(rows, 500):
+            stmt = dialect_insert(table)
+            cols = {c: stmt.excluded[c] for c in chunk[0] if c not in keys}
+            conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=cols), list(chunk))
+
+    # -- the base: side records ------------------------------------------------------------
+    def fingerprints(
+        self, connection: str, side: Side, entity: Entity
+    ) -> dict[str, tuple[str, bool]]:
+        t = SIDE_RECORDS
+        q = select(t.c.record_id, t.c.fingerprint, t.c.linked).where(
+            t.c.connection == connection, t.c.side == side, t.c.entity == entity
+        )
+        with self._read() as conn:
+            return {rid: (fp, bool(linked)) for rid, fp, linked in conn.execute(q)}
+
+    def _records_where(
+        self, conn: Connection, connection: str, side: Side, entity: Entity, *cond: Any
+    ) -> list[StoredRecord]:
+        t = SIDE_RECORDS
+        q = select(t).where(
+            t.c.connection == connection, t.c.side == side, t.c.entity == entity, *cond
+        )
+        out = []
+        for row in conn.execute(q):
+            rec = Record(
+                entity=entity,
+                id=row.record_id,
+                fields=json.loads(row.data),
+                updated_at=_aware(row.updated_at),
+                parent_id=row.parent_id,
+            )
+            keys = tuple(k for k in (row.key1, row.key2) if k)
+            out.append(StoredRecord(rec, row.fingerprint, bool(row.linked), keys))
+        return out
+
+    def load_records(
+        self, connection: str, side: Side, entity: Entity, ids: Collection[str]
+    ) -> dict[str, StoredRecord]:
+        out: dict[str, StoredRecord] = {}
+        with self._read() as conn:
+            for chunk in _chunks(sorted(ids)):
+                for sr in self._records_where(
+                    conn, connection, side, entity, SIDE_RECORDS.c.record_id.in_(chunk)
+                ):
+                    out[sr.record.id] = sr
+        return out
+
+    def pending_records(self, connection: str, side: Side, entity: Entity) -> list[StoredRecord]:
+        with self._read() as conn:
+            return self._records_where(
+                conn, connection, side, entity, SIDE_RECORDS.c.linked.is_(False)
+            )
+
+    def count_linked(self, connection: str, side: Side, entity: Entity) -> int:
+        t = SIDE_RECORDS
+        q = select(func.count()).where(
+            t.c.connection == connection,
+            t.c.side == side,
+            t.c.entity == entity,
+            t.c.linked.is_(True),
+        )
+        with self._read() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    def linked_ids_by_keys(
+        self, connection: str, side: Side, entity: Entity, keys: Collection[str]
+    ) -> dict[str, list[str]]:
+        t = SIDE_RECORDS
+        out: dict[str, list[str]] = {}
+        with self._read() as conn:
+            for chunk in _chunks(sorted(keys)):
+                q = select(t.c.record_id, t.c.key1, t.c.key2).where(
+                    t.c.connection == connection,
+                    t.c.side == side,
+                    t.c.entity == entity,
+                    t.c.linked.is_(True),
+                    or_(t.c.key1.in_(chunk), t.c.key2.in_(chunk)),
+                )
+                wanted = set(chunk)
+                for rid, k1, k2 in conn.execute(q):
+                    for k in (k1, k2):
+                        if k in wanted:
+                            out.setdefault(k, []).append(rid)
+        return out
+
+    def put_records(
+        self, conn: Connection, connection: str, side: Side, records: Iterable[StoredRecord]
+    ) -> None:
+        rows = []
+        for sr in records:
+            keys = (*sr.keys, None, None)
+            rows.append(
+                {
+                    "connection": connection,
+                    "side": side,
+                    "entity": sr.record.entity,
+                    "record_id": sr.record.id,
+                    "fingerprint": sr.fingerprint,
+                    "data": encode(sr.record.fields),
+                    "updated_at": sr.record.updated_at,
+                    "parent_id": sr.record.parent_id,
+                    "key1": keys[0],
+                    "key2": keys[1],
+                    "linked": sr.linked,
+                }
+            )
+        if not rows:
+            return
+        if self._dialect == "sqlite":
+            # INSERT OR REPLACE is the fastest bulk write SQLite has; the row is whole.
+            conn.execute(insert(SIDE_RECORDS).prefix_with("OR REPLACE"), rows)
+        else:
+            self._upsert(conn, SIDE_RECORDS, rows, ["connection", "side", "entity", "record_id"])
+
+    def delete_records(
+        self, conn: Connection, connection: str, side: Side, entity: Entity, ids: Collection[str]
+    ) -> None:
+        t = SIDE_RECORDS
+        for chunk in _chunks(sorted(ids)):
+            conn.execute(
+                delete(t).where(
+                    t.c.connection == connection,
+                    t.c.side == side,
+                    t.c.entity == entity,
+                    t.c.record_id.in_(chunk),
+                )
+            )
+
+    def child_ids(
+        self, connection: str, side: Side, entity: Entity, parent_ids: Collection[str]
+    ) -> list[str]:
+        t = SIDE_RECORDS
+        out: list[str] = []
+        with self._read() as conn:
+            for chunk in _chunks(sorted(parent_ids)):
+                q = select(t.c.record_id).where(
+                    t.c.connection == connection,
+                    t.c.side == side,
+                    t.c.entity == entity,
+                    t.c.parent_id.in_(chunk),
+                )
+                out += [r for (r,) in conn.execute(q)]
+        return out
+
+    # -- links ---------------------------------------------------------------------------
+    def links_by_ids(
+        self, connection: str, entity: Entity, side: Side, ids: Collection[str]
+    ) -> dict[str, LinkRow]:
+        t = LINKS
+        col = t.c.a_id if side == "a" else t.c.b_id
+        out: dict[str, LinkRow] = {}
+        with self._read() as conn:
+            for chunk in _chunks(sorted(ids)):
+                q = select(t.c.a_id, t.c.b_id, t.c.state).where(
+                    t.c.connection == connection, t.c.entity == entity, col.in_(chunk)
+                )
+                for a_id, b_id, state in conn.execute(q):
+                    out[a_id if side == "a" else b_id] = LinkRow(entity, a_id, b_id, state)
+        return out
+
+    def count_links(self, connection: str, entity: Entity) -> int:
+        q = select(func.count()).where(
+            LINKS.c.connection == connection, LINKS.c.entity == entity, LINKS.c.state == "live"
+        )
+        with self._read() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    def put_links(
+        self, conn: Connection, connection: str, links: Iterable[tuple[Entity, str, str, str]]
+    ) -> None:
+        rows = [
+            {
+                "connection": connection,
+                "entity": e,
+                "a_id": a,
+                "b_id": b,
+                "state": s,
+                "linked_at": now(),
+            }
+            for e, a, b, s in links
+        ]
+        if not rows:
+            return
+        t = LINKS
+        # A pair may be re-linked (a record re-created): clear any old link of either id.
+        for e, a, b, _ in [(r["entity"], r["a_id"], r["b_id"], r["state"]) for r in rows]:
+            conn.execute(
+                delete(t).where(
+                    t.c.connection == connection, t.c.entity == e, or_(t.c.a_id == a, t.c.b_id == b)
+                )
+            )
+        conn.execute(insert(t), rows)
+
+    def bulk_new_links(
+        self, conn: Connection, connection: str, links: Sequence[tuple[Entity, str, str]]
+    ) -> None:
+        """Insert links known to be new (fresh ids from creates): no per-row cleanup."""
+        rows = [
+            {
+                "connection": connection,
+                "entity": e,
+                "a_id": a,
+                "b_id": b,
+                "state": "live",
+                "linked_at": now(),
+            }
+            for e, a, b in links
+        ]
+        if rows:
+            conn.execute(insert(LINKS), rows)
+
+    def delete_links(
+        self, conn: Connection, connection: str, entity: Entity, a_ids: Collection[str]
+    ) -> None:
+        for chunk in _chunks(sorted(a_ids)):
+            conn.execute(
+                delete(LINKS).where(
+                    LINKS.c.connection == connection,
+                    LINKS.c.entity == entity,
+                    LINKS.c.a_id.in_(chunk),
+                )
+            )
+
+    def set_link_state(
+        self, conn: Connection, connection: str, entity: Entity, a_id: str, state: str
+    ) -> None:
+        conn.execute(
+            update(LINKS)
+            .where(LINKS.c.connection == connection, LINKS.c.entity == entity, LINKS.c.a_id == a_id)
+            .values(state=state)
+        )
+
+    # -- cursors -------------------------------------------------------------------------
+    def cursors(self, connection: str) -> dict[tuple[str, str], tuple[str | None, datetime | None]]:
+        q = select(CURSORS).where(CURSORS.c.connection == connection)
+        with self._read() as conn:
+            return {(r.side, r.entity): (r.cursor, _aware(r.full_pass_at)) for r in conn.execute(q)}
+
+    def put_cursor(
+        self,
+        conn: Connection,
+        connection: str,
+        side: Side,
+        entity: Entity,
+        cursor: str | None,
+        full_pass_at: datetime | None,
+    ) -> None:
+        row = {
+            "connection": connection,
+            "side": side,
+            "entity": entity,
+            "cursor": cursor,
+            "full_pass_at": full_pass_at,
+        }
+        self._upsert(conn, CURSORS, [row], ["connection", "side", "entity"])
+
+    # -- runs and the journal ---------------------------------------------------------------
+    def start_run(self, connection: str, kind: str) -> int:
+        with self.transaction() as conn:
+            res = conn.execute(
+                insert(RUNS).values(
+                    connection=connection,
+                    kind=kind,
+                    status="running",
+                    started_at=now(),
+                    summary="{}",
+                )
+            )
+            return int(res.inserted_primary_key[0])  # type: ignore[index]
+
+    def finish_run(
+        self, run_id: int, status: str, summary: Mapping[str, Any], error: str | None = None
+    ) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                update(RUNS)
+                .where(RUNS.c.id == run_id)
+                .values(
+                    status=status,
+                    finished_at=now(),
+                    summary=json.dumps(summary, sort_keys=True),
+                    error=error,
+                )
+            )
+
+    def runs(self, connection: str | None, limit: int = 20) -> list[dict[str, Any]]:
+        q = select(RUNS).order_by(RUNS.c.id.desc()).limit(limit)
+        if connection:
+            q = q.where(RUNS.c.connection == connection)
+        with self._read() as conn:
+            return [dict(r._mapping) | {"summary": json.loads(r.summary)} for r in conn.execute(q)]
+
+    def journal_begin(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+        if not rows:
+            return []
+        res = conn.execute(
+            insert(JOURNAL).returning(JOURNAL.c.id, sort_by_parameter_order=True), list(rows)
+        )
+        return [int(r[0]) for r in res]
+
+    def journal_finish(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Mark journal entries done/failed: rows of {id, status, result_id, error, attempts}."""
+        for r in rows:
+            conn.execute(
+                update(JOURNAL)
+                .where(JOURNAL.c.id == r["id"])
+                .values(
+                    status=r["status"],
+                    result_id=r.get("result_id"),
+                    error=r.get("error"),
+                    attempts=r.get("attempts", 1),
+                    finished_at=now(),
+                )
+            )
+
+    def journal_done_bulk(self, conn: Connection, ids: Sequence[int], when: datetime) -> None:
+        for chunk in _chunks(list(ids)):
+            conn.execute(
+                update(JOURNAL)
+                .where(JOURNAL.c.id.in_(chunk))
+                .values(status="done", attempts=1, finished_at=when)
+            )
+
+    def inflight_creates(self, connection: str) -> list[dict[str, Any]]:
+        """Creates journaled by a run that stopped before it knew their outcome."""
+        q = select(JOURNAL).where(
+            JOURNAL.c.connection == connection,
+            JOURNAL.c.status == "pending",
+            JOURNAL.c.action == "create",
+        )
+        with self._read() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def settle_inflight(self, conn: Connection, connection: str) -> None:
+        conn.execute(
+            update(JOURNAL)
+            .where(JOURNAL.c.connection == connection, JOURNAL.c.status == "pending")
+            .values(status="interrupted", finished_at=now())
+        )
+
+    def journal(self, run_id: int) -> list[dict[str, Any]]:
+        q = select(JOURNAL).where(JOURNAL.c.run_id == run_id).order_by(JOURNAL.c.seq)
+        with self._read() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    # -- conflicts -------------------------------------------------------------------------
+    def open_conflicts(self, connection: str | None = None) -> list[dict[str, Any]]:
+        q = select(CONFLICTS).where(CONFLICTS.c.status == "open").order_by(CONFLICTS.c.id)
+        if connection:
+            q = q.where(CONFLICTS.c.connection == connection)
+        with self._read() as conn:
+            return [_conflict_dict(r._mapping) for r in conn.execute(q)]
+
+    def conflicts(self, connection: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        q = select(CONFLICTS).order_by(CONFLICTS.c.id.desc()).limit(limit)
+        if connection:
+            q = q.where(CONFLICTS.c.connection == connection)
+        with self._read() as conn:
+            return [_conflict_dict(r._mapping) for r in conn.execute(q)]
+
+    def conflict(self, conflict_id: int) -> dict[str, Any]:
+        with self._read() as conn:
+            row = conn.execute(select(CONFLICTS).where(CONFLICTS.c.id == conflict_id)).first()
+        if row is None:
+            raise NotFoundError(
+                f"no conflict with id {conflict_id}; list them with `syncengine conflicts`"
+            )
+        return _conflict_dict(row._mapping)
+
+    def record_conflicts(
+        self, conn: Connection, connection: str, run_id: int, rows: Sequence[dict[str, Any]]
+    ) -> dict[str, int]:
+        """Store this run's conflicts: held ones stay open (one row per key), the
+        resolved ones are history. Open conflicts this run no longer sees are superseded."""
+        t = CONFLICTS
+        existing = {
+            r.key: r.id
+            for r in conn.execute(
+                select(t.c.key, t.c.id).where(t.c.connection == connection, t.c.status == "open")
+            )
+        }
+        ids: dict[str, int] = {}
+        for r in rows:
+            values = {
+                k: (
+                    json.dumps(v, sort_keys=True, default=str)
+                    if k in ("base", "a_value", "b_value")
+                    else v
+                )
+                for k, v in r.items()
+            }
+            if r["status"] == "open" and r["key"] in existing:
+                conn.execute(
+                    update(t)
+                    .where(t.c.id == existing[r["key"]])
+                    .values(
+                        run_id=run_id,
+                        **{k: values[k] for k in ("base", "a_value", "b_value", "rule")},
+                    )
+                )
+                ids[r["key"]] = existing.pop(r["key"])
+            else:
+                res = conn.execute(
+                    insert(t).values(
+                        connection=connection,
+                        run_id=run_id,
+                        created_at=now(),
+                        resolved_at=None if r["status"] == "open" else now(),
+                        **values,
+                    )
+                )
+                ids[r["key"]] = int(res.inserted_primary_key[0])  # type: ignore[index]
+        return ids
+
+    def supersede_conflicts(
+        self,
+        conn: Connection,
+        connection: str,
+        keep_keys: Collection[str],
+        in_play: Collection[str],
+    ) -> None:
+        """Open conflicts of pairs this run looked at and found no longer in conflict."""
+        t = CONFLICTS
+        for row in conn.execute(
+            select(t.c.id, t.c.key, t.c.entity, t.c.a_id, t.c.b_id).where(
+                t.c.connection == connection, t.c.status == "open"
+            )
+        ).all():
+            if row.key not in keep_keys and f"{row.entity}:{row.a_id}:{row.b_id}" in in_play:
+                conn.execute(
+                    update(t).where(t.c.id == row.id).values(status="superseded", resolved_at=now())
+                )
+
+    def resolve_conflict(
+        self, conflict_id: int, resolution: str, value: JSON = None
+    ) -> dict[str, Any]:
+        row = self.conflict(conflict_id)
+        if row["status"] != "open":
+            raise NotFoundError(
+                f"conflict {conflict_id} is {row['status']}, not open; nothing to resolve"
+            )
+        with self.transaction() as conn:
+            conn.execute(
+                update(CONFLICTS)
+                .where(CONFLICTS.c.id == conflict_id)
+                .values(status="resolving", resolution=resolution, resolved_value=json.dumps(value))
+            )
+        return self.conflict(conflict_id)
+
+    def pending_resolutions(self, connection: str) -> list[dict[str, Any]]:
+        q = select(CONFLICTS).where(
+            CONFLICTS.c.connection == connection, CONFLICTS.c.status == "resolving"
+        )
+        with self._read() as conn:
+            return [_conflict_dict(r._mapping) for r in conn.execute(q)]
+
+    def close_resolutions(self, conn: Connection, ids: Collection[int]) -> None:
+        for chunk in _chunks(sorted(ids)):
+            conn.execute(
+                update(CONFLICTS)
+                .where(CONFLICTS.c.id.in_(chunk))
+                .values(status="resolved", resolved_at=now())
+            )
+
+    # -- duplicate groups, quarantine ------------------------------------------------------
+    def record_duplicates(
+        self, conn: Connection, connection: str, groups: Sequence[dict[str, Any]]
+    ) -> None:
+        t = DUPLICATES
+        existing = {
+            r.group_key: r.id
+            for r in conn.execute(
+                select(t.c.group_key, t.c.id).where(
+                    t.c.connection == connection, t.c.status == "open"
+                )
+            )
+        }
+        seen = set()
+        for g in groups:
+            seen.add(g["group_key"])
+            if g["group_key"] in existing:
+                conn.execute(
+                    update(t)
+                    .where(t.c.id == existing[g["group_key"]])
+                    .values(ids=json.dumps(g["ids"]), last_seen=now())
+                )
+            else:
+                conn.execute(
+                    insert(t).values(
+                        connection=connection,
+                        status="open",
+                        first_seen=now(),
+                        last_seen=now(),
+                        **{**g, "ids": json.dumps(g["ids"])},
+                    )
+                )
+
+    def open_duplicates(self, connection: str | None = None) -> list[dict[str, Any]]:
+        q = select(DUPLICATES).where(DUPLICATES.c.status == "open").order_by(DUPLICATES.c.id)
+        if connection:
+            q = q.where(DUPLICATES.c.connection == connection)
+        with self._read() as conn:
+            return [dict(r._mapping) | {"ids": json.loads(r.ids)} for r in conn.execute(q)]
+
+    def close_duplicates(self, conn: Connection, connection: str, keep: Collection[str]) -> None:
+        t = DUPLICATES
+        conn.execute(
+            update(t)
+            .where(
+                t.c.connection == connection,
+                t.c.status == "open",
+                t.c.group_key.not_in(list(keep)) if keep else True,
+            )
+            .values(status="closed")
+        )
+
+    def quarantined(self, connection: str) -> list[dict[str, Any]]:
+        q = (
+            select(QUARANTINE)
+            .where(QUARANTINE.c.connection == connection)
+            .order_by(QUARANTINE.c.side, QUARANTINE.c.entity, QUARANTINE.c.record_id)
+        )
+        with self._read() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def quarantine(
+        self,
+        conn: Connection,
+        connection: str,
+        side: Side,
+        entity: Entity,
+        record_id: str,
+        reason: str,
+    ) -> None:
+        t = QUARANTINE
+        key = and_(
+            t.c.connection == connection,
+            t.c.side == side,
+            t.c.entity == entity,
+            t.c.record_id == record_id,
+        )
+        row = conn.execute(select(t.c.attempts).where(key)).first()
+        if row is None:
+            conn.execute(
+                insert(t).values(
+                    connection=connection,
+                    side=side,
+                    entity=entity,
+                    record_id=record_id,
+                    reason=reason,
+                    attempts=1,
+                    first_seen=now(),
+                    last_seen=now(),
+                )
+            )
+        else:
+            conn.execute(
+                update(t)
+                .where(key)
+                .values(reason=reason, attempts=row.attempts + 1, last_seen=now())
+            )
+
+    def release(
+        self, conn: Connection, connection: str, side: Side, entity: Entity, ids: Collection[str]
+    ) -> None:
+        t = QUARANTINE
+        for chunk in _chunks(sorted(ids)):
+            conn.execute(
+                delete(t).where(
+                    t.c.connection == connection,
+                    t.c.side == side,
+                    t.c.entity == entity,
+                    t.c.record_id.in_(chunk),
+                )
+            )
+
+    # -- audit ---------------------------------------------------------------------------
+    def add_audit(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            with self.transaction() as conn:
+                conn.execute(insert(AUDIT), list(rows))
+
+    def audit(
+        self, connection: str | None = None, run_id: int | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        q = select(AUDIT).order_by(AUDIT.c.id.desc()).limit(limit)
+        if connection:
+            q = q.where(AUDIT.c.connection == connection)
+        if run_id is not None:
+            q = q.where(AUDIT.c.run_id == run_id)
+        with self._read() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    # -- the per-connection lock ------------------------------------------------------------
+    def acquire_lock(self, connection: str, ttl: timedelta = timedelta(minutes=30)) -> str:
+        """Take the connection's lock, or raise LockedError naming the holder.
+
+        A lease row: held until released or expired (a crashed holder frees it after
+        ``ttl``; the engine renews it while it runs)."""
+        holder = uuid.uuid4().hex
+        t = LOCKS
+        with self.transaction() as conn:
+            conn.execute(delete(t).where(t.c.connection == connection, t.c.expires_at < now()))
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        insert(t).values(
+                            connection=connection,
+                            holder=holder,
+                            pid=os.getpid(),
+                            host=socket.gethostname(),
+                            acquired_at=now(),
+                            expires_at=now() + ttl,
+                        )
+                    )
+            except IntegrityError:
+                row = conn.execute(select(t).where(t.c.connection == connection)).first()
+                who = (
+                    f"pid {row.pid} on {row.host} since {row.acquired_at:%Y-%m-%d %H:%M:%S}"
+                    if row
+                    else "another run"
+                )
+                raise LockedError(
+                    f"connection {connection!r} is being synced by {who}; wait for it to finish"
+                ) from None
+        return holder
+
+    def renew_lock(
+        self, connection: str, holder: str, ttl: timedelta = timedelta(minutes=30)
+    ) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                update(LOCKS)
+                .where(LOCKS.c.connection == connection, LOCKS.c.holder == holder)
+                .values(expires_at=now() + ttl)
+            )
+
+    def release_lock(self, connection: str, holder: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                delete(LOCKS).where(LOCKS.c.connection == connection, LOCKS.c.holder == holder)
+            )
+
+    # -- the vault (encrypted by the caller) --------------------------------------------------
+    def vault_get(self, connection: str, name: str) -> str | None:
+        q = select(VAULT.c.ciphertext).where(VAULT.c.connection == connection, VAULT.c.name == name)
+        with self._read() as conn:
+            row = conn.execute(q).first()
+        return None if row is None else str(row[0])
+
+    def vault_put(self, connection: str, name: str, ciphertext: str) -> None:
+        with self.transaction() as conn:
+            self._upsert(
+                conn,
+                VAULT,
+                [
+                    {
+                        "connection": connection,
+                        "name": name,
+                        "ciphertext": ciphertext,
+                        "updated_at": now(),
+                    }
+                ],
+                ["connection", "name"],
+            )
+
+
+def _conflict_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for k in ("base", "a_value", "b_value", "resolved_value"):
+        if out.get(k) is not None:
+            out[k] = json.loads(out[k])
+    return out
+
+
+def _safe_url(url: str) -> str:
+    """The URL without a password, for messages."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

@@ -1,0 +1,570 @@
+"""Applying a plan: journal first, then the remote write, then the new base.
+
+Ops are grouped into *units*, one per pair (a matched pair's link and its updates, or
+one create, or one delete). For each chunk of units the journal rows are committed
+before any remote call; after the calls, one transaction marks them done or failed and
+moves the base of every unit that fully succeeded to what the sides returned, so our
+own writes never come back as changes. A unit with a failed op keeps its old base, so
+the change is planned again next run (idempotent writes make that safe); the failed
+record is quarantined with its reason and the rest of the plan goes on.
+
+After a crash, journal rows are left ``pending``. The next run settles them: a create
+whose outcome is unknown is looked up by its match key on the target side (where the
+adapter can) before it is sent again, and otherwise the new record is found by the
+ordinary matching of unlinked records. Either way no duplicate is created.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, bindparam, update
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from adapters.base import Adapter, Batching, KeyLookup
+from state.store import JOURNAL, Store, StoredRecord, now, stored
+from syncengine.errors import (
+    AdapterError,
+    DuplicateOnSide,
+    RecordNotFound,
+    RecordRejected,
+    TransientAdapterError,
+    is_transient,
+)
+from syncengine.models import (
+    CHILD_ENTITIES,
+    JSON,
+    Action,
+    ConflictKind,
+    Entity,
+    Op,
+    OpOutcome,
+    OpStatus,
+    Record,
+    Side,
+    other,
+)
+from syncengine.normalize import match_keys
+from syncengine.policy import Policy
+
+if TYPE_CHECKING:
+    from syncengine.engine import Prepared
+
+CHUNK_UNITS = 250
+MAX_ATTEMPTS = 4
+
+
+@dataclass
+class Unit:
+    entity: Entity
+    ops: list[Op]
+    a_id: str | None
+    b_id: str | None
+    results: dict[Side, Record] = field(default_factory=dict)
+    outcomes: list[OpOutcome] = field(default_factory=list)
+    linked_existing: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return all(o.status is OpStatus.DONE for o in self.outcomes)
+
+
+def _units(ops: Sequence[Op]) -> list[Unit]:
+    units: dict[tuple[str, ...], Unit] = {}
+    for i, op in enumerate(ops):
+        if op.action is Action.CREATE:
+            key: tuple[str, ...] = (op.entity, "create", str(i))
+        else:
+            key = (op.entity, op.a_id or "", op.b_id or "")
+        unit = units.setdefault(key, Unit(op.entity, [], op.a_id, op.b_id))
+        unit.ops.append(op)
+    return list(units.values())
+
+
+def _wait(rs: RetryCallState) -> float:
+    """Exponential backoff with jitter, never shorter than the side's Retry-After."""
+    import random
+
+    exp = min(30.0, 0.25 * 2 ** (rs.attempt_number - 1)) * (0.5 + random.random())
+    exc = rs.outcome.exception() if rs.outcome else None
+    hint = exc.retry_after if isinstance(exc, TransientAdapterError) and exc.retry_after else 0.0
+    return max(exp, hint)
+
+
+@dataclass
+class Applier:
+    store: Store
+    connection: str
+    run_id: int
+    a: Adapter
+    b: Adapter
+    policy: Policy
+    sleep: Callable[[float], None] | None = None
+    progress: Callable[[int, int], None] | None = None
+    should_stop: Callable[[], bool] = lambda: False
+    created: dict[tuple[Side, Entity, str], str] = field(default_factory=dict)
+    """(target side, entity, source id) -> new id, for children of contacts created now."""
+
+    def adapter(self, side: Side) -> Adapter:
+        return self.a if side == "a" else self.b
+
+    # -- the remote call, retried when transient ---------------------------------------------
+    def _call(self, fn: Callable[[], Any]) -> tuple[Any, int]:
+        attempts = 0
+
+        def counted() -> Any:
+            nonlocal attempts
+            attempts += 1
+            return fn()
+
+        retrying = Retrying(
+            stop=stop_after_attempt(MAX_ATTEMPTS),
+            wait=_wait,
+            retry=retry_if_exception(is_transient),
+            sleep=self.sleep or time.sleep,
+            reraise=True,
+        )
+        return retrying(counted), attempts
+
+    def _parent_on(self, side: Side, op: Op) -> str | None:
+        target_parent = op.parent_a_id if side == "a" else op.parent_b_id
+        if target_parent is not None or op.entity not in CHILD_ENTITIES:
+            return target_parent
+        source_parent = op.parent_b_id if side == "a" else op.parent_a_id
+        if source_parent is None:
+            return None
+        new = self.created.get((side, "contact", source_parent))
+        if new is not None:
+            return new
+        link = self.store.links_by_ids(self.connection, "contact", other(side), [source_parent])
+        row = link.get(source_parent)
+        return None if row is None else (row.a_id if side == "a" else row.b_id)
+
+    def _create(self, unit: Unit, op: Op, inflight: set[tuple[str, str, str]]) -> Record:
+        side: Side = "a" if op.side == "a" else "b"
+        adapter = self.adapter(side)
+        source_id = op.source_id or ""
+        parent = self._parent_on(side, op)
+        if op.entity in CHILD_ENTITIES and parent is None:
+            raise RecordRejected(f"{op.entity} {source_id}: its contact is not on side {side} yet")
+        record = Record(op.entity, source_id, dict(op.fields), parent_id=parent)
+        if (side, op.entity, source_id) in inflight and isinstance(adapter, KeyLookup):
+            # A previous run may have created it before it could record the id.
+            for key in match_keys(record, self.policy.default_region, self.policy.match_keys):
+                found = [
+                    r
+                    for r in adapter.find_by_key(op.entity, key)
+                    if r.parent_id == parent or parent is None
+                ]
+                if len(found) == 1:
+                    return found[0]
+        try:
+            result, _ = self._call(lambda: adapter.create(record))
+        except DuplicateOnSide as dup:
+            existing = adapter.get(op.entity, dup.existing_id)
+            if existing is None:
+                raise
+            unit.linked_existing = True
+            return existing
+        assert isinstance(result, Record)
+        return result
+
+    def _run_op(self, unit: Unit, op: Op, inflight: set[tuple[str, str, str]]) -> OpOutcome:
+        if op.action is Action.LINK:
+            return OpOutcome(op, OpStatus.DONE)
+        side: Side = "a" if op.side == "a" else "b"
+        adapter = self.adapter(side)
+        attempts = 1
+        try:
+            if op.action is Action.CREATE:
+                result = self._create(unit, op, inflight)
+                unit.results[side] = result
+                self.created[(side, op.entity, op.source_id or "")] = result.id
+                return OpOutcome(op, OpStatus.DONE, result_id=result.id)
+            target = op.target_id or ""
+            if op.action is Action.UPDATE:
+                result, attempts = self._call(lambda: adapter.update(op.entity, target, op.changes))
+                unit.results[side] = result
+                return OpOutcome(op, OpStatus.DONE, result_id=target, attempts=attempts)
+            try:
+                _, attempts = self._call(lambda: adapter.delete(op.entity, target))
+            except RecordNotFound:
+                pass  # already gone: the delete's goal holds
+            return OpOutcome(op, OpStatus.DONE, result_id=target, attempts=attempts)
+        except AdapterError as exc:
+            status = OpStatus.FAILED if is_transient(exc) else OpStatus.QUARANTINED
+            return OpOutcome(
+                op,
+                status,
+                error=f"{type(exc).__name__}: {exc}",
+                attempts=MAX_ATTEMPTS if is_transient(exc) else attempts,
+            )
+
+    # -- the whole plan ----------------------------------------------------------------------
+    def apply(self, prepared: Prepared) -> list[OpOutcome]:
+        plan = prepared.plan
+        inflight_rows = self.store.inflight_creates(self.connection)
+        inflight = {
+            (r["side"], r["entity"], r["a_id"] if r["side"] == "b" else r["b_id"])
+            for r in inflight_rows
+        }
+        if inflight_rows:
+            with self.store.transaction() as conn:
+                self.store.settle_inflight(conn, self.connection)
+        units = _units(plan.operations)
+        total = len(plan.operations)
+        done = 0
+        outcomes: list[OpOutcome] = []
+        seq = 0
+        for start in range(0, len(units), CHUNK_UNITS):
+            if self.should_stop():
+                break  # a clean point: every journaled op so far is settled
+            chunk = units[start : start + CHUNK_UNITS]
+            rows = []
+            for unit in chunk:
+                for op in unit.ops:
+                    seq += 1
+                    rows.append(_journal_row(self.run_id, self.connection, seq, op))
+            with self.store.transaction() as conn:
+                ids = self.store.journal_begin(conn, rows)
+            with ExitStack() as batches:
+                for adapter in (self.a, self.b):
+                    if isinstance(adapter, Batching):
+                        batches.enter_context(adapter.batch())
+                for unit in chunk:
+                    for op in unit.ops:
+                        outcome = self._run_op(unit, op, inflight)
+                        unit.outcomes.append(outcome)
+                        if outcome.status is not OpStatus.DONE:
+                            break
+                    done += len(unit.ops)
+                    if self.progress:
+                        self.progress(done, total)
+            with self.store.transaction() as conn:
+                self._finish_chunk(conn, chunk, ids, prepared)
+            outcomes += [o for u in chunk for o in u.outcomes]
+            outcomes += [
+                OpOutcome(op, OpStatus.SKIPPED, error="an earlier op of this record failed")
+                for u in chunk
+                for op in u.ops[len(u.outcomes) :]
+            ]
+        with self.store.transaction() as conn:
+            self._finish_run(conn, prepared, units)
+        return outcomes
+
+    def _finish_chunk(
+        self, conn: Connection, chunk: list[Unit], ids: list[int], prepared: Prepared
+    ) -> None:
+        finished = []
+        i = 0
+        for unit in chunk:
+            for n, op in enumerate(unit.ops):
+                outcome = unit.outcomes[n] if n < len(unit.outcomes) else None
+                finished.append(
+                    {
+                        "jid": ids[i],
+                        "st": outcome.status.value if outcome else OpStatus.SKIPPED.value,
+                        "rid": outcome.result_id if outcome else None,
+                        "err": outcome.error if outcome else "skipped: an earlier op failed",
+                        "att": outcome.attempts if outcome else 0,
+                        "fin": now(),
+                    }
+                )
+                i += 1
+        conn.execute(
+            update(JOURNAL)
+            .where(JOURNAL.c.id == bindparam("jid"))
+            .values(
+                status=bindparam("st"),
+                result_id=bindparam("rid"),
+                error=bindparam("err"),
+                attempts=bindparam("att"),
+                finished_at=bindparam("fin"),
+            ),
+            finished,
+        )
+        bases: dict[Side, list[StoredRecord]] = {"a": [], "b": []}
+        new_links: list[tuple[Entity, str, str]] = []
+        for unit in chunk:
+            if not unit.ok:
+                self._quarantine_unit(conn, unit)
+                continue
+            self._settle_unit(conn, unit, prepared, bases, new_links)
+        for side in ("a", "b"):
+            self.store.put_records(conn, self.connection, side, bases[side])  # type: ignore[arg-type]
+        if new_links:
+            self.store.put_links(
+                conn, self.connection, [(e, a, b, "live") for e, a, b in new_links]
+            )
+
+    def _quarantine_unit(self, conn: Connection, unit: Unit) -> None:
+        for outcome in unit.outcomes:
+            if outcome.status is OpStatus.DONE:
+                continue
+            op = outcome.op
+            # A failed create is retried from its source record; others from the target.
+            side: Side = other(op.side) if op.action is Action.CREATE else op.side  # type: ignore[arg-type]
+            rid = op.source_id if op.action is Action.CREATE else op.target_id
+            self.store.quarantine(
+                conn, self.connection, side, op.entity, rid or "", outcome.error or "failed"
+            )
+
+    def _held_fields(self, prepared: Prepared, unit: Unit) -> list[str]:
+        return [
+            c.field
+            for c in prepared.plan.conflicts
+            if c.resolution == "held"
+            and c.kind is ConflictKind.FIELD
+            and c.entity == unit.entity
+            and c.a_id == unit.a_id
+            and c.b_id == unit.b_id
+        ]
+
+    def _settle_unit(
+        self,
+        conn: Connection,
+        unit: Unit,
+        prepared: Prepared,
+        bases: dict[Side, list[StoredRecord]],
+        new_links: list[tuple[Entity, str, str]],
+    ) -> None:
+        first = unit.ops[0]
+        entity = unit.entity
+        if first.action is Action.DELETE:
+            self._forget(conn, entity, first.a_id or "", first.b_id or "")
+            return
+        if first.action is Action.CREATE:
+            target: Side = "a" if first.side == "a" else "b"
+            source = other(target)
+            source_rec = prepared.unlinked.get((source, entity), {}).get(first.source_id or "")
+            if source_rec is None:  # re-created from a linked survivor
+                pair = next(
+                    (
+                        p
+                        for p in prepared.pairs.values()
+                        if p.entity == entity
+                        and (p.a_id if source == "a" else p.b_id) == first.source_id
+                    ),
+                    None,
+                )
+                source_rec = (pair.a if source == "a" else pair.b) if pair else None
+                if pair is not None:
+                    self._forget(conn, entity, pair.a_id, pair.b_id, children=False)
+            result = unit.results[target]
+            if source_rec is None:
+                return
+            a_rec, b_rec = (source_rec, result) if source == "a" else (result, source_rec)
+            if unit.linked_existing:
+                # Linked to a record the side already had: merge it like a fresh match.
+                a_rec, b_rec = replace(a_rec, fields={}), replace(b_rec, fields={})
+                for side, rec in (("a", a_rec), ("b", b_rec)):
+                    self.store.quarantine(
+                        conn,
+                        self.connection,
+                        side,
+                        entity,
+                        rec.id,  # type: ignore[arg-type]
+                        "linked to a record the side already had; fields merge next run",
+                    )
+            bases["a"].append(self._stored(a_rec))
+            bases["b"].append(self._stored(b_rec))
+            new_links.append((entity, a_rec.id, b_rec.id))
+            return
+        # A link and/or updates of one pair.
+        a_id, b_id = unit.a_id or "", unit.b_id or ""
+        pair = prepared.pairs.get((entity, a_id, b_id))
+        if pair is not None:
+            cur_a, cur_b, old_a, old_b = pair.a, pair.b, pair.base_a.fields, pair.base_b.fields
+        else:
+            cur_a = prepared.unlinked.get(("a", entity), {}).get(a_id)
+            cur_b = prepared.unlinked.get(("b", entity), {}).get(b_id)
+            old_a = old_b = {}
+            new_links.append((entity, a_id, b_id))
+        if cur_a is None or cur_b is None:
+            return
+        new_a = unit.results.get("a", cur_a)
+        new_b = unit.results.get("b", cur_b)
+        held = self._held_fields(prepared, unit)
+        bases["a"].append(self._stored(_keep_held(new_a, old_a, held)))
+        bases["b"].append(self._stored(_keep_held(new_b, old_b, held)))
+        self.store.release(conn, self.connection, "a", entity, [a_id])
+        self.store.release(conn, self.connection, "b", entity, [b_id])
+
+    def _stored(self, record: Record, linked: bool = True) -> StoredRecord:
+        return stored(
+            record,
+            match_keys(record, self.policy.default_region, self.policy.match_keys)[:2],
+            linked,
+        )
+
+    def _forget(
+        self, conn: Connection, entity: Entity, a_id: str, b_id: str, children: bool = True
+    ) -> None:
+        self.store.delete_links(conn, self.connection, entity, [a_id])
+        self.store.delete_records(conn, self.connection, "a", entity, [a_id])
+        self.store.delete_records(conn, self.connection, "b", entity, [b_id])
+        self.store.release(conn, self.connection, "a", entity, [a_id])
+        self.store.release(conn, self.connection, "b", entity, [b_id])
+        if entity == "contact" and children:
+            for child in CHILD_ENTITIES:
+                kids_a = self.store.child_ids(self.connection, "a", child, [a_id])
+                kids_b = self.store.child_ids(self.connection, "b", child, [b_id])
+                self.store.delete_links(conn, self.connection, child, kids_a)
+                self.store.delete_records(conn, self.connection, "a", child, kids_a)
+                self.store.delete_records(conn, self.connection, "b", child, kids_b)
+
+    def _finish_run(self, conn: Connection, prepared: Prepared, units: list[Unit]) -> None:
+        plan = prepared.plan
+        touched = {(u.entity, u.a_id, u.b_id) for u in units}
+        failed_pairs = {(u.entity, u.a_id, u.b_id) for u in units if not u.ok}
+        bases: dict[Side, list[StoredRecord]] = {"a": [], "b": []}
+        held: dict[tuple[str, str, str], list[str]] = {}
+        for c in plan.conflicts:
+            if c.resolution == "held" and c.kind is ConflictKind.FIELD:
+                held.setdefault((c.entity, c.a_id, c.b_id), []).append(c.field)
+        changed_links = {(lc.entity, lc.a_id, lc.b_id) for lc in plan.link_changes}
+        held_pairs = {(c.entity, c.a_id, c.b_id) for c in plan.conflicts if c.resolution == "held"}
+        # Pairs in play with nothing to write: their base moves to what the sides hold now.
+        for key, pair in prepared.pairs.items():
+            if key in touched or key in changed_links or pair.a is None or pair.b is None:
+                continue
+            if key in held_pairs and key not in held:
+                continue
+            fields = held.get(key, [])
+            bases["a"].append(self._stored(_keep_held(pair.a, pair.base_a.fields, fields)))
+            bases["b"].append(self._stored(_keep_held(pair.b, pair.base_b.fields, fields)))
+        for lc in plan.link_changes:
+            if lc.change == "forget":
+                self._forget(conn, lc.entity, lc.a_id, lc.b_id)
+            else:
+                self.store.set_link_state(conn, self.connection, lc.entity, lc.a_id, "tombstone")
+        # Records still without a link wait as pending, so they are looked at again.
+        done_sources: set[tuple[Side, str, str]] = set()
+        for u in units:
+            if u.ok:
+                for op in u.ops:
+                    if op.action is Action.CREATE:
+                        done_sources.add((other(op.side), op.entity, op.source_id or ""))  # type: ignore[arg-type]
+                    elif op.action is Action.LINK:
+                        done_sources.add(("a", op.entity, op.a_id or ""))
+                        done_sources.add(("b", op.entity, op.b_id or ""))
+        for (side, entity), recs in prepared.unlinked.items():
+            for rid, rec in recs.items():
+                if (side, entity, rid) not in done_sources:
+                    bases[side].append(self._stored(rec, linked=False))
+            gone = prepared.pending_gone.get((side, entity), set())
+            if gone:
+                self.store.delete_records(conn, self.connection, side, entity, gone)
+        for side in ("a", "b"):
+            self.store.put_records(conn, self.connection, side, bases[side])  # type: ignore[arg-type]
+        # Conflicts: held ones stay open for review; the rest are history.
+        rows = [_conflict_row(c) for c in plan.conflicts]
+        self.store.record_conflicts(conn, self.connection, self.run_id, rows)
+        in_play = {f"{e}:{a}:{b}" for (e, a, b) in prepared.pairs} | {
+            f"{u.entity}:{u.a_id}:{u.b_id}" for u in units
+        }
+        self.store.supersede_conflicts(
+            conn,
+            self.connection,
+            {c.key for c in plan.conflicts if c.resolution == "held"},
+            in_play,
+        )
+        resolved = [
+            v["id"]
+            for k, v in prepared.resolutions.items()
+            if tuple(k.split(":", 3)[:3]) not in failed_pairs
+        ]
+        self.store.close_resolutions(conn, resolved)
+        self.store.record_duplicates(
+            conn,
+            self.connection,
+            [
+                {
+                    "group_key": g.group_key,
+                    "side": g.side,
+                    "entity": g.entity,
+                    "key": g.key,
+                    "ids": list(g.ids),
+                }
+                for g in plan.duplicates
+            ],
+        )
+        self.store.close_duplicates(conn, self.connection, [g.group_key for g in plan.duplicates])
+        for (side, entity), read in prepared.reads.items():
+            cursors = self.store.cursors(self.connection)
+            last_full = cursors.get((side, entity), (None, None))[1]
+            self.store.put_cursor(
+                conn, self.connection, side, entity, read.cursor, now() if read.full else last_full
+            )
+
+
+def _keep_held(record: Record, old: dict[str, JSON] | Any, held: list[str]) -> Record:
+    """The record as base, but with fields under review kept at their old base value,
+    so the conflict is seen again until someone resolves it."""
+    if not held:
+        return record
+    fields = dict(record.fields)
+    for name in held:
+        head, _, sub = name.partition(".")
+        if sub:
+            inner = dict(fields.get(head) or {})
+            old_inner = (old.get(head) or {}) if isinstance(old, dict) else {}
+            if sub in old_inner:
+                inner[sub] = old_inner[sub]
+            else:
+                inner.pop(sub, None)
+            fields[head] = inner or None
+        elif name in old:
+            fields[name] = old[name]
+        else:
+            fields.pop(name, None)
+    return replace(record, fields={k: v for k, v in fields.items() if v is not None})
+
+
+def _conflict_row(c: Any) -> dict[str, Any]:
+    return {
+        "key": c.key,
+        "entity": c.entity,
+        "a_id": c.a_id,
+        "b_id": c.b_id,
+        "field": c.field,
+        "kind": c.kind.value,
+        "base": c.base,
+        "a_value": c.a_value,
+        "b_value": c.b_value,
+        "status": "open" if c.resolution == "held" else "resolved",
+        "resolution": None if c.resolution == "held" else c.resolution,
+        "rule": c.rule,
+    }
+
+
+def _journal_row(run_id: int, connection: str, seq: int, op: Op) -> dict[str, Any]:
+    payload = {
+        "changes": {c.field: {"from": c.before, "to": c.after} for c in op.changes},
+        "fields": dict(op.fields),
+        "parent_a_id": op.parent_a_id,
+        "parent_b_id": op.parent_b_id,
+        "reason": op.reason,
+    }
+    return {
+        "run_id": run_id,
+        "connection": connection,
+        "seq": seq,
+        "side": op.side,
+        "action": op.action.value,
+        "entity": op.entity,
+        "a_id": op.a_id,
+        "b_id": op.b_id,
+        "payload": json.dumps(payload, sort_keys=True, default=str),
+        "status": "pending",
+        "attempts": 0,
+        "started_at": now(),
+    }
+
+
+__all__ = ["Applier"]

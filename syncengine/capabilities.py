@@ -1,0 +1,31 @@
+"""What a side holds and may do, as data (the adapter reports it, the core plans by it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from syncengine.models import ENTITIES, FIELDS, Entity
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What one side holds and may do. Unlisted entities are not synced to or from it."""
+
+    entities: frozenset[Entity] = frozenset(ENTITIES)
+    can_create: frozenset[Entity] = frozenset(ENTITIES)
+    can_update: frozenset[Entity] = frozenset(ENTITIES)
+    can_delete: frozenset[Entity] = frozenset(ENTITIES)
+    fields: Mapping[Entity, frozenset[str]] = field(
+        default_factory=lambda: {e: frozenset(FIELDS[e]) for e in ENTITIES}
+    )
+    read_only_fields: Mapping[Entity, frozenset[str]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    """Plain-language facts the plan should show (e.g. "appointments are read-only")."""
+
+    def writable_fields(self, entity: Entity) -> frozenset[str]:
+        return self.fields.get(entity, frozenset()) - self.read_only_fields.get(entity, frozenset())
+
+    @property
+    def read_only(self) -> bool:
+        return not (self.can_create or self.can_update or self.can_delete)

@@ -1,0 +1,301 @@
+"""The ``syncengine`` command line (typer + rich).
+
+Exit codes: 0 ok; 1 the run finished but some records were quarantined, failed or
+could not be read; 2 a usage or config error; 3 a safety guard refused the run; 4 the
+connection is locked by another run. Errors a user can fix print without a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from syncengine import config as config_mod
+from syncengine.errors import LockedError, SafetyRefusal, SyncError, UserError
+from syncengine.models import OpStatus, RunReport
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Two-way sync between a business app and GoHighLevel.")
+conflicts_app = typer.Typer(no_args_is_help=False, help="Review conflicts held for a decision.")
+app.add_typer(conflicts_app, name="conflicts")
+console = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="Config file (default ./syncengine.toml or $SYNCENGINE_CONFIG).")]
+ConnArg = Annotated[str | None, typer.Argument(help="Connection name (optional when there is one).")]
+T = TypeVar("T")
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except UserError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(exc.exit_code) from None
+    except SafetyRefusal as exc:
+        err.print(f"[bold red]refused:[/] {exc}", highlight=False)
+        raise typer.Exit(3) from None
+    except LockedError as exc:
+        err.print(f"[bold yellow]busy:[/] {exc}", highlight=False)
+        raise typer.Exit(4) from None
+    except SyncError as exc:
+        err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _load(cfg: str | None) -> config_mod.Config:
+    return config_mod.load(config_mod.find_config(cfg))
+
+
+def _render(obj: Any, fmt: str) -> str:
+    from syncengine.render import render
+
+    return render(obj, fmt)  # type: ignore[arg-type]
+
+
+def _print_report(report: RunReport, fmt: str) -> None:
+    if fmt == "text":
+        from syncengine.render import report_renderable
+
+        console.print(report_renderable(report))
+    else:
+        typer.echo(_render(report.plan if report.dry_run and fmt == "json" else report, fmt))
+
+
+def _exit_code(report: RunReport) -> int:
+    bad = any(o.status in (OpStatus.FAILED, OpStatus.QUARANTINED) for o in report.outcomes)
+    return 1 if bad or report.problems else 0
+
+
+def _run(cfg: str | None, connection: str | None, *, dry_run: bool, force: bool, fmt: str,
+         report_path: str | None = None, progress: bool = True) -> int:
+    from syncengine.runtime import open_session
+
+    with _errors():
+        config = _load(cfg)
+        session = open_session(config, connection)
+        try:
+            if progress and not dry_run and fmt == "text" and console.is_terminal:
+                from rich.progress import Progress
+
+                with Progress(console=console, transient=True) as bar:
+                    task = bar.add_task(f"syncing {session.conn.name}", total=None)
+                    session.engine.progress = lambda done, total: bar.update(task, completed=done, total=total)
+                    report = session.engine.run(dry_run=dry_run, force=force)
+            else:
+                report = session.engine.run(dry_run=dry_run, force=force)
+        finally:
+            session.close()
+        _print_report(report, fmt)
+        if report_path:
+            _write_report(report, report_path)
+        return 0 if dry_run and not report.problems else _exit_code(report)
+
+
+def _write_report(report: RunReport, path: str) -> None:
+    suffix = Path(path).suffix.lstrip(".").lower()
+    fmt = {"htm": "html", "markdown": "md"}.get(suffix, suffix)
+    if fmt not in ("html", "md", "json"):
+        fmt = "html"
+    Path(path).write_text(_render(report, fmt), encoding="utf-8")
+    err.print(f"report written to {path}")
+
+
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="text, json, md or html.")]
+
+
+@app.command()
+def plan(connection: ConnArg = None, config: ConfigOpt = None, fmt: FormatOpt = "text",
+         force: Annotated[bool, typer.Option(help="Plan past the safety guards.")] = False) -> None:
+    """Preview a run: what would change on each side. Touches neither side nor the base."""
+    raise typer.Exit(_run(config, connection, dry_run=True, force=force, fmt=fmt))
+
+
+@app.command()
+def run(connection: ConnArg = None, config: ConfigOpt = None, fmt: FormatOpt = "text",
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Same as `syncengine plan`.")] = False,
+        force: Annotated[bool, typer.Option(help="Run past the safety guards (emptied side, mass delete).")] = False,
+        report: Annotated[str | None, typer.Option(help="Also write the run's report to this file (.html, .md, .json).")] = None) -> None:
+    """Reconcile both sides now."""
+    raise typer.Exit(_run(config, connection, dry_run=dry_run, force=force, fmt=fmt, report_path=report))
+
+
+@app.command("report")
+def report_cmd(connection: ConnArg = None, config: ConfigOpt = None,
+               fmt: Annotated[str, typer.Option("--format", "-f", help="html, md or json.")] = "html",
+               output: Annotated[str, typer.Option("--output", "-o", help="File to write.")] = "syncengine-report.html") -> None:
+    """Write the conflict review report: what a run would do now, and what waits for you."""
+    from syncengine.runtime import open_session
+
+    with _errors():
+        if fmt not in ("html", "md", "json"):
+            raise config_mod.ConfigError([f"--format {fmt!r}: use html, md or json"], "report")
+        session = open_session(_load(config), connection)
+        try:
+            rep = session.engine.run(dry_run=True, force=True)
+        finally:
+            session.close()
+        Path(output).write_text(_render(rep, fmt), encoding="utf-8")
+        console.print(f"report written to [bold]{output}[/]")
+
+
+@conflicts_app.callback(invoke_without_command=True)
+def conflicts_list(ctx: typer.Context, config: ConfigOpt = None,
+                   connection: Annotated[str | None, typer.Option("--connection")] = None,
+                   all_: Annotated[bool, typer.Option("--all", help="Include resolved ones.")] = False) -> None:
+    """List conflicts held for review (``conflicts show ID`` for one)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from state.store import Store
+
+    with _errors():
+        cfg = _load(config)
+        store = Store(cfg.state_url)
+        rows = store.conflicts(connection) if all_ else store.open_conflicts(connection)
+        store.close()
+        table = Table(title="conflicts" if all_ else "conflicts held for review")
+        for col in ("id", "connection", "entity", "a id", "b id", "field", "a", "b", "status"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(str(r["id"]), r["connection"], r["entity"], r["a_id"], r["b_id"], r["field"],
+                          _short(r["a_value"]), _short(r["b_value"]), r["status"])
+        console.print(table if rows else "no conflicts waiting for review")
+
+
+@conflicts_app.command("show")
+def conflicts_show(conflict_id: int, config: ConfigOpt = None) -> None:
+    """One conflict: base, both values, and how to resolve it."""
+    from state.store import Store
+
+    with _errors():
+        store = Store(_load(config).state_url)
+        row = store.conflict(conflict_id)
+        store.close()
+        console.print_json(json.dumps(row, default=str))
+        console.print(f"resolve with: syncengine resolve {conflict_id} --keep a|b   (or --value JSON)")
+
+
+@app.command()
+def resolve(conflict_id: int, config: ConfigOpt = None,
+            keep: Annotated[str | None, typer.Option(help="Keep side a's or b's value.")] = None,
+            value: Annotated[str | None, typer.Option(help="Use this value instead (JSON, or plain text).")] = None) -> None:
+    """Decide a held conflict; the next run applies it."""
+    from state.store import Store
+
+    with _errors():
+        if (keep is None) == (value is None) or (keep is not None and keep not in ("a", "b")):
+            raise config_mod.ConfigError(["give exactly one of --keep a, --keep b or --value VALUE"], "resolve")
+        store = Store(_load(config).state_url)
+        parsed: Any = None
+        if value is not None:
+            try:
+                parsed = json.loads(value)
+            except json.JSONDecodeError:
+                parsed = value
+        row = store.resolve_conflict(conflict_id, keep or "value", parsed)
+        store.close()
+        console.print(f"conflict {conflict_id} ({row['entity']} {row['field']}) will be resolved on the next run of {row['connection']}")
+
+
+@app.command()
+def history(config: ConfigOpt = None, connection: Annotated[str | None, typer.Option("--connection")] = None,
+            limit: int = 20) -> None:
+    """Past runs, newest first."""
+    from state.store import Store
+
+    with _errors():
+        store = Store(_load(config).state_url)
+        rows = store.runs(connection, limit)
+        store.close()
+        table = Table(title="runs")
+        for col in ("id", "connection", "status", "started", "finished", "summary"):
+            table.add_column(col)
+        for r in rows:
+            summary = ", ".join(f"{k} {v}" for k, v in r["summary"].items() if v and k != "operations")
+            table.add_row(str(r["id"]), r["connection"], r["status"], f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
+                          f"{r['finished_at']:%H:%M:%S}" if r["finished_at"] else "-", summary or r.get("error") or "")
+        console.print(table if rows else "no runs yet")
+
+
+@app.command()
+def check(connection: ConnArg = None, config: ConfigOpt = None) -> None:
+    """Validate the config and make test requests against both sides."""
+    from adapters.base import Checkable
+    from syncengine.runtime import open_session
+
+    with _errors():
+        session = open_session(_load(config), connection)
+        problems: list[str] = []
+        try:
+            for side, adapter in (("a", session.engine.a), ("b", session.engine.b)):
+                try:
+                    found = adapter.check() if isinstance(adapter, Checkable) else []
+                    if not found:
+                        snap = adapter.snapshot("contact")
+                        console.print(f"side {side} ({adapter.name}): ok, {len(snap.records)} contacts readable")
+                    problems += [f"side {side}: {p}" for p in found]
+                except SyncError as exc:
+                    problems.append(f"side {side} ({adapter.name}): {exc}")
+        finally:
+            session.close()
+        for p in problems:
+            err.print(f"[red]problem:[/] {p}")
+        raise typer.Exit(1 if problems else 0)
+
+
+@app.command()
+def init(path: Annotated[str, typer.Argument(help="Where to write the config.")] = config_mod.DEFAULT_NAME,
+         force: bool = False) -> None:
+    """Write a starter syncengine.toml (two JSONL file sides) to edit."""
+    target = Path(path)
+    if target.exists() and not force:
+        err.print(f"[red]error:[/] {target} exists; pass --force to overwrite")
+        raise typer.Exit(2)
+    from syncengine.demo import STARTER_CONFIG
+
+    target.write_text(STARTER_CONFIG, encoding="utf-8")
+    console.print(f"wrote {target}; edit the sides, then `syncengine check` and `syncengine plan`")
+
+
+@app.command()
+def schedule(config: ConfigOpt = None,
+             once: Annotated[bool, typer.Option(help="Start every job once and exit (for testing).")] = False) -> None:
+    """Run every connection on its schedule until stopped (SIGTERM finishes the op in flight)."""
+    from syncengine.scheduler import run_scheduler
+
+    with _errors():
+        raise typer.Exit(run_scheduler(_load(config), once=once))
+
+
+@app.command()
+def demo(directory: Annotated[str, typer.Option("--dir", help="Where to put the demo's files.")] = "demo-out") -> None:
+    """A full reconciliation on embedded defaults: no account, no network."""
+    from syncengine.demo import run_demo
+
+    with _errors():
+        raise typer.Exit(run_demo(Path(directory), console))
+
+
+def _short(value: Any, width: int = 40) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def main() -> None:
+    app()
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    return fn()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""``syncengine.toml``: one ``[state]`` table and a ``[connections.NAME]`` per connection.
+
+Every problem in a file is collected and reported at once, each naming the key and the
+fix, so a user fixes a config in one pass. A literal secret (a token pasted into the
+file) is refused: the file must hold a reference (``env:VAR`` or ``keyring:NAME``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from syncengine.errors import ConfigError
+from syncengine.models import ENTITIES, Entity
+from syncengine.policy import ConflictRule, DeleteRule, Direction, FieldRule, Policy
+from syncengine.secrets import SECRET_SETTINGS, is_reference
+
+DEFAULT_NAME = "syncengine.toml"
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+@dataclass(frozen=True)
+class SideConfig:
+    adapter: str
+    settings: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ConnectionConfig:
+    name: str
+    a: SideConfig
+    b: SideConfig
+    policy: Policy
+    schedule: str | None = None
+    full_pass_every: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    state_url: str
+    connections: Mapping[str, ConnectionConfig] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def connection(self, name: str | None) -> ConnectionConfig:
+        if name is None:
+            if len(self.connections) == 1:
+                return next(iter(self.connections.values()))
+            raise ConfigError([f"name a connection: one of {', '.join(sorted(self.connections)) or 'none'}"], str(self.path))
+        if name not in self.connections:
+            raise ConfigError([f"no connection {name!r}; known: {', '.join(sorted(self.connections)) or 'none'}"], str(self.path))
+        return self.connections[name]
+
+
+def parse_duration(text: str) -> timedelta | None:
+    m = _DURATION.match(text.removeprefix("every").strip() if text.startswith("every") else text)
+    if not m:
+        return None
+    return timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+
+
+def find_config(explicit: str | None) -> Path:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("SYNCENGINE_CONFIG")
+    if env:
+        return Path(env)
+    return Path.cwd() / DEFAULT_NAME
+
+
+def load(path: Path) -> Config:
+    if not path.exists():
+        raise ConfigError([f"no config file here; create one with `syncengine init` or pass --config PATH"], str(path))
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"not valid TOML: {exc}"], str(path)) from None
+    return parse(raw, path)
+
+
+def _enum(problems: list[str], where: str, value: Any, enum: type[Any], default: Any) -> Any:
+    if value is None:
+        return default
+    try:
+        return enum(value)
+    except ValueError:
+        problems.append(f"{where} = {value!r}: use one of {', '.join(e.value for e in enum)}")
+        return default
+
+
+def _side(problems: list[str], where: str, raw: Any) -> SideConfig:
+    if not isinstance(raw, Mapping):
+        problems.append(f"[{where}] is missing: add it with adapter = \"jsonl\" (or csv, ghl, memory) and its settings")
+        return SideConfig("memory", {})
+    adapter = raw.get("adapter")
+    if not isinstance(adapter, str) or not adapter:
+        problems.append(f"{where}.adapter is missing: set adapter = \"jsonl\", \"csv\", \"ghl\" or \"memory\"")
+        adapter = "memory"
+    for key, value in raw.items():
+        if key in SECRET_SETTINGS and not is_reference(value):
+            problems.append(
+                f"{where}.{key} holds a literal secret: never put secrets in the file; "
+                f"set {key} = \"env:VAR\" (export VAR) or \"keyring:NAME\""
+            )
+    return SideConfig(adapter, {k: v for k, v in raw.items() if k != "adapter"})
+
+
+def _policy(problems: list[str], where: str, raw: Mapping[str, Any]) -> Policy:
+    entities = raw.get("entities", list(ENTITIES))
+    ents: list[Entity] = []
+    for e in entities if isinstance(entities, list) else []:
+        if e in ENTITIES:
+            ents.append(e)
+        else:
+            problems.append(f"{where}.entities: unknown entity {e!r}; use {', '.join(ENTITIES)}")
+    if not isinstance(entities, list):
+        problems.append(f"{where}.entities must be a list like [\"contact\", \"note\"]")
+    if "contact" not in ents and ents:
+        ents.insert(0, "contact")  # children need their contacts
+    match = raw.get("match", ["email", "phone"])
+    if not isinstance(match, list) or any(m not in ("email", "phone") for m in match):
+        problems.append(f"{where}.match must be a list of \"email\" and/or \"phone\"")
+        match = ["email", "phone"]
+    fields: dict[str, FieldRule] = {}
+    raw_fields = raw.get("fields", {})
+    if not isinstance(raw_fields, Mapping):
+        problems.append(f"{where}.fields must be a table of field = {{ conflicts = ..., direction = ... }}")
+        raw_fields = {}
+    for fname, rule in raw_fields.items():
+        if not isinstance(rule, Mapping):
+            problems.append(f"{where}.fields.{fname} must be a table, e.g. {{ direction = \"a->b\" }}")
+            continue
+        fields[fname] = FieldRule(
+            conflicts=_enum(problems, f"{where}.fields.{fname}.conflicts", rule.get("conflicts"), ConflictRule, None),
+            direction=_enum(problems, f"{where}.fields.{fname}.direction", rule.get("direction"), Direction, Direction.BOTH),
+        )
+    tie = raw.get("tie_break", "a")
+    if tie not in ("a", "b"):
+        problems.append(f"{where}.tie_break = {tie!r}: use \"a\" or \"b\"")
+        tie = "a"
+    share = raw.get("max_delete_share", 0.2)
+    if not isinstance(share, int | float) or not 0 <= share <= 1:
+        problems.append(f"{where}.max_delete_share = {share!r}: use a share between 0 and 1, like 0.2")
+        share = 0.2
+    return Policy(
+        conflicts=_enum(problems, f"{where}.conflicts", raw.get("conflicts"), ConflictRule, ConflictRule.NEWEST),
+        tie_break=tie,
+        deletes=_enum(problems, f"{where}.deletes", raw.get("deletes"), DeleteRule, DeleteRule.PROPAGATE),
+        fields=fields,
+        match_keys=tuple(match),
+        default_region=str(raw.get("default_region", "US")),
+        entities=tuple(ents) or ENTITIES,
+        max_delete_share=float(share),
+    )
+
+
+def parse(raw: Mapping[str, Any], path: Path) -> Config:
+    problems: list[str] = []
+    state = raw.get("state", {})
+    url = state.get("url") if isinstance(state, Mapping) else None
+    if url is None:
+        url = f"sqlite:///{path.parent / 'syncengine.db'}"
+    elif isinstance(url, str) and url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        url = f"sqlite:///{(path.parent / url.removeprefix('sqlite:///')).resolve()}"
+    connections: dict[str, ConnectionConfig] = {}
+    raw_conns = raw.get("connections", {})
+    if not isinstance(raw_conns, Mapping) or not raw_conns:
+        problems.append("no [connections.NAME] table: add one with [connections.NAME.a] and [connections.NAME.b]")
+        raw_conns = {}
+    for name, body in raw_conns.items():
+        where = f"connections.{name}"
+        if not isinstance(body, Mapping):
+            problems.append(f"[{where}] must be a table")
+            continue
+        schedule = body.get("schedule")
+        if schedule is not None and not _valid_schedule(str(schedule)):
+            problems.append(f"{where}.schedule = {schedule!r}: use \"every 15m\" (s/m/h/d) or a cron expression like \"*/15 * * * *\"")
+        full = body.get("full_pass_every", "24h")
+        full_every = parse_duration(str(full))
+        if full_every is None:
+            problems.append(f"{where}.full_pass_every = {full!r}: use a duration like \"24h\"")
+        connections[name] = ConnectionConfig(
+            name=name,
+            a=_side(problems, f"{where}.a", body.get("a")),
+            b=_side(problems, f"{where}.b", body.get("b")),
+            policy=_policy(problems, where, body),
+            schedule=str(schedule) if schedule is not None else None,
+            full_pass_every=full_every,
+        )
+    if problems:
+        raise ConfigError(problems, str(path))
+    return Config(path=path, state_url=str(url), connections=connections)
+
+
+def _valid_schedule(text: str) -> bool:
+    if text.startswith("every"):
+        return parse_duration(text) is not None
+    return len(text.split()) == 5

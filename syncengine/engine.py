@@ -1,0 +1,340 @@
+"""One run of one connection: read both sides, plan, guard, apply.
+
+The engine is the only code that talks to both the adapters and the store. It reads
+each side (incrementally where it can), compares with the base in bulk, hands the pure
+core only what is in play, and then applies the plan through ``apply.Applier``. A plan
+(``dry_run``) stops before the first write: neither side nor the base moves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from adapters.base import Adapter, CallRecord
+from state.store import Store, StoredRecord
+from syncengine.apply import Applier
+from syncengine.ingest import SideRead, full_pass_due, read_side
+from syncengine.models import CHILD_ENTITIES, ENTITIES, Entity, Plan, Record, RunReport, Side
+from syncengine.normalize import match_keys
+from syncengine.plan import LinkedPair, SyncInput, reconcile
+from syncengine.policy import Policy
+from syncengine.safety import SideStats, check_plan
+
+
+@dataclass
+class Prepared:
+    """Everything a run read and decided, before any write."""
+
+    plan: Plan
+    reads: dict[tuple[Side, Entity], SideRead]
+    pairs: dict[tuple[Entity, str, str], LinkedPair]
+    unlinked: dict[tuple[Side, Entity], dict[str, Record]]
+    pending_gone: dict[tuple[Side, Entity], set[str]]
+    stats: list[SideStats]
+    resolutions: dict[str, dict[str, Any]]
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SyncEngine:
+    store: Store
+    connection: str
+    a: Adapter
+    b: Adapter
+    policy: Policy = field(default_factory=Policy)
+    full_pass_every: timedelta | None = None
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    sleep: Callable[[float], None] | None = None
+    progress: Callable[[int, int], None] | None = None
+    calls: list[tuple[Side, CallRecord]] = field(default_factory=list)
+    should_stop: Callable[[], bool] = lambda: False
+    """Checked between chunks of ops: a stop request ends the run at a clean point."""
+
+    def adapter(self, side: Side) -> Adapter:
+        return self.a if side == "a" else self.b
+
+    def entities(self) -> list[Entity]:
+        return [e for e in ENTITIES if e in self.policy.entities]
+
+    # -- reading -------------------------------------------------------------------------
+    def prepare(self) -> Prepared:
+        cursors = self.store.cursors(self.connection)
+        now = self.clock()
+        reads: dict[tuple[Side, Entity], SideRead] = {}
+        stored_all: dict[tuple[Side, Entity], dict[str, tuple[str, bool]]] = {}
+        stats: list[SideStats] = []
+        for entity in self.entities():
+            for side in ("a", "b"):
+                adapter = self.adapter(side)  # type: ignore[arg-type]
+                if entity not in adapter.capabilities().entities:
+                    continue
+                stored = self.store.fingerprints(self.connection, side, entity)  # type: ignore[arg-type]
+                stored_all[(side, entity)] = stored  # type: ignore[index]
+                cursor, last_full = cursors.get((side, entity), (None, None))
+                changed_parents = None
+                parent_of = None
+                if entity in CHILD_ENTITIES:
+                    contacts = reads.get((side, "contact"))  # type: ignore[index]
+                    changed_parents = set(contacts.changed) if contacts else set()
+                    parent_of = (
+                        {
+                            sr.record.id: sr.record.parent_id
+                            for sr in self.store.load_records(
+                                self.connection, side, entity, stored
+                            ).values()
+                        }
+                        if stored
+                        else {}
+                    )  # type: ignore[arg-type]
+                read = read_side(
+                    adapter,
+                    side,
+                    entity,
+                    stored=stored,
+                    cursor=cursor,  # type: ignore[arg-type]
+                    full_pass_due=full_pass_due(last_full, self.full_pass_every, now),
+                    changed_parents=changed_parents,
+                    stored_parent_of=parent_of,
+                )
+                if entity in CHILD_ENTITIES:
+                    # A contact deleted on a side takes its children with it there.
+                    gone_contacts = (
+                        reads[(side, "contact")].deleted if (side, "contact") in reads else set()
+                    )  # type: ignore[index]
+                    if gone_contacts:
+                        read.deleted |= set(
+                            self.store.child_ids(self.connection, side, entity, gone_contacts)
+                        ) & set(stored)  # type: ignore[arg-type]
+                        for rid in list(read.changed):
+                            if read.changed[rid].parent_id in gone_contacts:
+                                del read.changed[rid]
+                reads[(side, entity)] = read  # type: ignore[index]
+                linked = sum(1 for _, is_linked in stored.values() if is_linked)
+                stats.append(
+                    SideStats(
+                        side,
+                        entity,
+                        had=linked,
+                        returned=read.returned if read.full else None,  # type: ignore[arg-type]
+                        deletes=len(read.deleted),
+                    )
+                )
+        return self._assemble(reads, stored_all, stats)
+
+    def _extra_in_play(
+        self,
+    ) -> tuple[dict[tuple[Side, Entity], set[str]], dict[str, dict[str, Any]]]:
+        """Records to look at again though they did not change: quarantined ones and
+        pairs with open or just-resolved conflicts."""
+        extra: dict[tuple[Side, Entity], set[str]] = {}
+        for q in self.store.quarantined(self.connection):
+            extra.setdefault((q["side"], q["entity"]), set()).add(q["record_id"])
+        resolutions: dict[str, dict[str, Any]] = {}
+        for c in self.store.open_conflicts(self.connection) + self.store.pending_resolutions(
+            self.connection
+        ):
+            extra.setdefault(("a", c["entity"]), set()).add(c["a_id"])
+            extra.setdefault(("b", c["entity"]), set()).add(c["b_id"])
+            if c["status"] == "resolving":
+                resolutions[c["key"]] = c
+        return extra, resolutions
+
+    def _assemble(
+        self,
+        reads: dict[tuple[Side, Entity], SideRead],
+        stored_all: dict[tuple[Side, Entity], dict[str, tuple[str, bool]]],
+        stats: list[SideStats],
+    ) -> Prepared:
+        extra, resolutions = self._extra_in_play()
+        pairs: dict[tuple[Entity, str, str], LinkedPair] = {}
+        unlinked: dict[tuple[Side, Entity], dict[str, Record]] = {}
+        pending_gone: dict[tuple[Side, Entity], set[str]] = {}
+        linked_keys: dict[Side, dict[str, list[str]]] = {"a": {}, "b": {}}
+        problems: list[str] = []
+        notes: list[str] = []
+        for read in reads.values():
+            problems += [str(p) for p in read.problems]
+            notes += read.notes
+        for entity in self.entities():
+            side_reads = {s: reads.get((s, entity)) for s in ("a", "b")}
+            if side_reads["a"] is None or side_reads["b"] is None:
+                continue
+            ra, rb = side_reads["a"], side_reads["b"]
+            assert ra is not None and rb is not None
+            for side, read in (("a", ra), ("b", rb)):
+                for rid in extra.get((side, entity), set()) - set(read.changed) - read.deleted:  # type: ignore[arg-type]
+                    current = self.adapter(side).get(entity, rid)  # type: ignore[arg-type]
+                    if current is None:
+                        if rid in stored_all[(side, entity)]:  # type: ignore[index]
+                            read.deleted.add(rid)
+                    else:
+                        from dataclasses import replace
+
+                        from syncengine.normalize import canonical_fields
+
+                        read.changed[rid] = replace(
+                            current, fields=canonical_fields(current.fields)
+                        )
+            touched_a = set(ra.changed) | ra.deleted
+            touched_b = set(rb.changed) | rb.deleted
+            links_a = self.store.links_by_ids(self.connection, entity, "a", touched_a)
+            links_b = self.store.links_by_ids(self.connection, entity, "b", touched_b)
+            link_rows = {(l.a_id, l.b_id, l.state) for l in [*links_a.values(), *links_b.values()]}
+            live = [(a_id, b_id) for a_id, b_id, state in link_rows if state == "live"]
+            base_a = self.store.load_records(self.connection, "a", entity, [a for a, _ in live])
+            base_b = self.store.load_records(self.connection, "b", entity, [b for _, b in live])
+            for a_id, b_id in sorted(live):
+                if a_id not in base_a or b_id not in base_b:
+                    continue
+                cur_a = None if a_id in ra.deleted else ra.changed.get(a_id, base_a[a_id].record)
+                cur_b = None if b_id in rb.deleted else rb.changed.get(b_id, base_b[b_id].record)
+                pairs[(entity, a_id, b_id)] = LinkedPair(
+                    entity, a_id, b_id, base_a[a_id].record, base_b[b_id].record, cur_a, cur_b
+                )
+            linked_ids = {"a": set(links_a), "b": set(links_b)}
+            for side, read in (("a", ra), ("b", rb)):
+                stored = stored_all[(side, entity)]  # type: ignore[index]
+                new = {rid: r for rid, r in read.changed.items() if rid not in linked_ids[side]}
+                pending_ids = {rid for rid, (_, is_linked) in stored.items() if not is_linked}
+                gone = pending_ids & read.deleted
+                pending_gone[(side, entity)] = gone  # type: ignore[index]
+                todo = pending_ids - set(new) - gone
+                if todo:
+                    for sr in self.store.load_records(self.connection, side, entity, todo).values():  # type: ignore[arg-type]
+                        new[sr.record.id] = sr.record
+                unlinked[(side, entity)] = new  # type: ignore[index]
+                keys = {
+                    k
+                    for r in new.values()
+                    for k in match_keys(r, self.policy.default_region, self.policy.match_keys)
+                }
+                if keys and entity == "contact":
+                    for k, ids in self.store.linked_ids_by_keys(
+                        self.connection, side, entity, keys
+                    ).items():  # type: ignore[arg-type]
+                        linked_keys[side][k] = ids  # type: ignore[index]
+        contact_links = self._contact_links(pairs, unlinked)
+        inp = SyncInput(
+            connection=self.connection,
+            caps_a=self.a.capabilities(),
+            caps_b=self.b.capabilities(),
+            pairs=list(pairs.values()),
+            unlinked_a=[r for (s, _), recs in unlinked.items() if s == "a" for r in recs.values()],
+            unlinked_b=[r for (s, _), recs in unlinked.items() if s == "b" for r in recs.values()],
+            linked_keys_a=linked_keys["a"],
+            linked_keys_b=linked_keys["b"],
+            contact_links=contact_links,
+            notes=tuple(notes),
+            resolutions={k: (v["resolution"], v["resolved_value"]) for k, v in resolutions.items()},
+        )
+        plan = reconcile(inp, self.policy)
+        return Prepared(plan, reads, pairs, unlinked, pending_gone, stats, resolutions, problems)
+
+    def _contact_links(
+        self,
+        pairs: Mapping[tuple[Entity, str, str], LinkedPair],
+        unlinked: Mapping[tuple[Side, Entity], Mapping[str, Record]],
+    ) -> dict[str, str]:
+        parents_a: set[str] = set()
+        parents_b: set[str] = set()
+        for p in pairs.values():
+            if p.entity != "contact":
+                if p.base_a.parent_id:
+                    parents_a.add(p.base_a.parent_id)
+                if p.base_b.parent_id:
+                    parents_b.add(p.base_b.parent_id)
+        for (side, entity), recs in unlinked.items():
+            if entity == "contact":
+                continue
+            for r in recs.values():
+                if r.parent_id:
+                    (parents_a if side == "a" else parents_b).add(r.parent_id)
+        out: dict[str, str] = {}
+        for link in self.store.links_by_ids(self.connection, "contact", "a", parents_a).values():
+            if link.state == "live":
+                out[link.a_id] = link.b_id
+        for link in self.store.links_by_ids(self.connection, "contact", "b", parents_b).values():
+            if link.state == "live":
+                out[link.a_id] = link.b_id
+        return out
+
+    # -- running -------------------------------------------------------------------------
+    def run(self, *, dry_run: bool = False, force: bool = False) -> RunReport:
+        started = self.clock()
+        if dry_run:
+            prepared = self.prepare()
+            check_plan(prepared.plan, prepared.stats, self.policy, force=force)
+            return RunReport(
+                None,
+                self.connection,
+                prepared.plan,
+                started_at=started,
+                finished_at=self.clock(),
+                dry_run=True,
+                problems=tuple(prepared.problems),
+            )
+        holder = self.store.acquire_lock(self.connection)
+        run_id = self.store.start_run(self.connection, "run")
+        try:
+            prepared = self.prepare()
+            check_plan(prepared.plan, prepared.stats, self.policy, force=force)
+            applier = Applier(
+                self.store,
+                self.connection,
+                run_id,
+                self.a,
+                self.b,
+                self.policy,
+                sleep=self.sleep,
+                progress=self.progress,
+            )
+            outcomes = applier.apply(prepared)
+            report = RunReport(
+                run_id,
+                self.connection,
+                prepared.plan,
+                tuple(outcomes),
+                started,
+                self.clock(),
+                calls=self._calls_by_side(),
+                problems=tuple(prepared.problems),
+            )
+            failed = (
+                any(o.status.value in ("failed", "quarantined") for o in outcomes)
+                or prepared.problems
+            )
+            self.store.finish_run(
+                run_id,
+                "partial" if failed else "ok",
+                {
+                    **prepared.plan.summary(),
+                    **{f"outcome_{k}": v for k, v in report.counts().items()},
+                    "problems": len(prepared.problems),
+                },
+            )
+            return report
+        except BaseException as exc:
+            self.store.finish_run(
+                run_id,
+                "refused" if getattr(exc, "exit_code", 0) == 3 else "failed",
+                {},
+                error=str(exc),
+            )
+            raise
+        finally:
+            self.store.release_lock(self.connection, holder)
+
+    def _calls_by_side(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for side, _ in self.calls:
+            out[side] = out.get(side, 0) + 1
+        return out
+
+
+def stored_record(record: Record, policy: Policy, linked: bool = True) -> StoredRecord:
+    from state.store import stored
+
+    return stored(record, match_keys(record, policy.default_region, policy.match_keys)[:2], linked)

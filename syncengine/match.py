@@ -1,0 +1,134 @@
+"""Linking new records instead of duplicating them, and finding duplicate groups.
+
+A record with no link is first looked for on the other side, by match key, strongest
+first (email, then phone; content for keyless contacts). Before that, records on one
+side that share a key with another record of the same side form a *duplicate group*:
+all its unlinked members are held back (reported, never created or linked), because
+linking or creating any of them could multiply or wrongly merge a person.
+
+Children (notes, tasks, appointments) match by content under their linked contact, one
+to one in id order, so two identical notes on each side link as two pairs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from syncengine.models import DuplicateGroup, Entity, Record, Side
+from syncengine.normalize import match_keys
+
+
+@dataclass
+class MatchResult:
+    pairs: list[tuple[Record, Record, str]] = field(default_factory=list)
+    """(a record, b record, the key that matched them)."""
+    only_a: list[Record] = field(default_factory=list)
+    only_b: list[Record] = field(default_factory=list)
+    groups: list[DuplicateGroup] = field(default_factory=list)
+    held: set[tuple[Side, str]] = field(default_factory=set)
+
+
+def _index(
+    records: Iterable[Record], keys_of: Mapping[str, tuple[str, ...]]
+) -> dict[str, list[str]]:
+    index: dict[str, list[str]] = defaultdict(list)
+    for r in records:
+        for key in keys_of[r.id]:
+            index[key].append(r.id)
+    return index
+
+
+def duplicate_groups(
+    side: Side,
+    entity: Entity,
+    unlinked: Sequence[Record],
+    keys_of: Mapping[str, tuple[str, ...]],
+    linked_keys: Mapping[str, Collection[str]],
+) -> list[DuplicateGroup]:
+    """Groups of one side's records sharing a key, where at least one is unlinked."""
+    index = _index(unlinked, keys_of)
+    groups = []
+    for key in sorted(index):
+        unlinked_ids = set(index[key])
+        members = unlinked_ids | set(linked_keys.get(key, ()))
+        if len(members) > 1:
+            groups.append(
+                DuplicateGroup(
+                    side, entity, key, tuple(sorted(members)), tuple(sorted(unlinked_ids))
+                )
+            )
+    return groups
+
+
+def match_contacts(
+    unlinked_a: Sequence[Record],
+    unlinked_b: Sequence[Record],
+    *,
+    linked_keys_a: Mapping[str, Collection[str]],
+    linked_keys_b: Mapping[str, Collection[str]],
+    region: str,
+    key_kinds: tuple[str, ...],
+) -> MatchResult:
+    out = MatchResult()
+    keys_a = {r.id: match_keys(r, region, key_kinds) for r in unlinked_a}
+    keys_b = {r.id: match_keys(r, region, key_kinds) for r in unlinked_b}
+    out.groups = duplicate_groups("a", "contact", unlinked_a, keys_a, linked_keys_a)
+    out.groups += duplicate_groups("b", "contact", unlinked_b, keys_b, linked_keys_b)
+    for g in out.groups:
+        out.held.update((g.side, rid) for rid in g.held_ids)
+    free_b = [r for r in unlinked_b if ("b", r.id) not in out.held]
+    index_b = _index(free_b, keys_b)
+    by_id_b = {r.id: r for r in free_b}
+    claimed: set[str] = set()
+    for rec in sorted(unlinked_a, key=lambda r: r.id):
+        if ("a", rec.id) in out.held:
+            continue
+        match = None
+        for key in keys_a[rec.id]:
+            candidates = [c for c in index_b.get(key, ()) if c not in claimed]
+            if len(candidates) == 1:
+                match = (by_id_b[candidates[0]], key)
+                break
+        if match is None:
+            out.only_a.append(rec)
+        else:
+            claimed.add(match[0].id)
+            out.pairs.append((rec, match[0], match[1]))
+    out.only_b = sorted((r for r in free_b if r.id not in claimed), key=lambda r: r.id)
+    return out
+
+
+def match_children(
+    unlinked_a: Sequence[Record],
+    unlinked_b: Sequence[Record],
+    *,
+    parent_a_to_b: Mapping[str, str],
+) -> MatchResult:
+    """Pair children by content under the same linked contact, one to one in id order.
+
+    Children whose contact has no counterpart yet (it is created in this run) cannot
+    have a counterpart either, so they go to ``only_a``/``only_b`` for creation.
+    """
+    out = MatchResult()
+    buckets: dict[tuple[str, str], tuple[list[Record], list[Record]]] = defaultdict(
+        lambda: ([], [])
+    )
+    for rec in sorted(unlinked_a, key=lambda r: r.id):
+        parent_b = parent_a_to_b.get(rec.parent_id or "")
+        if parent_b is None:
+            out.only_a.append(rec)
+            continue
+        buckets[(parent_b, match_keys(rec)[0])][0].append(rec)
+    for rec in sorted(unlinked_b, key=lambda r: r.id):
+        buckets[(rec.parent_id or "", match_keys(rec)[0])][1].append(rec)
+    for key in sorted(buckets):
+        side_a, side_b = buckets[key]
+        for rec_a, rec_b in zip(side_a, side_b, strict=False):
+            out.pairs.append((rec_a, rec_b, key[1]))
+        out.only_a.extend(side_a[len(side_b) :])
+        out.only_b.extend(side_b[len(side_a) :])
+    out.only_a.sort(key=lambda r: r.id)
+    out.only_b.sort(key=lambda r: r.id)
+    return out

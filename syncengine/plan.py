@@ -1,0 +1,438 @@
+"""``reconcile``: from the base and what changed on each side to a deterministic plan.
+
+The engine hands over only what is in play: the linked pairs where at least one side
+changed (an unchanged side is passed as its base), the records with no link, and the
+match keys the store already holds. Nothing here does I/O or reads the clock, and the
+output order depends on nothing but the input, so the same state always plans the same.
+
+Contacts are planned first: children need to know which contacts are linked, matched,
+created or deleted in this run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from syncengine.capabilities import Capabilities
+from syncengine.match import match_children, match_contacts
+from syncengine.merge import merge_pair, synced_fields
+from syncengine.models import (
+    ACTION_ORDER,
+    CHILD_ENTITIES,
+    ENTITIES,
+    JSON,
+    Action,
+    Conflict,
+    ConflictKind,
+    Decision,
+    DuplicateGroup,
+    Entity,
+    LinkChange,
+    Op,
+    Plan,
+    Record,
+    Side,
+    other,
+)
+from syncengine.policy import ConflictRule, DeleteRule, Policy
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedPair:
+    """A linked pair in play. ``a``/``b`` is None where that side deleted the record."""
+
+    entity: Entity
+    a_id: str
+    b_id: str
+    base_a: Record
+    base_b: Record
+    a: Record | None
+    b: Record | None
+
+
+@dataclass(frozen=True)
+class SyncInput:
+    connection: str
+    caps_a: Capabilities
+    caps_b: Capabilities
+    pairs: Sequence[LinkedPair] = ()
+    unlinked_a: Sequence[Record] = ()
+    unlinked_b: Sequence[Record] = ()
+    linked_keys_a: Mapping[str, Collection[str]] = field(default_factory=dict)
+    """Match key -> ids of already-linked records on a holding it (duplicate detection)."""
+    linked_keys_b: Mapping[str, Collection[str]] = field(default_factory=dict)
+    contact_links: Mapping[str, str] = field(default_factory=dict)
+    """a contact id -> b contact id, for every contact a child in play hangs under."""
+    notes: tuple[str, ...] = ()
+    resolutions: Mapping[str, tuple[str, JSON]] = field(default_factory=dict)
+    """Conflict key -> a user's decision: ("a"|"b", None) or ("value", the value)."""
+
+
+def _sort_key(op: Op) -> tuple[int, int, str, str, str]:
+    return (
+        ENTITIES.index(op.entity),
+        ACTION_ORDER[op.action],
+        op.side,
+        op.a_id or "",
+        op.b_id or "",
+    )
+
+
+@dataclass
+class _Planner:
+    inp: SyncInput
+    policy: Policy
+    ops: list[Op] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    duplicates: list[DuplicateGroup] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    link_changes: list[LinkChange] = field(default_factory=list)
+    # contacts, as this plan leaves them, for their children:
+    a_to_b: dict[str, str] = field(default_factory=dict)
+    b_to_a: dict[str, str] = field(default_factory=dict)
+    created_from: dict[Side, set[str]] = field(default_factory=lambda: {"a": set(), "b": set()})
+    """Ids of records on a side whose counterpart this plan creates on the other side."""
+    deleted_on: dict[Side, set[str]] = field(default_factory=lambda: {"a": set(), "b": set()})
+    """Contact ids this plan deletes on a side (their children go with them)."""
+    gone_from: dict[Side, set[str]] = field(default_factory=lambda: {"a": set(), "b": set()})
+    """Contact ids that a side deleted itself since the last sync."""
+
+    def caps(self, side: Side) -> Capabilities:
+        return self.inp.caps_a if side == "a" else self.inp.caps_b
+
+    def syncs(self, entity: Entity) -> bool:
+        return (
+            entity in self.policy.entities
+            and entity in self.inp.caps_a.entities
+            and entity in self.inp.caps_b.entities
+        )
+
+    # -- ops -----------------------------------------------------------------------------
+    def create(self, target: Side, rec: Record, parent_target: str | None, reason: str) -> None:
+        caps = self.caps(target)
+        if rec.entity not in caps.can_create:
+            self.notes.append(
+                f"{rec.entity} {rec.id} on {other(target)} not created: "
+                f"side {target} cannot create {rec.entity}s"
+            )
+            return
+        writable = caps.writable_fields(rec.entity)
+        fields = {k: v for k, v in rec.fields.items() if k in writable}
+        source_parent = rec.parent_id
+        self.created_from[other(target)].add(rec.id)
+        self.ops.append(
+            Op(
+                side=target,
+                action=Action.CREATE,
+                entity=rec.entity,
+                a_id=rec.id if target == "b" else None,
+                b_id=rec.id if target == "a" else None,
+                fields=fields,
+                parent_a_id=parent_target if target == "a" else source_parent,
+                parent_b_id=parent_target if target == "b" else source_parent,
+                reason=reason,
+            )
+        )
+
+    def delete(self, target: Side, entity: Entity, a_id: str, b_id: str, reason: str) -> bool:
+        if entity not in self.caps(target).can_delete:
+            self.notes.append(
+                f"{entity} deleted on {other(target)} kept on {target}: "
+                f"side {target} cannot delete {entity}s"
+            )
+            self.link_changes.append(LinkChange(entity, a_id, b_id, "tombstone", reason))
+            return False
+        self.ops.append(
+            Op(
+                side=target,
+                action=Action.DELETE,
+                entity=entity,
+                a_id=a_id,
+                b_id=b_id,
+                reason=reason,
+            )
+        )
+        if entity == "contact":
+            self.deleted_on[target].add(a_id if target == "a" else b_id)
+        return True
+
+    def merge(
+        self,
+        entity: Entity,
+        a_id: str,
+        b_id: str,
+        base_a: Record | None,
+        base_b: Record | None,
+        a: Record,
+        b: Record,
+        reason: str,
+    ) -> None:
+        merged = merge_pair(
+            entity=entity,
+            a_id=a_id,
+            b_id=b_id,
+            base_a=base_a.fields if base_a else {},
+            base_b=base_b.fields if base_b else {},
+            a=a,
+            b=b,
+            policy=self.policy,
+            caps_a=self.inp.caps_a,
+            caps_b=self.inp.caps_b,
+        )
+        self.conflicts += merged.conflicts
+        self.decisions += merged.decisions
+        for side, changes in (("a", merged.changes_a), ("b", merged.changes_b)):
+            if changes:
+                self.ops.append(
+                    Op(
+                        side=side,
+                        action=Action.UPDATE,
+                        entity=entity,  # type: ignore[arg-type]
+                        a_id=a_id,
+                        b_id=b_id,
+                        changes=tuple(changes),
+                        reason=reason,
+                    )
+                )
+
+    # -- linked pairs ----------------------------------------------------------------------
+    def pair(self, p: LinkedPair) -> None:
+        if p.a is None and p.b is None:
+            # Gone on both sides: nothing to write, only the link to forget.
+            self.link_changes.append(
+                LinkChange(p.entity, p.a_id, p.b_id, "forget", "deleted on both sides")
+            )
+            return
+        if p.a is not None and p.b is not None:
+            self.merge(
+                p.entity, p.a_id, p.b_id, p.base_a, p.base_b, p.a, p.b, "changed since last sync"
+            )
+            return
+        gone: Side = "a" if p.a is None else "b"
+        survivor = p.b if gone == "a" else p.a
+        assert survivor is not None
+        self.deleted_pair(p, gone, survivor)
+
+    def deleted_pair(self, p: LinkedPair, gone: Side, survivor: Record) -> None:
+        keep: Side = other(gone)
+        base_keep = p.base_b if keep == "b" else p.base_a
+        if p.entity == "contact":
+            self.gone_from[gone].add(p.a_id if gone == "a" else p.b_id)
+        else:
+            parent = (p.base_a if gone == "a" else p.base_b).parent_id
+            if parent in self.gone_from[gone]:
+                self.child_of_deleted_contact(p, gone, survivor)
+                return
+        edited = survivor.fields != base_keep.fields
+        rule = self.policy.deletes
+        if rule is DeleteRule.IGNORE:
+            # Deletes never propagate: the survivor stays, tombstoned so it is not re-created.
+            self.link_changes.append(
+                LinkChange(
+                    p.entity, p.a_id, p.b_id, "tombstone", f"deleted on {gone}; deletes are ignored"
+                )
+            )
+            return
+        if not edited and rule is DeleteRule.PROPAGATE:
+            # Deleted on one side, untouched on the other: the delete flows.
+            self.delete(keep, p.entity, p.a_id, p.b_id, f"deleted on {gone}")
+            return
+        kind = ConflictKind.DELETE_VS_EDIT if edited else ConflictKind.DELETE
+        resolution = self.delete_resolution(p, gone, edited)
+        self.conflicts.append(
+            Conflict(
+                entity=p.entity,
+                a_id=p.a_id,
+                b_id=p.b_id,
+                field="*",
+                kind=kind,
+                base=dict(base_keep.fields),
+                a_value=None if gone == "a" else dict(survivor.fields),
+                b_value=None if gone == "b" else dict(survivor.fields),
+                a_updated_at=None if gone == "a" else survivor.updated_at,
+                b_updated_at=None if gone == "b" else survivor.updated_at,
+                resolution=resolution[0],
+                rule=resolution[1],
+            )
+        )
+        if resolution[0] == "held":
+            return
+        if resolution[0] == gone:
+            self.delete(keep, p.entity, p.a_id, p.b_id, f"deleted on {gone}; {resolution[1]}")
+        else:
+            self.recreate(p, gone, survivor, resolution[1])
+
+    def delete_resolution(self, p: LinkedPair, gone: Side, edited: bool) -> tuple[Side | str, str]:
+        user = self.inp.resolutions.get(f"{p.entity}:{p.a_id}:{p.b_id}:*")
+        if user is not None and user[0] in ("a", "b"):
+            return user[0], f"resolved by a user: keep {user[0]}"
+        entity = p.entity
+        if not edited:
+            return "held", "delete held for review (deletes = manual)"
+        rule = self.policy.conflict_rule(entity, "*")
+        if rule is ConflictRule.MANUAL or self.policy.deletes is DeleteRule.MANUAL:
+            return "held", "delete vs edit: held for review (manual)"
+        if rule is ConflictRule.NEWEST:
+            # We do not know when a record was deleted, so the edit (no data lost) wins.
+            return other(gone), "delete vs edit: the edit wins (newest keeps data)"
+        return rule.value, f"delete vs edit: policy says {rule.value} wins"
+
+    def recreate(self, p: LinkedPair, gone: Side, survivor: Record, why: str) -> None:
+        parent_target = None
+        if survivor.parent_id is not None:
+            parent_target = (self.b_to_a if gone == "a" else self.a_to_b).get(survivor.parent_id)
+        self.link_changes.append(LinkChange(p.entity, p.a_id, p.b_id, "forget", why))
+        self.create(gone, survivor, parent_target, f"re-created: {why}")
+        if p.entity == "contact":
+            if gone == "a":
+                self.b_to_a.pop(p.b_id, None)
+            else:
+                self.a_to_b.pop(p.a_id, None)
+
+    def child_of_deleted_contact(self, p: LinkedPair, gone: Side, survivor: Record) -> None:
+        contact_keep = survivor.parent_id or ""
+        if contact_keep in self.deleted_on[other(gone)]:
+            # The contact's delete takes its children along on the other side too.
+            self.link_changes.append(
+                LinkChange(p.entity, p.a_id, p.b_id, "forget", "its contact was deleted")
+            )
+        elif contact_keep in self.created_from[other(gone)]:
+            # The contact comes back on the deleting side, so its children come back too.
+            self.link_changes.append(
+                LinkChange(p.entity, p.a_id, p.b_id, "forget", "its contact is re-created")
+            )
+            self.create(gone, survivor, None, "re-created with its contact")
+
+    # -- records with no link --------------------------------------------------------------
+    def contacts(self) -> None:
+        self.a_to_b.update(self.inp.contact_links)
+        self.b_to_a.update({b: a for a, b in self.inp.contact_links.items()})
+        for p in sorted((p for p in self.inp.pairs if p.entity == "contact"), key=lambda p: p.a_id):
+            self.pair(p)
+        if not self.syncs("contact"):
+            return
+        result = match_contacts(
+            [r for r in self.inp.unlinked_a if r.entity == "contact"],
+            [r for r in self.inp.unlinked_b if r.entity == "contact"],
+            linked_keys_a=self.inp.linked_keys_a,
+            linked_keys_b=self.inp.linked_keys_b,
+            region=self.policy.default_region,
+            key_kinds=self.policy.match_keys,
+        )
+        self.duplicates += result.groups
+        for rec_a, rec_b, key in result.pairs:
+            self.ops.append(
+                Op(
+                    side="both",
+                    action=Action.LINK,
+                    entity="contact",
+                    a_id=rec_a.id,
+                    b_id=rec_b.id,
+                    reason=f"matched by {key.split(':', 1)[0]}",
+                )
+            )
+            self.a_to_b[rec_a.id] = rec_b.id
+            self.b_to_a[rec_b.id] = rec_a.id
+            self.merge(
+                "contact",
+                rec_a.id,
+                rec_b.id,
+                None,
+                None,
+                rec_a,
+                rec_b,
+                "first sync of a matched pair",
+            )
+        for rec in result.only_a:
+            self.create("b", rec, None, "new on a")
+        for rec in result.only_b:
+            self.create("a", rec, None, "new on b")
+
+    def children(self, entity: Entity) -> None:
+        for p in sorted((p for p in self.inp.pairs if p.entity == entity), key=lambda p: p.a_id):
+            self.pair(p)
+        if not self.syncs(entity):
+            return
+        result = match_children(
+            [r for r in self.inp.unlinked_a if r.entity == entity],
+            [r for r in self.inp.unlinked_b if r.entity == entity],
+            parent_a_to_b=self.a_to_b,
+        )
+        for rec_a, rec_b, _ in result.pairs:
+            self.ops.append(
+                Op(
+                    side="both",
+                    action=Action.LINK,
+                    entity=entity,
+                    a_id=rec_a.id,
+                    b_id=rec_b.id,
+                    reason="matched by content under a linked contact",
+                )
+            )
+            self.merge(
+                entity, rec_a.id, rec_b.id, None, None, rec_a, rec_b, "first sync of a matched pair"
+            )
+        waiting = 0
+        for source, records in (("a", result.only_a), ("b", result.only_b)):
+            mapping = self.a_to_b if source == "a" else self.b_to_a
+            for rec in records:
+                parent = rec.parent_id or ""
+                if parent in mapping:
+                    self.create(other(source), rec, mapping[parent], f"new on {source}")  # type: ignore[arg-type]
+                elif parent in self.created_from[source]:
+                    self.create(other(source), rec, None, f"new on {source}, with its new contact")  # type: ignore[arg-type]
+                else:
+                    waiting += 1
+        if waiting:
+            self.notes.append(f"{waiting} {entity}(s) wait for their contact to be linked")
+
+    def plan(self) -> Plan:
+        self.contacts()
+        for entity in CHILD_ENTITIES:
+            self.children(entity)
+        for entity in ENTITIES:
+            if entity in self.policy.entities and not self.syncs(entity):
+                missing = [s for s in ("a", "b") if entity not in self.caps(s).entities]  # type: ignore[arg-type]
+                if missing:
+                    self.notes.append(
+                        f"{entity}s are not synced: side {', '.join(missing)} does not hold them"
+                    )
+        notes = (
+            list(self.inp.caps_a.notes)
+            + list(self.inp.caps_b.notes)
+            + list(self.inp.notes)
+            + self.notes
+        )
+        return Plan(
+            connection=self.inp.connection,
+            operations=tuple(sorted(self.ops, key=_sort_key)),
+            conflicts=tuple(
+                sorted(
+                    self.conflicts,
+                    key=lambda c: (ENTITIES.index(c.entity), c.a_id, c.b_id, c.field),
+                )
+            ),
+            duplicates=tuple(
+                sorted(self.duplicates, key=lambda d: (d.side, ENTITIES.index(d.entity), d.key))
+            ),
+            decisions=tuple(
+                sorted(
+                    self.decisions,
+                    key=lambda d: (ENTITIES.index(d.entity), d.a_id or "", d.b_id or "", d.field),
+                )
+            ),
+            notes=tuple(notes),
+            link_changes=tuple(
+                sorted(self.link_changes, key=lambda c: (ENTITIES.index(c.entity), c.a_id, c.b_id))
+            ),
+        )
+
+
+def reconcile(inp: SyncInput, policy: Policy) -> Plan:
+    """Plan one run. Pure: same input, same plan."""
+    return _Planner(inp, policy).plan()
+
+
+__all__ = ["LinkedPair", "SyncInput", "reconcile", "synced_fields"]

@@ -1,0 +1,194 @@
+"""Facts every format shows the same way: grouping, ordering, commands, headline words.
+
+Kept apart from the formats so that text, Markdown and HTML can never disagree on what
+a conflict's resolve command is or in which order sides and conflicts appear.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from syncengine.models import (
+    JSON,
+    Conflict,
+    ConflictKind,
+    LinkChange,
+    Op,
+    OpOutcome,
+    OpSide,
+    Plan,
+    RunReport,
+    Side,
+)
+
+from .diff import DEFAULT_LIMIT, format_value
+
+SIDE_ORDER: tuple[OpSide, ...] = ("a", "b", "both")
+SIDE_TITLES: Mapping[OpSide, str] = {
+    "a": "Side a",
+    "b": "Side b",
+    "both": "Links (both sides)",
+}
+DUPLICATE_ADVICE = (
+    "merge or re-key these records on side {side}; syncengine never merges automatically"
+)
+DELETED = "(deleted)"
+
+
+def resolve_target(conflict: Conflict, conflict_ids: Mapping[str, int] | None) -> str:
+    """The store id if known (what the CLI prefers), else the stable conflict key."""
+    if conflict_ids is not None and conflict.key in conflict_ids:
+        return str(conflict_ids[conflict.key])
+    return conflict.key
+
+
+def resolve_command(
+    conflict: Conflict, keep: Side, conflict_ids: Mapping[str, int] | None = None
+) -> str:
+    """A command the reviewer can paste as is; the key is shell-quoted since ids are data."""
+    target = shlex.quote(resolve_target(conflict, conflict_ids))
+    return f"syncengine resolve {target} --keep {keep}"
+
+
+def held_conflicts(plan: Plan) -> list[Conflict]:
+    return [c for c in plan.conflicts if c.resolution == "held"]
+
+
+def resolved_conflicts(plan: Plan) -> list[Conflict]:
+    return [c for c in plan.conflicts if c.resolution != "held"]
+
+
+def ops_by_side(plan: Plan) -> list[tuple[OpSide, list[tuple[int, Op]]]]:
+    """Ops grouped a, b, links; each keeps its position in the plan (1-based)."""
+    groups: dict[OpSide, list[tuple[int, Op]]] = {side: [] for side in SIDE_ORDER}
+    for number, op in enumerate(plan.operations, start=1):
+        groups[op.side].append((number, op))
+    return [(side, groups[side]) for side in SIDE_ORDER if groups[side]]
+
+
+_DELETE_KINDS = frozenset({ConflictKind.DELETE_VS_EDIT, ConflictKind.DELETE})
+_KIND_TEXT: Mapping[ConflictKind, str] = {
+    ConflictKind.FIELD: "field",
+    ConflictKind.DELETE_VS_EDIT: "delete vs edit",
+    ConflictKind.DELETE: "delete held for review",
+}
+
+
+def conflict_value(conflict: Conflict, side: Side, limit: int = DEFAULT_LIMIT) -> str:
+    """One side's value; in a conflict about a delete, the deleting side shows as deleted."""
+    value: JSON = conflict.a_value if side == "a" else conflict.b_value
+    if conflict.kind in _DELETE_KINDS and value is None:
+        return DELETED
+    return format_value(value, limit)
+
+
+def conflict_kind_text(conflict: Conflict) -> str:
+    return _KIND_TEXT.get(conflict.kind, conflict.kind.value.replace("_", " "))
+
+
+def resolution_text(conflict: Conflict) -> str:
+    if conflict.resolution == "held":
+        return "held for review"
+    return (
+        f"{conflict.resolution} wins ({conflict.rule})"
+        if conflict.rule
+        else f"{conflict.resolution} wins"
+    )
+
+
+def link_change_text(change: LinkChange) -> str:
+    """``forget contact a1 ↔ b1: both deleted`` in words a reviewer knows."""
+    text = f"{change.change} {change.entity} link a {change.a_id} ↔ b {change.b_id}"
+    return f"{text}: {change.reason}" if change.reason else text
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def duration_seconds(report: RunReport) -> float | None:
+    if report.started_at is None or report.finished_at is None:
+        return None
+    return round((report.finished_at - report.started_at).total_seconds(), 3)
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+@dataclass(frozen=True, slots=True)
+class Headline:
+    """The counts every format leads with, taken from ``Plan.summary``."""
+
+    operations: int
+    creates: int
+    updates: int
+    deletes: int
+    links: int
+    conflicts: int
+    held: int
+    duplicate_groups: int
+
+    @classmethod
+    def of(cls, plan: Plan) -> Headline:
+        summary = plan.summary()
+
+        def total(action: str) -> int:
+            return sum(summary.get(f"{action}_{side}", 0) for side in ("a", "b"))
+
+        return cls(
+            operations=summary["operations"],
+            creates=total("create"),
+            updates=total("update"),
+            deletes=total("delete"),
+            links=summary.get("link", 0),
+            conflicts=summary["conflicts"],
+            held=summary["conflicts_held"],
+            duplicate_groups=summary["duplicate_groups"],
+        )
+
+    def sentence(self) -> str:
+        """``3 operations (1 create, 1 update, 1 link), 2 conflicts (1 held), ...``."""
+        if self.operations:
+            parts = [
+                plural(n, word)
+                for n, word in (
+                    (self.creates, "create"),
+                    (self.updates, "update"),
+                    (self.deletes, "delete"),
+                    (self.links, "link"),
+                )
+                if n
+            ]
+            ops = f"{plural(self.operations, 'operation')} ({', '.join(parts)})"
+        else:
+            ops = "no operations"
+        conflicts = plural(self.conflicts, "conflict")
+        if self.conflicts:
+            conflicts += f" ({self.held} held)"
+        groups = plural(self.duplicate_groups, "duplicate group")
+        return f"{ops}, {conflicts}, {groups}"
+
+
+def outcomes_for_ops(report: RunReport) -> list[OpOutcome | None]:
+    """Each plan op's outcome (None if it never ran), matched by equality, not position.
+
+    Ops hold dicts and so cannot be hashed; they are bucketed by their identity fields
+    and then compared, so matching stays linear for a normal report.
+    """
+    buckets: dict[tuple[str, str, str, str | None, str | None], list[OpOutcome]] = {}
+    for outcome in report.outcomes:
+        buckets.setdefault(_op_identity(outcome.op), []).append(outcome)
+    found: list[OpOutcome | None] = []
+    for op in report.plan.operations:
+        bucket = buckets.get(_op_identity(op), [])
+        match = next((i for i, o in enumerate(bucket) if o.op == op), None)
+        found.append(bucket.pop(match) if match is not None else None)
+    return found
+
+
+def _op_identity(op: Op) -> tuple[str, str, str, str | None, str | None]:
+    return (op.side, op.action.value, op.entity, op.a_id, op.b_id)

@@ -1,0 +1,110 @@
+"""Wiring a configured connection: the store, both adapters (with their audit sink and
+token vault), and the engine. The CLI and the scheduler both start runs through here."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.base import Adapter, AdapterContext, CallRecord
+from adapters.registry import open_adapter
+from state.store import Store
+from syncengine.config import Config, ConnectionConfig
+from syncengine.engine import SyncEngine
+from syncengine.errors import SecretError
+from syncengine.models import Side
+from syncengine.secrets import SecretStore
+
+
+class StoreVault:
+    """Encrypted token storage in the state store (Fernet, key from the environment)."""
+
+    def __init__(self, store: Store, connection: str) -> None:
+        self._store = store
+        self._connection = connection
+
+    def _fernet(self) -> Any:
+        from cryptography.fernet import Fernet
+
+        key = os.environ.get("SYNCENGINE_VAULT_KEY")
+        if not key:
+            raise SecretError("SYNCENGINE_VAULT_KEY is not set: OAuth tokens are stored encrypted; "
+                              "export a key made by `python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`")
+        if len(key) != 44:  # accept any passphrase by deriving a Fernet key from it
+            key = base64.urlsafe_b64encode(hashlib.sha256(key.encode()).digest()).decode()
+        return Fernet(key.encode())
+
+    def load(self, name: str) -> Mapping[str, Any] | None:
+        blob = self._store.vault_get(self._connection, name)
+        if blob is None:
+            return None
+        data: Mapping[str, Any] = json.loads(self._fernet().decrypt(blob.encode()))
+        return data
+
+    def save(self, name: str, value: Mapping[str, Any]) -> None:
+        self._store.vault_put(self._connection, name, self._fernet().encrypt(json.dumps(dict(value)).encode()).decode())
+
+
+@dataclass
+class AuditBuffer:
+    """Collects calls during a run and writes them to the store in batches."""
+
+    store: Store
+    connection: str
+    side: Side
+    sink: list[tuple[Side, CallRecord]]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    run_id: int | None = None
+
+    def __call__(self, call: CallRecord) -> None:
+        self.sink.append((self.side, call))
+        self.rows.append({"connection": self.connection, "run_id": self.run_id, "side": self.side,
+                          "at": call.at, "method": call.method, "path": call.path, "status": call.status,
+                          "latency_ms": call.latency_ms, "retries": call.retries, "trace_id": call.trace_id,
+                          "error": call.error})
+        if len(self.rows) >= 200:
+            self.flush()
+
+    def flush(self) -> None:
+        rows, self.rows = self.rows, []
+        self.store.add_audit(rows)
+
+
+@dataclass
+class Session:
+    config: Config
+    store: Store
+    conn: ConnectionConfig
+    engine: SyncEngine
+    audits: list[AuditBuffer]
+
+    def close(self) -> None:
+        for audit in self.audits:
+            audit.flush()
+        self.engine.a.close()
+        self.engine.b.close()
+        self.store.close()
+
+
+def open_side(config: Config, store: Store, conn: ConnectionConfig, side: Side,
+              sink: list[tuple[Side, CallRecord]], transport: Any = None) -> tuple[Adapter, AuditBuffer]:
+    audit = AuditBuffer(store, conn.name, side, sink)
+    side_cfg = conn.a if side == "a" else conn.b
+    context = AdapterContext(connection=conn.name, side=side, base_dir=config.base_dir, audit=audit,
+                             secrets=SecretStore(), vault=StoreVault(store, conn.name), http_transport=transport)
+    return open_adapter(side_cfg.adapter, side_cfg.settings, context), audit
+
+
+def open_session(config: Config, name: str | None, *, transport: Any = None) -> Session:
+    conn = config.connection(name)
+    store = Store(config.state_url)
+    calls: list[tuple[Side, CallRecord]] = []
+    a, audit_a = open_side(config, store, conn, "a", calls, transport)
+    b, audit_b = open_side(config, store, conn, "b", calls, transport)
+    engine = SyncEngine(store, conn.name, a, b, conn.policy, full_pass_every=conn.full_pass_every, calls=calls)
+    return Session(config, store, conn, engine, [audit_a, audit_b])

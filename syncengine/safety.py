@@ -1,0 +1,51 @@
+"""Safety guards: typed refusals, not warnings (after vdirsyncer's ``StorageEmpty``).
+
+A side that had records and now returns none is far more often an outage, a wrong
+token or a wrong file path than a user who deleted everything; a plan that deletes a
+large share of a side is likewise refused. ``--force`` overrides both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from syncengine.errors import MassDeleteRefusal, SideEmptiedRefusal
+from syncengine.models import Action, Entity, Plan, Side
+from syncengine.policy import Policy
+
+
+@dataclass(frozen=True)
+class SideStats:
+    side: Side
+    entity: Entity
+    had: int
+    """Linked records the store holds for this side and entity."""
+    returned: int | None
+    """Records a full read returned; None for an incremental read."""
+    deletes: int = 0
+
+
+def check_plan(plan: Plan, stats: Sequence[SideStats], policy: Policy, *, force: bool) -> None:
+    if force:
+        return
+    for s in stats:
+        if s.returned == 0 and s.had > 0:
+            raise SideEmptiedRefusal(
+                f"side {s.side} returned no {s.entity}s but had {s.had} linked; refusing to "
+                f"delete them all. Check the side's settings and credentials, or run with "
+                f"--force if the side really is empty now."
+            )
+    deletes: dict[tuple[str, str], int] = {}
+    for op in plan.operations:
+        if op.action is Action.DELETE:
+            deletes[(op.side, op.entity)] = deletes.get((op.side, op.entity), 0) + 1
+    had = {(s.side, s.entity): s.had for s in stats}
+    for (side, entity), n in sorted(deletes.items()):
+        base = had.get((side, entity), 0)
+        if n >= policy.min_guarded_deletes and base and n / base > policy.max_delete_share:
+            raise MassDeleteRefusal(
+                f"the plan deletes {n} of {base} {entity}s on side {side} "
+                f"({n / base:.0%}, more than max_delete_share {policy.max_delete_share:.0%}); "
+                f"review it with `syncengine plan`, then run with --force if it is intended."
+            )
