@@ -475,14 +475,14 @@ class Store:
         if connection:
             q = q.where(CONFLICTS.c.connection == connection)
         with self._read() as conn:
-            return [_conflict_dict(r._mapping) for r in conn.execute(q)]
+            return [_conflict_dict(dict(r._mapping)) for r in conn.execute(q)]
 
     def conflicts(self, connection: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
         q = select(CONFLICTS).order_by(CONFLICTS.c.id.desc()).limit(limit)
         if connection:
             q = q.where(CONFLICTS.c.connection == connection)
         with self._read() as conn:
-            return [_conflict_dict(r._mapping) for r in conn.execute(q)]
+            return [_conflict_dict(dict(r._mapping)) for r in conn.execute(q)]
 
     def conflict(self, conflict_id: int) -> dict[str, Any]:
         with self._read() as conn:
@@ -491,7 +491,7 @@ class Store:
             raise NotFoundError(
                 f"no conflict with id {conflict_id}; list them with `syncengine conflicts`"
             )
-        return _conflict_dict(row._mapping)
+        return _conflict_dict(dict(row._mapping))
 
     def record_conflicts(
         self, conn: Connection, connection: str, run_id: int, rows: Sequence[dict[str, Any]]
@@ -557,6 +557,17 @@ class Store:
                     update(t).where(t.c.id == row.id).values(status="superseded", resolved_at=now())
                 )
 
+    def conflict_id(self, id_or_key: str) -> int:
+        """A conflict's id from its id or its key (the key names an open conflict)."""
+        if id_or_key.isdigit():
+            return int(id_or_key)
+        for row in self.open_conflicts():
+            if row["key"] == id_or_key:
+                return int(row["id"])
+        raise NotFoundError(
+            f"no open conflict {id_or_key!r}; list them with `syncengine conflicts`"
+        )
+
     def resolve_conflict(
         self, conflict_id: int, resolution: str, value: JSON = None
     ) -> dict[str, Any]:
@@ -578,7 +589,7 @@ class Store:
             CONFLICTS.c.connection == connection, CONFLICTS.c.status == "resolving"
         )
         with self._read() as conn:
-            return [_conflict_dict(r._mapping) for r in conn.execute(q)]
+            return [_conflict_dict(dict(r._mapping)) for r in conn.execute(q)]
 
     def close_resolutions(self, conn: Connection, ids: Collection[int]) -> None:
         for chunk in _chunks(sorted(ids)):
@@ -635,7 +646,7 @@ class Store:
             .where(
                 t.c.connection == connection,
                 t.c.status == "open",
-                t.c.group_key.not_in(list(keep)) if keep else True,
+                t.c.group_key.not_in(list(keep) or [""]),
             )
             .values(status="closed")
         )

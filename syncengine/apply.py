@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +74,10 @@ class Unit:
         return all(o.status is OpStatus.DONE for o in self.outcomes)
 
 
+def _side(op_side: str) -> Side:
+    return "a" if op_side == "a" else "b"
+
+
 def _units(ops: Sequence[Op]) -> list[Unit]:
     units: dict[tuple[str, ...], Unit] = {}
     for i, op in enumerate(ops):
@@ -93,7 +97,7 @@ def _wait(rs: RetryCallState) -> float:
     exp = min(30.0, 0.25 * 2 ** (rs.attempt_number - 1)) * (0.5 + random.random())
     exc = rs.outcome.exception() if rs.outcome else None
     hint = exc.retry_after if isinstance(exc, TransientAdapterError) and exc.retry_after else 0.0
-    return max(exp, hint)
+    return float(max(exp, hint))
 
 
 @dataclass
@@ -191,10 +195,8 @@ class Applier:
                 result, attempts = self._call(lambda: adapter.update(op.entity, target, op.changes))
                 unit.results[side] = result
                 return OpOutcome(op, OpStatus.DONE, result_id=target, attempts=attempts)
-            try:
+            with suppress(RecordNotFound):  # already gone: the delete's goal holds
                 _, attempts = self._call(lambda: adapter.delete(op.entity, target))
-            except RecordNotFound:
-                pass  # already gone: the delete's goal holds
             return OpOutcome(op, OpStatus.DONE, result_id=target, attempts=attempts)
         except AdapterError as exc:
             status = OpStatus.FAILED if is_transient(exc) else OpStatus.QUARANTINED
@@ -263,7 +265,7 @@ class Applier:
         finished = []
         i = 0
         for unit in chunk:
-            for n, op in enumerate(unit.ops):
+            for n, _op in enumerate(unit.ops):
                 outcome = unit.outcomes[n] if n < len(unit.outcomes) else None
                 finished.append(
                     {
@@ -296,7 +298,7 @@ class Applier:
                 continue
             self._settle_unit(conn, unit, prepared, bases, new_links)
         for side in ("a", "b"):
-            self.store.put_records(conn, self.connection, side, bases[side])  # type: ignore[arg-type]
+            self.store.put_records(conn, self.connection, side, bases[side])
         if new_links:
             self.store.put_links(
                 conn, self.connection, [(e, a, b, "live") for e, a, b in new_links]
@@ -308,7 +310,7 @@ class Applier:
                 continue
             op = outcome.op
             # A failed create is retried from its source record; others from the target.
-            side: Side = other(op.side) if op.action is Action.CREATE else op.side  # type: ignore[arg-type]
+            side: Side = other(_side(op.side)) if op.action is Action.CREATE else _side(op.side)
             rid = op.source_id if op.action is Action.CREATE else op.target_id
             self.store.quarantine(
                 conn, self.connection, side, op.entity, rid or "", outcome.error or "failed"
@@ -362,13 +364,14 @@ class Applier:
             if unit.linked_existing:
                 # Linked to a record the side already had: merge it like a fresh match.
                 a_rec, b_rec = replace(a_rec, fields={}), replace(b_rec, fields={})
-                for side, rec in (("a", a_rec), ("b", b_rec)):
+                pair_recs: tuple[tuple[Side, Record], ...] = (("a", a_rec), ("b", b_rec))
+                for side, rec in pair_recs:
                     self.store.quarantine(
                         conn,
                         self.connection,
                         side,
                         entity,
-                        rec.id,  # type: ignore[arg-type]
+                        rec.id,
                         "linked to a record the side already had; fields merge next run",
                     )
             bases["a"].append(self._stored(a_rec))
@@ -449,7 +452,7 @@ class Applier:
             if u.ok:
                 for op in u.ops:
                     if op.action is Action.CREATE:
-                        done_sources.add((other(op.side), op.entity, op.source_id or ""))  # type: ignore[arg-type]
+                        done_sources.add((other(_side(op.side)), op.entity, op.source_id or ""))
                     elif op.action is Action.LINK:
                         done_sources.add(("a", op.entity, op.a_id or ""))
                         done_sources.add(("b", op.entity, op.b_id or ""))
@@ -461,7 +464,7 @@ class Applier:
             if gone:
                 self.store.delete_records(conn, self.connection, side, entity, gone)
         for side in ("a", "b"):
-            self.store.put_records(conn, self.connection, side, bases[side])  # type: ignore[arg-type]
+            self.store.put_records(conn, self.connection, side, bases[side])
         # Conflicts: held ones stay open for review; the rest are history.
         rows = [_conflict_row(c) for c in plan.conflicts]
         self.store.record_conflicts(conn, self.connection, self.run_id, rows)

@@ -8,8 +8,7 @@ connection is locked by another run. Errors a user can fix print without a trace
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -19,17 +18,28 @@ from rich.console import Console
 from rich.table import Table
 
 from syncengine import config as config_mod
-from syncengine.errors import LockedError, SafetyRefusal, SyncError, UserError
+from syncengine.errors import ConfigError, LockedError, SafetyRefusal, SyncError, UserError
 from syncengine.models import OpStatus, RunReport
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Two-way sync between a business app and GoHighLevel.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Two-way sync between a business app and GoHighLevel.",
+)
 conflicts_app = typer.Typer(no_args_is_help=False, help="Review conflicts held for a decision.")
 app.add_typer(conflicts_app, name="conflicts")
 console = Console()
 err = Console(stderr=True)
 
-ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="Config file (default ./syncengine.toml or $SYNCENGINE_CONFIG).")]
-ConnArg = Annotated[str | None, typer.Argument(help="Connection name (optional when there is one).")]
+ConfigOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--config", "-c", help="Config file (default ./syncengine.toml or $SYNCENGINE_CONFIG)."
+    ),
+]
+ConnArg = Annotated[
+    str | None, typer.Argument(help="Connection name (optional when there is one).")
+]
 T = TypeVar("T")
 
 
@@ -75,8 +85,16 @@ def _exit_code(report: RunReport) -> int:
     return 1 if bad or report.problems else 0
 
 
-def _run(cfg: str | None, connection: str | None, *, dry_run: bool, force: bool, fmt: str,
-         report_path: str | None = None, progress: bool = True) -> int:
+def _run(
+    cfg: str | None,
+    connection: str | None,
+    *,
+    dry_run: bool,
+    force: bool,
+    fmt: str,
+    report_path: str | None = None,
+    progress: bool = True,
+) -> int:
     from syncengine.runtime import open_session
 
     with _errors():
@@ -88,7 +106,9 @@ def _run(cfg: str | None, connection: str | None, *, dry_run: bool, force: bool,
 
                 with Progress(console=console, transient=True) as bar:
                     task = bar.add_task(f"syncing {session.conn.name}", total=None)
-                    session.engine.progress = lambda done, total: bar.update(task, completed=done, total=total)
+                    session.engine.progress = lambda done, total: bar.update(
+                        task, completed=done, total=total
+                    )
                     report = session.engine.run(dry_run=dry_run, force=force)
             else:
                 report = session.engine.run(dry_run=dry_run, force=force)
@@ -113,31 +133,51 @@ FormatOpt = Annotated[str, typer.Option("--format", "-f", help="text, json, md o
 
 
 @app.command()
-def plan(connection: ConnArg = None, config: ConfigOpt = None, fmt: FormatOpt = "text",
-         force: Annotated[bool, typer.Option(help="Plan past the safety guards.")] = False) -> None:
+def plan(
+    connection: ConnArg = None,
+    config: ConfigOpt = None,
+    fmt: FormatOpt = "text",
+    force: Annotated[bool, typer.Option(help="Plan past the safety guards.")] = False,
+) -> None:
     """Preview a run: what would change on each side. Touches neither side nor the base."""
     raise typer.Exit(_run(config, connection, dry_run=True, force=force, fmt=fmt))
 
 
 @app.command()
-def run(connection: ConnArg = None, config: ConfigOpt = None, fmt: FormatOpt = "text",
-        dry_run: Annotated[bool, typer.Option("--dry-run", help="Same as `syncengine plan`.")] = False,
-        force: Annotated[bool, typer.Option(help="Run past the safety guards (emptied side, mass delete).")] = False,
-        report: Annotated[str | None, typer.Option(help="Also write the run's report to this file (.html, .md, .json).")] = None) -> None:
+def run(
+    connection: ConnArg = None,
+    config: ConfigOpt = None,
+    fmt: FormatOpt = "text",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Same as `syncengine plan`.")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Run past the safety guards (emptied side, mass delete).")
+    ] = False,
+    report: Annotated[
+        str | None,
+        typer.Option(help="Also write the run's report to this file (.html, .md, .json)."),
+    ] = None,
+) -> None:
     """Reconcile both sides now."""
-    raise typer.Exit(_run(config, connection, dry_run=dry_run, force=force, fmt=fmt, report_path=report))
+    raise typer.Exit(
+        _run(config, connection, dry_run=dry_run, force=force, fmt=fmt, report_path=report)
+    )
 
 
 @app.command("report")
-def report_cmd(connection: ConnArg = None, config: ConfigOpt = None,
-               fmt: Annotated[str, typer.Option("--format", "-f", help="html, md or json.")] = "html",
-               output: Annotated[str, typer.Option("--output", "-o", help="File to write.")] = "syncengine-report.html") -> None:
+def report_cmd(
+    connection: ConnArg = None,
+    config: ConfigOpt = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="html, md or json.")] = "html",
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="File to write.")
+    ] = "syncengine-report.html",
+) -> None:
     """Write the conflict review report: what a run would do now, and what waits for you."""
     from syncengine.runtime import open_session
 
     with _errors():
         if fmt not in ("html", "md", "json"):
-            raise config_mod.ConfigError([f"--format {fmt!r}: use html, md or json"], "report")
+            raise ConfigError([f"--format {fmt!r}: use html, md or json"], "report")
         session = open_session(_load(config), connection)
         try:
             rep = session.engine.run(dry_run=True, force=True)
@@ -148,9 +188,12 @@ def report_cmd(connection: ConnArg = None, config: ConfigOpt = None,
 
 
 @conflicts_app.callback(invoke_without_command=True)
-def conflicts_list(ctx: typer.Context, config: ConfigOpt = None,
-                   connection: Annotated[str | None, typer.Option("--connection")] = None,
-                   all_: Annotated[bool, typer.Option("--all", help="Include resolved ones.")] = False) -> None:
+def conflicts_list(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    connection: Annotated[str | None, typer.Option("--connection")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Include resolved ones.")] = False,
+) -> None:
     """List conflicts held for review (``conflicts show ID`` for one)."""
     if ctx.invoked_subcommand is not None:
         return
@@ -165,8 +208,17 @@ def conflicts_list(ctx: typer.Context, config: ConfigOpt = None,
         for col in ("id", "connection", "entity", "a id", "b id", "field", "a", "b", "status"):
             table.add_column(col)
         for r in rows:
-            table.add_row(str(r["id"]), r["connection"], r["entity"], r["a_id"], r["b_id"], r["field"],
-                          _short(r["a_value"]), _short(r["b_value"]), r["status"])
+            table.add_row(
+                str(r["id"]),
+                r["connection"],
+                r["entity"],
+                r["a_id"],
+                r["b_id"],
+                r["field"],
+                _short(r["a_value"]),
+                _short(r["b_value"]),
+                r["status"],
+            )
         console.print(table if rows else "no conflicts waiting for review")
 
 
@@ -180,19 +232,30 @@ def conflicts_show(conflict_id: int, config: ConfigOpt = None) -> None:
         row = store.conflict(conflict_id)
         store.close()
         console.print_json(json.dumps(row, default=str))
-        console.print(f"resolve with: syncengine resolve {conflict_id} --keep a|b   (or --value JSON)")
+        console.print(
+            f"resolve with: syncengine resolve {conflict_id} --keep a|b   (or --value JSON)"
+        )
 
 
 @app.command()
-def resolve(conflict_id: int, config: ConfigOpt = None,
-            keep: Annotated[str | None, typer.Option(help="Keep side a's or b's value.")] = None,
-            value: Annotated[str | None, typer.Option(help="Use this value instead (JSON, or plain text).")] = None) -> None:
+def resolve(
+    conflict_id: Annotated[
+        str, typer.Argument(help="The conflict's id or key (as the report prints).")
+    ],
+    config: ConfigOpt = None,
+    keep: Annotated[str | None, typer.Option(help="Keep side a's or b's value.")] = None,
+    value: Annotated[
+        str | None, typer.Option(help="Use this value instead (JSON, or plain text).")
+    ] = None,
+) -> None:
     """Decide a held conflict; the next run applies it."""
     from state.store import Store
 
     with _errors():
         if (keep is None) == (value is None) or (keep is not None and keep not in ("a", "b")):
-            raise config_mod.ConfigError(["give exactly one of --keep a, --keep b or --value VALUE"], "resolve")
+            raise ConfigError(
+                ["give exactly one of --keep a, --keep b or --value VALUE"], "resolve"
+            )
         store = Store(_load(config).state_url)
         parsed: Any = None
         if value is not None:
@@ -200,14 +263,19 @@ def resolve(conflict_id: int, config: ConfigOpt = None,
                 parsed = json.loads(value)
             except json.JSONDecodeError:
                 parsed = value
-        row = store.resolve_conflict(conflict_id, keep or "value", parsed)
+        row = store.resolve_conflict(store.conflict_id(conflict_id), keep or "value", parsed)
         store.close()
-        console.print(f"conflict {conflict_id} ({row['entity']} {row['field']}) will be resolved on the next run of {row['connection']}")
+        console.print(
+            f"conflict {conflict_id} ({row['entity']} {row['field']}) will be resolved on the next run of {row['connection']}"
+        )
 
 
 @app.command()
-def history(config: ConfigOpt = None, connection: Annotated[str | None, typer.Option("--connection")] = None,
-            limit: int = 20) -> None:
+def history(
+    config: ConfigOpt = None,
+    connection: Annotated[str | None, typer.Option("--connection")] = None,
+    limit: int = 20,
+) -> None:
     """Past runs, newest first."""
     from state.store import Store
 
@@ -219,9 +287,17 @@ def history(config: ConfigOpt = None, connection: Annotated[str | None, typer.Op
         for col in ("id", "connection", "status", "started", "finished", "summary"):
             table.add_column(col)
         for r in rows:
-            summary = ", ".join(f"{k} {v}" for k, v in r["summary"].items() if v and k != "operations")
-            table.add_row(str(r["id"]), r["connection"], r["status"], f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
-                          f"{r['finished_at']:%H:%M:%S}" if r["finished_at"] else "-", summary or r.get("error") or "")
+            summary = ", ".join(
+                f"{k} {v}" for k, v in r["summary"].items() if v and k != "operations"
+            )
+            table.add_row(
+                str(r["id"]),
+                r["connection"],
+                r["status"],
+                f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
+                f"{r['finished_at']:%H:%M:%S}" if r["finished_at"] else "-",
+                summary or r.get("error") or "",
+            )
         console.print(table if rows else "no runs yet")
 
 
@@ -240,7 +316,9 @@ def check(connection: ConnArg = None, config: ConfigOpt = None) -> None:
                     found = adapter.check() if isinstance(adapter, Checkable) else []
                     if not found:
                         snap = adapter.snapshot("contact")
-                        console.print(f"side {side} ({adapter.name}): ok, {len(snap.records)} contacts readable")
+                        console.print(
+                            f"side {side} ({adapter.name}): ok, {len(snap.records)} contacts readable"
+                        )
                     problems += [f"side {side}: {p}" for p in found]
                 except SyncError as exc:
                     problems.append(f"side {side} ({adapter.name}): {exc}")
@@ -252,8 +330,12 @@ def check(connection: ConnArg = None, config: ConfigOpt = None) -> None:
 
 
 @app.command()
-def init(path: Annotated[str, typer.Argument(help="Where to write the config.")] = config_mod.DEFAULT_NAME,
-         force: bool = False) -> None:
+def init(
+    path: Annotated[
+        str, typer.Argument(help="Where to write the config.")
+    ] = config_mod.DEFAULT_NAME,
+    force: bool = False,
+) -> None:
     """Write a starter syncengine.toml (two JSONL file sides) to edit."""
     target = Path(path)
     if target.exists() and not force:
@@ -266,8 +348,12 @@ def init(path: Annotated[str, typer.Argument(help="Where to write the config.")]
 
 
 @app.command()
-def schedule(config: ConfigOpt = None,
-             once: Annotated[bool, typer.Option(help="Start every job once and exit (for testing).")] = False) -> None:
+def schedule(
+    config: ConfigOpt = None,
+    once: Annotated[
+        bool, typer.Option(help="Start every job once and exit (for testing).")
+    ] = False,
+) -> None:
     """Run every connection on its schedule until stopped (SIGTERM finishes the op in flight)."""
     from syncengine.scheduler import run_scheduler
 
@@ -276,7 +362,11 @@ def schedule(config: ConfigOpt = None,
 
 
 @app.command()
-def demo(directory: Annotated[str, typer.Option("--dir", help="Where to put the demo's files.")] = "demo-out") -> None:
+def demo(
+    directory: Annotated[
+        str, typer.Option("--dir", help="Where to put the demo's files.")
+    ] = "demo-out",
+) -> None:
     """A full reconciliation on embedded defaults: no account, no network."""
     from syncengine.demo import run_demo
 
@@ -293,9 +383,5 @@ def main() -> None:
     app()
 
 
-def _guard(fn: Callable[[], T]) -> T:
-    return fn()
-
-
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

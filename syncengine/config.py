@@ -56,9 +56,15 @@ class Config:
         if name is None:
             if len(self.connections) == 1:
                 return next(iter(self.connections.values()))
-            raise ConfigError([f"name a connection: one of {', '.join(sorted(self.connections)) or 'none'}"], str(self.path))
+            raise ConfigError(
+                [f"name a connection: one of {', '.join(sorted(self.connections)) or 'none'}"],
+                str(self.path),
+            )
         if name not in self.connections:
-            raise ConfigError([f"no connection {name!r}; known: {', '.join(sorted(self.connections)) or 'none'}"], str(self.path))
+            raise ConfigError(
+                [f"no connection {name!r}; known: {', '.join(sorted(self.connections)) or 'none'}"],
+                str(self.path),
+            )
         return self.connections[name]
 
 
@@ -80,7 +86,10 @@ def find_config(explicit: str | None) -> Path:
 
 def load(path: Path) -> Config:
     if not path.exists():
-        raise ConfigError([f"no config file here; create one with `syncengine init` or pass --config PATH"], str(path))
+        raise ConfigError(
+            ["no config file here; create one with `syncengine init` or pass --config PATH"],
+            str(path),
+        )
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -100,17 +109,21 @@ def _enum(problems: list[str], where: str, value: Any, enum: type[Any], default:
 
 def _side(problems: list[str], where: str, raw: Any) -> SideConfig:
     if not isinstance(raw, Mapping):
-        problems.append(f"[{where}] is missing: add it with adapter = \"jsonl\" (or csv, ghl, memory) and its settings")
+        problems.append(
+            f'[{where}] is missing: add it with adapter = "jsonl" (or csv, ghl, memory) and its settings'
+        )
         return SideConfig("memory", {})
     adapter = raw.get("adapter")
     if not isinstance(adapter, str) or not adapter:
-        problems.append(f"{where}.adapter is missing: set adapter = \"jsonl\", \"csv\", \"ghl\" or \"memory\"")
+        problems.append(
+            f'{where}.adapter is missing: set adapter = "jsonl", "csv", "ghl" or "memory"'
+        )
         adapter = "memory"
     for key, value in raw.items():
         if key in SECRET_SETTINGS and not is_reference(value):
             problems.append(
                 f"{where}.{key} holds a literal secret: never put secrets in the file; "
-                f"set {key} = \"env:VAR\" (export VAR) or \"keyring:NAME\""
+                f'set {key} = "env:VAR" (export VAR) or "keyring:NAME"'
             )
     return SideConfig(adapter, {k: v for k, v in raw.items() if k != "adapter"})
 
@@ -124,38 +137,60 @@ def _policy(problems: list[str], where: str, raw: Mapping[str, Any]) -> Policy:
         else:
             problems.append(f"{where}.entities: unknown entity {e!r}; use {', '.join(ENTITIES)}")
     if not isinstance(entities, list):
-        problems.append(f"{where}.entities must be a list like [\"contact\", \"note\"]")
+        problems.append(f'{where}.entities must be a list like ["contact", "note"]')
     if "contact" not in ents and ents:
         ents.insert(0, "contact")  # children need their contacts
     match = raw.get("match", ["email", "phone"])
     if not isinstance(match, list) or any(m not in ("email", "phone") for m in match):
-        problems.append(f"{where}.match must be a list of \"email\" and/or \"phone\"")
+        problems.append(f'{where}.match must be a list of "email" and/or "phone"')
         match = ["email", "phone"]
     fields: dict[str, FieldRule] = {}
     raw_fields = raw.get("fields", {})
     if not isinstance(raw_fields, Mapping):
-        problems.append(f"{where}.fields must be a table of field = {{ conflicts = ..., direction = ... }}")
+        problems.append(
+            f"{where}.fields must be a table of field = {{ conflicts = ..., direction = ... }}"
+        )
         raw_fields = {}
     for fname, rule in raw_fields.items():
         if not isinstance(rule, Mapping):
-            problems.append(f"{where}.fields.{fname} must be a table, e.g. {{ direction = \"a->b\" }}")
+            problems.append(
+                f'{where}.fields.{fname} must be a table, e.g. {{ direction = "a->b" }}'
+            )
             continue
         fields[fname] = FieldRule(
-            conflicts=_enum(problems, f"{where}.fields.{fname}.conflicts", rule.get("conflicts"), ConflictRule, None),
-            direction=_enum(problems, f"{where}.fields.{fname}.direction", rule.get("direction"), Direction, Direction.BOTH),
+            conflicts=_enum(
+                problems,
+                f"{where}.fields.{fname}.conflicts",
+                rule.get("conflicts"),
+                ConflictRule,
+                None,
+            ),
+            direction=_enum(
+                problems,
+                f"{where}.fields.{fname}.direction",
+                rule.get("direction"),
+                Direction,
+                Direction.BOTH,
+            ),
         )
     tie = raw.get("tie_break", "a")
     if tie not in ("a", "b"):
-        problems.append(f"{where}.tie_break = {tie!r}: use \"a\" or \"b\"")
+        problems.append(f'{where}.tie_break = {tie!r}: use "a" or "b"')
         tie = "a"
     share = raw.get("max_delete_share", 0.2)
     if not isinstance(share, int | float) or not 0 <= share <= 1:
-        problems.append(f"{where}.max_delete_share = {share!r}: use a share between 0 and 1, like 0.2")
+        problems.append(
+            f"{where}.max_delete_share = {share!r}: use a share between 0 and 1, like 0.2"
+        )
         share = 0.2
     return Policy(
-        conflicts=_enum(problems, f"{where}.conflicts", raw.get("conflicts"), ConflictRule, ConflictRule.NEWEST),
+        conflicts=_enum(
+            problems, f"{where}.conflicts", raw.get("conflicts"), ConflictRule, ConflictRule.NEWEST
+        ),
         tie_break=tie,
-        deletes=_enum(problems, f"{where}.deletes", raw.get("deletes"), DeleteRule, DeleteRule.PROPAGATE),
+        deletes=_enum(
+            problems, f"{where}.deletes", raw.get("deletes"), DeleteRule, DeleteRule.PROPAGATE
+        ),
         fields=fields,
         match_keys=tuple(match),
         default_region=str(raw.get("default_region", "US")),
@@ -170,12 +205,16 @@ def parse(raw: Mapping[str, Any], path: Path) -> Config:
     url = state.get("url") if isinstance(state, Mapping) else None
     if url is None:
         url = f"sqlite:///{path.parent / 'syncengine.db'}"
-    elif isinstance(url, str) and url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+    elif (
+        isinstance(url, str) and url.startswith("sqlite:///") and not url.startswith("sqlite:////")
+    ):
         url = f"sqlite:///{(path.parent / url.removeprefix('sqlite:///')).resolve()}"
     connections: dict[str, ConnectionConfig] = {}
     raw_conns = raw.get("connections", {})
     if not isinstance(raw_conns, Mapping) or not raw_conns:
-        problems.append("no [connections.NAME] table: add one with [connections.NAME.a] and [connections.NAME.b]")
+        problems.append(
+            "no [connections.NAME] table: add one with [connections.NAME.a] and [connections.NAME.b]"
+        )
         raw_conns = {}
     for name, body in raw_conns.items():
         where = f"connections.{name}"
@@ -184,11 +223,13 @@ def parse(raw: Mapping[str, Any], path: Path) -> Config:
             continue
         schedule = body.get("schedule")
         if schedule is not None and not _valid_schedule(str(schedule)):
-            problems.append(f"{where}.schedule = {schedule!r}: use \"every 15m\" (s/m/h/d) or a cron expression like \"*/15 * * * *\"")
+            problems.append(
+                f'{where}.schedule = {schedule!r}: use "every 15m" (s/m/h/d) or a cron expression like "*/15 * * * *"'
+            )
         full = body.get("full_pass_every", "24h")
         full_every = parse_duration(str(full))
         if full_every is None:
-            problems.append(f"{where}.full_pass_every = {full!r}: use a duration like \"24h\"")
+            problems.append(f'{where}.full_pass_every = {full!r}: use a duration like "24h"')
         connections[name] = ConnectionConfig(
             name=name,
             a=_side(problems, f"{where}.a", body.get("a")),

@@ -59,7 +59,15 @@ def _contact(i: str, first: str, last: str, email: str | None, **more: Any) -> d
 
 
 APP_SEED: list[dict[str, Any]] = [
-    _contact("app-1", "Ada", "Lovelace", "ada@analytical.org", company_name="Analytical Engines", tags=["vip"], phone="+44 20 7946 0000"),
+    _contact(
+        "app-1",
+        "Ada",
+        "Lovelace",
+        "ada@analytical.org",
+        company_name="Analytical Engines",
+        tags=["vip"],
+        phone="+44 20 7946 0000",
+    ),
     _contact("app-2", "Grace", "Hopper", "grace@navy.mil", company_name="US Navy", tags=["lead"]),
     _contact("app-3", "Alan", "Turing", "alan@bletchley.uk", company_name="Bletchley Park"),
     _contact("app-4", "Katherine", "Johnson", "kj@nasa.gov", company_name="NASA", city="Hampton"),
@@ -67,12 +75,27 @@ APP_SEED: list[dict[str, Any]] = [
     _contact("app-6", "Barbara", "Liskov", "liskov@mit.edu", company_name="MIT", crm_score=9),
     _contact("app-7", "Donald", "Knuth", "knuth@stanford.edu", company_name="Stanford"),
     _contact("app-8", "Frances", "Allen", "fran@ibm.com", company_name="IBM"),
-    {"id": "note-1", "entity": "note", "contact_id": "app-1", "title": "Intro call", "body": "Wants the analytical engine demo."},
-    {"id": "task-1", "entity": "task", "contact_id": "app-2", "title": "Send proposal", "due_date": "2026-12-01T10:00:00Z", "completed": False},
+    {
+        "id": "note-1",
+        "entity": "note",
+        "contact_id": "app-1",
+        "title": "Intro call",
+        "body": "Wants the analytical engine demo.",
+    },
+    {
+        "id": "task-1",
+        "entity": "task",
+        "contact_id": "app-2",
+        "title": "Send proposal",
+        "due_date": "2026-12-01T10:00:00Z",
+        "completed": False,
+    },
 ]
 GHL_SEED: list[dict[str, Any]] = [
     # Already in GHL with different formatting: linked by email, not duplicated.
-    _contact("ghl-a", "Ada", "Lovelace", "ADA@analytical.org", source="webinar", tags=["newsletter"]),
+    _contact(
+        "ghl-a", "Ada", "Lovelace", "ADA@analytical.org", source="webinar", tags=["newsletter"]
+    ),
     _contact("ghl-b", "Grace", "Hopper", "grace@navy.mil", phone="(202) 555-0143"),
     _contact("ghl-c", "Linus", "Torvalds", "linus@kernel.org", company_name="Linux Foundation"),
     # Two GHL contacts share one email: a duplicate group, reported and never merged.
@@ -86,7 +109,9 @@ def _write(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _edit(path: Path, match: dict[str, Any], **changes: Any) -> None:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     for row in rows:
         if all(row.get(k) == v for k, v in match.items()):
             row.update(changes)
@@ -95,7 +120,9 @@ def _edit(path: Path, match: dict[str, Any], **changes: Any) -> None:
 
 
 def _drop(path: Path, match: dict[str, Any]) -> None:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     _write(path, [r for r in rows if not all(r.get(k) == v for k, v in match.items())])
 
 
@@ -125,33 +152,40 @@ def run_demo(directory: Path, console: Console) -> int:
         console.print(plan_renderable(report.plan) if dry_run else report_renderable(report))
         return report
 
-    console.print(Panel.fit("syncengine demo: a business app (app.jsonl) <-> a GHL export (ghl.jsonl)\n"
-                            f"files in {directory.resolve()}"))
+    console.print(
+        Panel.fit(
+            "syncengine demo: a business app (app.jsonl) <-> a GHL export (ghl.jsonl)\n"
+            f"files in {directory.resolve()}"
+        )
+    )
     sync("1. first sync: existing contacts are linked by email, the rest created")
     # A week of use on both sides.
-    _edit(app, {"id": "app-3"}, city="Wilmslow", tags=["lead"])               # a: edit + tag add
-    _edit(ghl, {"email": "kj@nasa.gov"}, phone="+1 757 555 0199")            # b: edit
-    _edit(app, {"id": "app-5"}, company_name="Eindhoven University")          # both edit one field:
-    _edit(ghl, {"email": "ewd@utexas.edu"}, company_name="Burroughs")         # held for review (manual)
-    _edit(app, {"id": "app-7"}, last_name="Knuth (TAOCP)")                    # both edit last_name:
-    _edit(ghl, {"email": "knuth@stanford.edu"}, last_name="E. Knuth")         # newest wins
-    _drop(ghl, {"email": "fran@ibm.com"})                                     # deleted in GHL
-    _edit(ghl, {"id": "ghl-a"}, tags=["vip"])                                 # tag removed in GHL
+    _edit(app, {"id": "app-3"}, city="Wilmslow", tags=["lead"])  # a: edit + tag add
+    _edit(ghl, {"email": "kj@nasa.gov"}, phone="+1 757 555 0199")  # b: edit
+    _edit(app, {"id": "app-5"}, company_name="Eindhoven University")  # both edit one field:
+    _edit(ghl, {"email": "ewd@utexas.edu"}, company_name="Burroughs")  # held for review (manual)
+    _edit(app, {"id": "app-7"}, last_name="Knuth (TAOCP)")  # both edit last_name:
+    _edit(ghl, {"email": "knuth@stanford.edu"}, last_name="E. Knuth")  # newest wins
+    _drop(ghl, {"email": "fran@ibm.com"})  # deleted in GHL
+    _edit(ghl, {"id": "ghl-a"}, tags=["vip"])  # tag removed in GHL
     sync("2. preview (plan): nothing is written", dry_run=True)
     report = sync("3. run")
     html = directory / "conflict-review.html"
     html.write_text(render(report, "html"), encoding="utf-8")
     again = sync("4. second run: nothing left to do", dry_run=True)
     held = sum(1 for c in report.plan.conflicts if c.resolution == "held")
-    console.print(Panel.fit(
-        f"done in {time.monotonic() - started:.1f} s\n"
-        f"config:           {cfg_path}\n"
-        f"side a (app):     {app}\n"
-        f"side b (GHL):     {ghl}\n"
-        f"state database:   {directory / 'syncengine.db'}\n"
-        f"review report:    {html}\n"
-        f"held conflicts:   {held} (see `syncengine conflicts -c {cfg_path}`)\n"
-        f"duplicate groups: {len(report.plan.duplicates)}\n"
-        f"second run plans: {len(again.plan.operations)} operations",
-        title="where everything is"))
+    console.print(
+        Panel.fit(
+            f"done in {time.monotonic() - started:.1f} s\n"
+            f"config:           {cfg_path}\n"
+            f"side a (app):     {app}\n"
+            f"side b (GHL):     {ghl}\n"
+            f"state database:   {directory / 'syncengine.db'}\n"
+            f"review report:    {html}\n"
+            f"held conflicts:   {held} (see `syncengine conflicts -c {cfg_path}`)\n"
+            f"duplicate groups: {len(report.plan.duplicates)}\n"
+            f"second run plans: {len(again.plan.operations)} operations",
+            title="where everything is",
+        )
+    )
     return 0

@@ -68,16 +68,16 @@ class SyncEngine:
         stats: list[SideStats] = []
         for entity in self.entities():
             for side in ("a", "b"):
-                adapter = self.adapter(side)  # type: ignore[arg-type]
+                adapter = self.adapter(side)
                 if entity not in adapter.capabilities().entities:
                     continue
-                stored = self.store.fingerprints(self.connection, side, entity)  # type: ignore[arg-type]
-                stored_all[(side, entity)] = stored  # type: ignore[index]
+                stored = self.store.fingerprints(self.connection, side, entity)
+                stored_all[(side, entity)] = stored
                 cursor, last_full = cursors.get((side, entity), (None, None))
                 changed_parents = None
                 parent_of = None
                 if entity in CHILD_ENTITIES:
-                    contacts = reads.get((side, "contact"))  # type: ignore[index]
+                    contacts = reads.get((side, "contact"))
                     changed_parents = set(contacts.changed) if contacts else set()
                     parent_of = (
                         {
@@ -88,13 +88,13 @@ class SyncEngine:
                         }
                         if stored
                         else {}
-                    )  # type: ignore[arg-type]
+                    )
                 read = read_side(
                     adapter,
                     side,
                     entity,
                     stored=stored,
-                    cursor=cursor,  # type: ignore[arg-type]
+                    cursor=cursor,
                     full_pass_due=full_pass_due(last_full, self.full_pass_every, now),
                     changed_parents=changed_parents,
                     stored_parent_of=parent_of,
@@ -103,22 +103,22 @@ class SyncEngine:
                     # A contact deleted on a side takes its children with it there.
                     gone_contacts = (
                         reads[(side, "contact")].deleted if (side, "contact") in reads else set()
-                    )  # type: ignore[index]
+                    )
                     if gone_contacts:
                         read.deleted |= set(
                             self.store.child_ids(self.connection, side, entity, gone_contacts)
-                        ) & set(stored)  # type: ignore[arg-type]
+                        ) & set(stored)
                         for rid in list(read.changed):
                             if read.changed[rid].parent_id in gone_contacts:
                                 del read.changed[rid]
-                reads[(side, entity)] = read  # type: ignore[index]
+                reads[(side, entity)] = read
                 linked = sum(1 for _, is_linked in stored.values() if is_linked)
                 stats.append(
                     SideStats(
                         side,
                         entity,
                         had=linked,
-                        returned=read.returned if read.full else None,  # type: ignore[arg-type]
+                        returned=read.returned if read.full else None,
                         deletes=len(read.deleted),
                     )
                 )
@@ -164,11 +164,11 @@ class SyncEngine:
                 continue
             ra, rb = side_reads["a"], side_reads["b"]
             assert ra is not None and rb is not None
-            for side, read in (("a", ra), ("b", rb)):
-                for rid in extra.get((side, entity), set()) - set(read.changed) - read.deleted:  # type: ignore[arg-type]
-                    current = self.adapter(side).get(entity, rid)  # type: ignore[arg-type]
+            for side, read in _by_side(ra, rb):
+                for rid in extra.get((side, entity), set()) - set(read.changed) - read.deleted:
+                    current = self.adapter(side).get(entity, rid)
                     if current is None:
-                        if rid in stored_all[(side, entity)]:  # type: ignore[index]
+                        if rid in stored_all[(side, entity)]:
                             read.deleted.add(rid)
                     else:
                         from dataclasses import replace
@@ -182,7 +182,7 @@ class SyncEngine:
             touched_b = set(rb.changed) | rb.deleted
             links_a = self.store.links_by_ids(self.connection, entity, "a", touched_a)
             links_b = self.store.links_by_ids(self.connection, entity, "b", touched_b)
-            link_rows = {(l.a_id, l.b_id, l.state) for l in [*links_a.values(), *links_b.values()]}
+            link_rows = {(r.a_id, r.b_id, r.state) for r in [*links_a.values(), *links_b.values()]}
             live = [(a_id, b_id) for a_id, b_id, state in link_rows if state == "live"]
             base_a = self.store.load_records(self.connection, "a", entity, [a for a, _ in live])
             base_b = self.store.load_records(self.connection, "b", entity, [b for _, b in live])
@@ -194,18 +194,18 @@ class SyncEngine:
                 pairs[(entity, a_id, b_id)] = LinkedPair(
                     entity, a_id, b_id, base_a[a_id].record, base_b[b_id].record, cur_a, cur_b
                 )
-            linked_ids = {"a": set(links_a), "b": set(links_b)}
-            for side, read in (("a", ra), ("b", rb)):
-                stored = stored_all[(side, entity)]  # type: ignore[index]
+            linked_ids: dict[Side, set[str]] = {"a": set(links_a), "b": set(links_b)}
+            for side, read in _by_side(ra, rb):
+                stored = stored_all[(side, entity)]
                 new = {rid: r for rid, r in read.changed.items() if rid not in linked_ids[side]}
                 pending_ids = {rid for rid, (_, is_linked) in stored.items() if not is_linked}
                 gone = pending_ids & read.deleted
-                pending_gone[(side, entity)] = gone  # type: ignore[index]
+                pending_gone[(side, entity)] = gone
                 todo = pending_ids - set(new) - gone
                 if todo:
-                    for sr in self.store.load_records(self.connection, side, entity, todo).values():  # type: ignore[arg-type]
+                    for sr in self.store.load_records(self.connection, side, entity, todo).values():
                         new[sr.record.id] = sr.record
-                unlinked[(side, entity)] = new  # type: ignore[index]
+                unlinked[(side, entity)] = new
                 keys = {
                     k
                     for r in new.values()
@@ -214,8 +214,8 @@ class SyncEngine:
                 if keys and entity == "contact":
                     for k, ids in self.store.linked_ids_by_keys(
                         self.connection, side, entity, keys
-                    ).items():  # type: ignore[arg-type]
-                        linked_keys[side][k] = ids  # type: ignore[index]
+                    ).items():
+                        linked_keys[side][k] = ids
         contact_links = self._contact_links(pairs, unlinked)
         inp = SyncInput(
             connection=self.connection,
@@ -332,6 +332,10 @@ class SyncEngine:
         for side, _ in self.calls:
             out[side] = out.get(side, 0) + 1
         return out
+
+
+def _by_side(ra: SideRead, rb: SideRead) -> tuple[tuple[Side, SideRead], tuple[Side, SideRead]]:
+    return (("a", ra), ("b", rb))
 
 
 def stored_record(record: Record, policy: Policy, linked: bool = True) -> StoredRecord:

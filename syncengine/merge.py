@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime
 from typing import Literal
 
@@ -123,6 +124,10 @@ def decide(
     return _Verdict(value, value, why, winner, winner)
 
 
+def _same(field_name: str, region: str, x: JSON, y: JSON) -> bool:
+    return equivalent(field_name, x, y, region)
+
+
 def _as_set(value: JSON) -> set[str]:
     return set(value) if isinstance(value, list | tuple | set | frozenset) else set()
 
@@ -166,13 +171,14 @@ def merge_pair(
         if user is not None and v.conflict == "held":
             keep, value = user
             chosen = va if keep == "a" else vb if keep == "b" else value
+            winner: Winner = "a" if keep == "a" else "b" if keep == "b" else "merged"
             v = _Verdict(
                 chosen,
                 chosen,
                 f"resolved by a user: {keep if keep != 'value' else 'a new value'}",
-                keep if keep in ("a", "b") else "merged",
+                winner,
                 None,
-            )  # type: ignore[arg-type]
+            )
         to_a, to_b, why = v.to_a, v.to_b, v.rule
         if to_a != va and name.split(".", 1)[0] not in writable_a:
             to_a, why = va, why + "; a cannot write it"
@@ -220,7 +226,7 @@ def merge_pair(
                 tie_break=policy.tie_break,
                 a_time=a.updated_at,
                 b_time=b.updated_at,
-                same=lambda x, y, n=name: equivalent(n, x, y, policy.default_region),
+                same=partial(_same, name, policy.default_region),
             )
             to_a, to_b = record(name, verdict, ba, bb, va, vb)
         if to_a != va:

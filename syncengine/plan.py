@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from syncengine.capabilities import Capabilities
 from syncengine.match import match_children, match_contacts
@@ -28,6 +29,7 @@ from syncengine.models import (
     Decision,
     DuplicateGroup,
     Entity,
+    FieldChange,
     LinkChange,
     Op,
     Plan,
@@ -183,13 +185,17 @@ class _Planner:
         )
         self.conflicts += merged.conflicts
         self.decisions += merged.decisions
-        for side, changes in (("a", merged.changes_a), ("b", merged.changes_b)):
+        per_side: tuple[tuple[Side, list[FieldChange]], ...] = (
+            ("a", merged.changes_a),
+            ("b", merged.changes_b),
+        )
+        for side, changes in per_side:
             if changes:
                 self.ops.append(
                     Op(
                         side=side,
                         action=Action.UPDATE,
-                        entity=entity,  # type: ignore[arg-type]
+                        entity=entity,
                         a_id=a_id,
                         b_id=b_id,
                         changes=tuple(changes),
@@ -264,10 +270,13 @@ class _Planner:
         else:
             self.recreate(p, gone, survivor, resolution[1])
 
-    def delete_resolution(self, p: LinkedPair, gone: Side, edited: bool) -> tuple[Side | str, str]:
+    def delete_resolution(
+        self, p: LinkedPair, gone: Side, edited: bool
+    ) -> tuple[Literal["a", "b", "held"], str]:
         user = self.inp.resolutions.get(f"{p.entity}:{p.a_id}:{p.b_id}:*")
         if user is not None and user[0] in ("a", "b"):
-            return user[0], f"resolved by a user: keep {user[0]}"
+            keep: Side = "a" if user[0] == "a" else "b"
+            return keep, f"resolved by a user: keep {keep}"
         entity = p.entity
         if not edited:
             return "held", "delete held for review (deletes = manual)"
@@ -277,7 +286,8 @@ class _Planner:
         if rule is ConflictRule.NEWEST:
             # We do not know when a record was deleted, so the edit (no data lost) wins.
             return other(gone), "delete vs edit: the edit wins (newest keeps data)"
-        return rule.value, f"delete vs edit: policy says {rule.value} wins"
+        winner: Side = "a" if rule is ConflictRule.A else "b"
+        return winner, f"delete vs edit: policy says {winner} wins"
 
     def recreate(self, p: LinkedPair, gone: Side, survivor: Record, why: str) -> None:
         parent_target = None
@@ -375,14 +385,18 @@ class _Planner:
                 entity, rec_a.id, rec_b.id, None, None, rec_a, rec_b, "first sync of a matched pair"
             )
         waiting = 0
-        for source, records in (("a", result.only_a), ("b", result.only_b)):
+        sources: tuple[tuple[Side, list[Record]], ...] = (
+            ("a", result.only_a),
+            ("b", result.only_b),
+        )
+        for source, records in sources:
             mapping = self.a_to_b if source == "a" else self.b_to_a
             for rec in records:
                 parent = rec.parent_id or ""
                 if parent in mapping:
-                    self.create(other(source), rec, mapping[parent], f"new on {source}")  # type: ignore[arg-type]
+                    self.create(other(source), rec, mapping[parent], f"new on {source}")
                 elif parent in self.created_from[source]:
-                    self.create(other(source), rec, None, f"new on {source}, with its new contact")  # type: ignore[arg-type]
+                    self.create(other(source), rec, None, f"new on {source}, with its new contact")
                 else:
                     waiting += 1
         if waiting:
@@ -394,7 +408,7 @@ class _Planner:
             self.children(entity)
         for entity in ENTITIES:
             if entity in self.policy.entities and not self.syncs(entity):
-                missing = [s for s in ("a", "b") if entity not in self.caps(s).entities]  # type: ignore[arg-type]
+                missing = [s for s in ("a", "b") if entity not in self.caps(s).entities]
                 if missing:
                     self.notes.append(
                         f"{entity}s are not synced: side {', '.join(missing)} does not hold them"

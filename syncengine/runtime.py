@@ -33,8 +33,10 @@ class StoreVault:
 
         key = os.environ.get("SYNCENGINE_VAULT_KEY")
         if not key:
-            raise SecretError("SYNCENGINE_VAULT_KEY is not set: OAuth tokens are stored encrypted; "
-                              "export a key made by `python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`")
+            raise SecretError(
+                "SYNCENGINE_VAULT_KEY is not set: OAuth tokens are stored encrypted; "
+                "export a key made by `python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
+            )
         if len(key) != 44:  # accept any passphrase by deriving a Fernet key from it
             key = base64.urlsafe_b64encode(hashlib.sha256(key.encode()).digest()).decode()
         return Fernet(key.encode())
@@ -47,7 +49,11 @@ class StoreVault:
         return data
 
     def save(self, name: str, value: Mapping[str, Any]) -> None:
-        self._store.vault_put(self._connection, name, self._fernet().encrypt(json.dumps(dict(value)).encode()).decode())
+        self._store.vault_put(
+            self._connection,
+            name,
+            self._fernet().encrypt(json.dumps(dict(value)).encode()).decode(),
+        )
 
 
 @dataclass
@@ -63,10 +69,21 @@ class AuditBuffer:
 
     def __call__(self, call: CallRecord) -> None:
         self.sink.append((self.side, call))
-        self.rows.append({"connection": self.connection, "run_id": self.run_id, "side": self.side,
-                          "at": call.at, "method": call.method, "path": call.path, "status": call.status,
-                          "latency_ms": call.latency_ms, "retries": call.retries, "trace_id": call.trace_id,
-                          "error": call.error})
+        self.rows.append(
+            {
+                "connection": self.connection,
+                "run_id": self.run_id,
+                "side": self.side,
+                "at": call.at,
+                "method": call.method,
+                "path": call.path,
+                "status": call.status,
+                "latency_ms": call.latency_ms,
+                "retries": call.retries,
+                "trace_id": call.trace_id,
+                "error": call.error,
+            }
+        )
         if len(self.rows) >= 200:
             self.flush()
 
@@ -91,12 +108,25 @@ class Session:
         self.store.close()
 
 
-def open_side(config: Config, store: Store, conn: ConnectionConfig, side: Side,
-              sink: list[tuple[Side, CallRecord]], transport: Any = None) -> tuple[Adapter, AuditBuffer]:
+def open_side(
+    config: Config,
+    store: Store,
+    conn: ConnectionConfig,
+    side: Side,
+    sink: list[tuple[Side, CallRecord]],
+    transport: Any = None,
+) -> tuple[Adapter, AuditBuffer]:
     audit = AuditBuffer(store, conn.name, side, sink)
     side_cfg = conn.a if side == "a" else conn.b
-    context = AdapterContext(connection=conn.name, side=side, base_dir=config.base_dir, audit=audit,
-                             secrets=SecretStore(), vault=StoreVault(store, conn.name), http_transport=transport)
+    context = AdapterContext(
+        connection=conn.name,
+        side=side,
+        base_dir=config.base_dir,
+        audit=audit,
+        secrets=SecretStore(),
+        vault=StoreVault(store, conn.name),
+        http_transport=transport,
+    )
     return open_adapter(side_cfg.adapter, side_cfg.settings, context), audit
 
 
@@ -106,5 +136,7 @@ def open_session(config: Config, name: str | None, *, transport: Any = None) -> 
     calls: list[tuple[Side, CallRecord]] = []
     a, audit_a = open_side(config, store, conn, "a", calls, transport)
     b, audit_b = open_side(config, store, conn, "b", calls, transport)
-    engine = SyncEngine(store, conn.name, a, b, conn.policy, full_pass_every=conn.full_pass_every, calls=calls)
+    engine = SyncEngine(
+        store, conn.name, a, b, conn.policy, full_pass_every=conn.full_pass_every, calls=calls
+    )
     return Session(config, store, conn, engine, [audit_a, audit_b])

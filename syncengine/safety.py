@@ -40,7 +40,7 @@ def check_plan(plan: Plan, stats: Sequence[SideStats], policy: Policy, *, force:
     for op in plan.operations:
         if op.action is Action.DELETE:
             deletes[(op.side, op.entity)] = deletes.get((op.side, op.entity), 0) + 1
-    had = {(s.side, s.entity): s.had for s in stats}
+    had: dict[tuple[str, str], int] = {(s.side, s.entity): s.had for s in stats}
     for (side, entity), n in sorted(deletes.items()):
         base = had.get((side, entity), 0)
         if n >= policy.min_guarded_deletes and base and n / base > policy.max_delete_share:

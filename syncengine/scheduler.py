@@ -59,16 +59,24 @@ def run_connection(config: Config, name: str, stop: threading.Event | None = Non
 def run_scheduler(config: Config, *, once: bool = False) -> int:
     scheduled = {n: c for n, c in config.connections.items() if c.schedule}
     if not scheduled:
-        console.print("no connection has a schedule; add schedule = \"every 15m\" to one")
+        console.print('no connection has a schedule; add schedule = "every 15m" to one')
         return 2
     stop = threading.Event()
     if once:
         results = [run_connection(config, n, stop) for n in sorted(scheduled)]
         return 0 if all(r in ("ok", "busy") for r in results) else 1
-    scheduler = BlockingScheduler(job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300})
+    scheduler = BlockingScheduler(
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
+    )
     for name, conn in sorted(scheduled.items()):
         assert conn.schedule is not None
-        scheduler.add_job(run_connection, trigger_for(conn.schedule), args=[config, name, stop], id=name, name=name)
+        scheduler.add_job(
+            run_connection,
+            trigger_for(conn.schedule),
+            args=[config, name, stop],
+            id=name,
+            name=name,
+        )
         console.print(f"{name}: {conn.schedule}")
 
     def _stop(signum: int, _frame: FrameType | None) -> None:

@@ -38,10 +38,14 @@ class SecretStore:
 
                 value = keyring.get_password("syncengine", name)
             except Exception as exc:  # keyring backends raise their own types
-                raise SecretError(f"{setting}: keyring is not usable here ({type(exc).__name__}); "
-                                  f"use env:VAR instead") from None
+                raise SecretError(
+                    f"{setting}: keyring is not usable here ({type(exc).__name__}); "
+                    f"use env:VAR instead"
+                ) from None
             if not value:
-                raise SecretError(f"{setting}: no keyring entry syncengine/{name}; "
-                                  f"add it with `keyring set syncengine {name}`")
+                raise SecretError(
+                    f"{setting}: no keyring entry syncengine/{name}; "
+                    f"add it with `keyring set syncengine {name}`"
+                )
             return str(value)
         raise SecretError(f"{setting}: a secret must be a reference like env:VAR or keyring:NAME")

@@ -42,7 +42,7 @@ LIMIT = 80
 _PROSE_SPECIALS = re.compile(r"([\\`*_\[\]#~])")
 
 
-def code(text: str) -> str:
+def _code(text: str) -> str:
     """A code span holding ``text`` literally, whatever backticks it contains."""
     text = " ".join(text.splitlines())
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
@@ -51,7 +51,7 @@ def code(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
-def prose(text: str) -> str:
+def _prose(text: str) -> str:
     """Free text from data, made inert: HTML entities for ``<>&``, Markdown escaped."""
     text = " ".join(text.splitlines())
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -71,11 +71,11 @@ def _table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> list[str]:
 
 
 def _id(value: str | None) -> str:
-    return code(value) if value is not None else "—"
+    return _code(value) if value is not None else "—"
 
 
 def _conflict_title(c: Conflict) -> str:
-    return f"{prose(c.entity)} {code(c.field)} — a {code(c.a_id)} / b {code(c.b_id)}"
+    return f"{_prose(c.entity)} {_code(c.field)} — a {_code(c.a_id)} / b {_code(c.b_id)}"
 
 
 def _held_section(plan: Plan, conflict_ids: Mapping[str, int] | None) -> list[str]:
@@ -87,14 +87,14 @@ def _held_section(plan: Plan, conflict_ids: Mapping[str, int] | None) -> list[st
     lines += ["Nothing is written for these fields until you choose a side.", ""]
     for c in held:
         lines += [f"### {_conflict_title(c)}", ""]
-        lines.append(f"Kind: {conflict_kind_text(c)}. Conflict key: {code(c.key)}.")
+        lines.append(f"Kind: {conflict_kind_text(c)}. Conflict key: {_code(c.key)}.")
         lines.append("")
         lines += _table(
             ["", "Value", "Updated at"],
             [
-                ["base", code(format_value(c.base, LIMIT)), "—"],
-                ["a", code(conflict_value(c, "a", LIMIT)), _time(iso(c.a_updated_at))],
-                ["b", code(conflict_value(c, "b", LIMIT)), _time(iso(c.b_updated_at))],
+                ["base", _code(format_value(c.base, LIMIT)), "—"],
+                ["a", _code(conflict_value(c, "a", LIMIT)), _time(iso(c.a_updated_at))],
+                ["b", _code(conflict_value(c, "b", LIMIT)), _time(iso(c.b_updated_at))],
             ],
         )
         lines += _nested_changes(c)
@@ -120,13 +120,13 @@ def _nested_changes(c: Conflict) -> list[str]:
         value = c.a_value if side == "a" else c.b_value
         if isinstance(value, dict):
             found = diff_values(c.field, c.base, value)
-            shown = ", ".join(code(describe(vc, LIMIT)) for vc in found) or "nothing"
+            shown = ", ".join(_code(describe(vc, LIMIT)) for vc in found) or "nothing"
             lines.append(f"- {side} changed: {shown}")
     return ["", *lines] if lines else []
 
 
 def _time(value: str | None) -> str:
-    return code(value) if value is not None else "—"
+    return _code(value) if value is not None else "—"
 
 
 def _resolved_section(plan: Plan) -> list[str]:
@@ -135,15 +135,15 @@ def _resolved_section(plan: Plan) -> list[str]:
         return []
     rows = [
         [
-            prose(c.entity),
-            code(c.field),
-            f"{code(c.a_id)} / {code(c.b_id)}",
+            _prose(c.entity),
+            _code(c.field),
+            f"{_code(c.a_id)} / {_code(c.b_id)}",
             conflict_kind_text(c),
-            code(format_value(c.base, LIMIT)),
-            code(conflict_value(c, "a", LIMIT)),
-            code(conflict_value(c, "b", LIMIT)),
+            _code(format_value(c.base, LIMIT)),
+            _code(conflict_value(c, "a", LIMIT)),
+            _code(conflict_value(c, "b", LIMIT)),
             f"**{c.resolution}**",
-            prose(c.rule) if c.rule else "—",
+            _prose(c.rule) if c.rule else "—",
         ]
         for c in resolved
     ]
@@ -156,10 +156,10 @@ def _duplicates_section(plan: Plan) -> list[str]:
         return []
     lines = [f"## Duplicate groups ({len(plan.duplicates)})", ""]
     for g in plan.duplicates:
-        ids = ", ".join(code(i) for i in g.ids)
-        held = ", ".join(code(i) for i in g.held_ids) or "none"
+        ids = ", ".join(_code(i) for i in g.ids)
+        held = ", ".join(_code(i) for i in g.held_ids) or "none"
         lines.append(
-            f"- Side {g.side}, {prose(g.entity)} key {code(g.key)}: {ids} "
+            f"- Side {g.side}, {_prose(g.entity)} key {_code(g.key)}: {ids} "
             f"(held from sync: {held}). "
             f"To do: {DUPLICATE_ADVICE.format(side=g.side)}."
         )
@@ -178,17 +178,17 @@ def _ops_section(plan: Plan, outcomes: list[OpOutcome | None] | None) -> list[st
             header.append("Outcome")
         rows: list[list[str]] = []
         for number, op in ops:
-            changes = "<br>".join(code(line) for line in op_change_lines(op, LIMIT)) or "—"
+            changes = "<br>".join(_code(line) for line in op_change_lines(op, LIMIT)) or "—"
             row = [
                 str(number),
                 op.action.value,
-                prose(op.entity),
+                _prose(op.entity),
                 "(new)"
                 if op.target_id is None and op.action is Action.CREATE
                 else _id(op.target_id),
                 _id(op.source_id),
                 changes,
-                prose(op.reason) or "—",
+                _prose(op.reason) or "—",
             ]
             if outcomes is not None:
                 row.append(_outcome(outcomes[number - 1]))
@@ -202,9 +202,9 @@ def _outcome(outcome: OpOutcome | None) -> str:
         return "not run"
     text = outcome.status.value
     if outcome.result_id is not None:
-        text += f" → {code(outcome.result_id)}"
+        text += f" → {_code(outcome.result_id)}"
     if outcome.error:
-        text += f": {prose(outcome.error)}"
+        text += f": {_prose(outcome.error)}"
     if outcome.attempts > 1:
         text += f" ({outcome.attempts} attempts)"
     return text
@@ -225,7 +225,7 @@ def _link_changes(plan: Plan) -> list[str]:
     if not plan.link_changes:
         return []
     rows = [
-        [lc.change, prose(lc.entity), code(lc.a_id), code(lc.b_id), prose(lc.reason) or "—"]
+        [lc.change, _prose(lc.entity), _code(lc.a_id), _code(lc.b_id), _prose(lc.reason) or "—"]
         for lc in plan.link_changes
     ]
     header = ["Change", "Entity", "a", "b", "Reason"]
@@ -236,7 +236,7 @@ def _link_changes(plan: Plan) -> list[str]:
 def _notes(plan: Plan) -> list[str]:
     if not plan.notes:
         return []
-    return ["## Notes", "", *(f"- {prose(n)}" for n in plan.notes), ""]
+    return ["## Notes", "", *(f"- {_prose(n)}" for n in plan.notes), ""]
 
 
 def _body(
@@ -260,20 +260,20 @@ def _finish(lines: list[str]) -> str:
 
 def plan_markdown(plan: Plan, *, conflict_ids: Mapping[str, int] | None = None) -> str:
     """The review report for a plan; ``conflict_ids`` maps ``Conflict.key`` to store ids."""
-    lines = [f"# Sync review: {prose(plan.connection)}", "", *_headline(plan), ""]
+    lines = [f"# Sync review: {_prose(plan.connection)}", "", *_headline(plan), ""]
     return _finish([*lines, *_body(plan, conflict_ids, None)])
 
 
 def report_markdown(report: RunReport, *, conflict_ids: Mapping[str, int] | None = None) -> str:
     """The review report for a run: the plan's sections plus outcomes, problems and calls."""
     run = str(report.run_id) if report.run_id is not None else "(unsaved)"
-    lines = [f"# Sync review: {prose(report.connection)}, run {run}", ""]
+    lines = [f"# Sync review: {_prose(report.connection)}, run {run}", ""]
     facts = []
     if report.dry_run:
         facts.append("**DRY RUN**: nothing was written")
     started = iso(report.started_at)
     if started is not None:
-        facts.append(f"started {code(started)}")
+        facts.append(f"started {_code(started)}")
     seconds = duration_seconds(report)
     if seconds is not None:
         facts.append(f"took {seconds:g} s")
@@ -291,14 +291,14 @@ def report_markdown(report: RunReport, *, conflict_ids: Mapping[str, int] | None
     lines += _body(report.plan, conflict_ids, outcomes_for_ops(report))
     lines += [f"## Problems ({len(report.problems)})", ""]
     if report.problems:
-        lines += [*(f"- {prose(p)}" for p in report.problems), ""]
+        lines += [*(f"- {_prose(p)}" for p in report.problems), ""]
     else:
         lines += ["None: every record could be read.", ""]
     lines += ["## External calls", ""]
     if report.calls:
         lines += _table(
             ["Side", "Calls"],
-            [[prose(side), str(report.calls[side])] for side in sorted(report.calls)],
+            [[_prose(side), str(report.calls[side])] for side in sorted(report.calls)],
         )
     else:
         lines.append("None recorded.")

@@ -16,7 +16,17 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from syncengine.models import SIDES, Conflict, Op, OpOutcome, OpStatus, Plan, RunReport, Side
+from syncengine.models import (
+    SIDES,
+    Action,
+    Conflict,
+    Op,
+    OpOutcome,
+    OpStatus,
+    Plan,
+    RunReport,
+    Side,
+)
 
 from ._common import (
     DUPLICATE_ADVICE,
@@ -51,7 +61,7 @@ _STATUS_STYLES = {"done": "green", "failed": "red", "quarantined": "magenta", "s
 def _id(value: str | None, op: Op | None = None) -> Text:
     if value is not None:
         return Text(value)
-    return Text("(new)" if op is not None and op.action.value == "create" else "—", style="dim")
+    return Text("(new)" if op is not None and op.action is Action.CREATE else "—", style="dim")
 
 
 def _ops_table(

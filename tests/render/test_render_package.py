@@ -1,0 +1,99 @@
+"""The package surface: the dispatcher, ``__all__``, and what it may import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any, cast
+
+import pytest
+
+import syncengine.render as render_pkg
+from syncengine.models import (
+    Action,
+    Conflict,
+    ConflictKind,
+    Op,
+    OpOutcome,
+    OpStatus,
+    Plan,
+    RunReport,
+)
+from syncengine.render import render
+from syncengine.render._common import outcomes_for_ops
+
+
+def test_all_is_sorted_and_exported() -> None:
+    assert render_pkg.__all__ == sorted(render_pkg.__all__)
+    for name in render_pkg.__all__:
+        assert hasattr(render_pkg, name), name
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "md", "html"])
+def test_every_format_for_plans_and_reports(fmt: Any, plan: Plan, report: RunReport) -> None:
+    for obj in (plan, report):
+        out = render(obj, fmt)
+        assert out.endswith("\n")
+        assert not out.endswith("\n\n")
+        assert "crm→ghl" in out
+        assert render(obj, fmt) == out
+
+
+def test_unknown_format_is_refused(plan: Plan) -> None:
+    with pytest.raises(ValueError, match="unknown format 'pdf'"):
+        render(plan, cast(Any, "pdf"))
+
+
+def test_render_imports_no_io_layers() -> None:
+    forbidden = ["httpx", "sqlmodel", "sqlalchemy", "apscheduler", "state", "adapters", "typer"]
+    code = (
+        "import sys, syncengine.render\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({forbidden!r})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_held_delete_conflict_shows_the_deletion() -> None:
+    conflict = Conflict(
+        "contact",
+        "a1",
+        "b1",
+        "*",
+        ConflictKind.DELETE,
+        {"x": 1},
+        None,
+        {"x": 1},
+        None,
+        None,
+        "held",
+        "manual",
+    )
+    plan = Plan("c", conflicts=(conflict,))
+    for fmt in ("text", "md", "html"):
+        out = render(plan, cast(Any, fmt))
+        assert "delete held for review" in out
+        assert "(deleted)" in out
+        assert "syncengine resolve" in out
+
+
+def test_outcomes_are_matched_by_op_not_position() -> None:
+    first = Op("a", Action.UPDATE, "note", "n1", "m1", reason="one")
+    twin = Op("a", Action.UPDATE, "note", "n1", "m1", reason="two")
+    other = Op("b", Action.DELETE, "task", "t1", "u1")
+    report = RunReport(
+        run_id=1,
+        connection="c",
+        plan=Plan("c", operations=(first, twin, other)),
+        outcomes=(
+            OpOutcome(other, OpStatus.FAILED, error="boom"),
+            OpOutcome(twin, OpStatus.SKIPPED),
+            OpOutcome(first, OpStatus.DONE),
+        ),
+    )
+    statuses = [o.status if o is not None else None for o in outcomes_for_ops(report)]
+    assert statuses == [OpStatus.DONE, OpStatus.SKIPPED, OpStatus.FAILED]
+    partial = RunReport(1, "c", report.plan, outcomes=(OpOutcome(first, OpStatus.DONE),))
+    assert [o is not None for o in outcomes_for_ops(partial)] == [True, False, False]

@@ -1,0 +1,116 @@
+"""The terminal rendering, read back as plain text from a recording Console."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console, RenderableType
+
+from syncengine.models import Plan, RunReport
+from syncengine.render import plan_renderable, render, render_text, report_renderable
+
+
+def _export(renderable: RenderableType) -> str:
+    console = Console(no_color=True, width=120, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_plan_text_has_summary_ops_conflicts_and_duplicates(plan: Plan) -> None:
+    text = _export(plan_renderable(plan))
+    assert (
+        "Plan for crm→ghl: 6 operations (2 creates, 2 updates, 1 delete, 1 link), "
+        "4 conflicts (3 held), 1 duplicate group"
+    ) in text
+    assert "Side a — 3 operations" in text
+    assert "Side b — 2 operations" in text
+    assert "Links (both sides) — 1 operation" in text
+    assert 'custom_fields.plan: "gold" → "silver"' in text
+    assert 'custom_fields.address.city: "Köln" → "Bonn"' in text
+    assert 'tags: - "lead"' in text
+    assert 'tags: + "customer"' in text
+    assert 'first_name = "Zoë"' in text
+    assert "Held conflicts — 3 to review" in text
+    assert "Resolved conflicts — 1" in text
+    assert "b wins (newest_wins)" in text
+    assert "(deleted)" in text
+    assert "syncengine never merges automatically" in " ".join(text.split())
+
+
+def test_sections_come_in_review_order(plan: Plan) -> None:
+    text = render_text(plan)
+    order = [
+        "Plan for",
+        "Side a",
+        "Side b",
+        "Links",
+        "Held conflicts",
+        "Resolved",
+        "Duplicate",
+        "Notes",
+    ]
+    positions = [text.index(word) for word in order]
+    assert positions == sorted(positions)
+
+
+def test_resolve_commands_are_whole_lines_with_ids_or_keys(plan: Plan) -> None:
+    lines = [line.strip() for line in render_text(plan).splitlines()]
+    commands = [
+        line.split("  #")[0].strip() for line in lines if line.startswith("syncengine resolve")
+    ]
+    assert commands == [
+        "syncengine resolve contact:a4:b4:email --keep a",
+        "syncengine resolve contact:a4:b4:email --keep b",
+        "syncengine resolve task:t9:tb9:title --keep a",
+        "syncengine resolve task:t9:tb9:title --keep b",
+        "syncengine resolve contact:a6:b6:custom_fields --keep a",
+        "syncengine resolve contact:a6:b6:custom_fields --keep b",
+    ]
+    with_ids = render_text(plan, conflict_ids={"contact:a4:b4:email": 17})
+    assert "syncengine resolve 17 --keep a" in with_ids
+    assert "syncengine resolve task:t9:tb9:title --keep b" in with_ids
+
+
+def test_data_is_never_read_as_markup(plan: Plan, hostile: str) -> None:
+    text = render_text(plan)
+    assert "[bold]markup[/bold]" in text.replace("\n", "").replace(" ", "")
+    assert hostile in text
+
+
+def test_fits_the_width_and_has_no_trailing_blanks(plan: Plan, report: RunReport) -> None:
+    for width in (80, 120):
+        for text in (render_text(plan, width=width), render_text(report, width=width)):
+            lines = text.splitlines()
+            assert max(len(line) for line in lines) <= width
+            assert all(line == line.rstrip() for line in lines)
+            assert text.endswith("\n")
+            assert not text.endswith("\n\n")
+
+
+def test_report_text(report: RunReport) -> None:
+    text = _export(report_renderable(report))
+    assert "Run 42 · crm→ghl · started 2025-03-01T12:00:00+00:00 · took 7.25 s" in text
+    assert "Outcomes: 3 done, 1 failed, 1 quarantined" in text
+    assert "External calls: a 12, b 40" in text
+    assert "Problems — 1" in text
+    assert "contacts.csv row 7" in text
+    assert "HTTP 503 from side b" in text
+    assert "not run" in text  # the last op has no outcome
+    assert "→ b2" in text
+    assert "DRY RUN" not in text
+
+
+def test_dry_run_and_empty_plan() -> None:
+    empty = Plan("c")
+    report = RunReport(run_id=None, connection="c", plan=empty, dry_run=True)
+    text = render_text(report)
+    assert "Run (unsaved) · c · DRY RUN" in text
+    assert "Outcomes: none (nothing was applied)" in text
+    assert "External calls: none" in text
+    assert "Plan for c: no operations, 0 conflicts, 0 duplicate groups" in text
+    assert "Nothing to do: both sides agree." in text
+
+
+def test_text_is_deterministic(plan: Plan, report: RunReport) -> None:
+    assert render(plan, "text") == render(plan, "text")
+    assert render(report, "text") == render(report, "text")
