@@ -95,8 +95,9 @@ class MemoryAdapter:
         self._log_change(entity, record_id)
         if entity == "contact":
             for child in CHILD_ENTITIES:
-                for rid in [r.id for r in self._records.get(child, {}).values()
-                            if r.parent_id == record_id]:
+                for rid in [
+                    r.id for r in self._records.get(child, {}).values() if r.parent_id == record_id
+                ]:
                     self.remove(child, rid)
 
     def records(self, entity: Entity) -> dict[str, Record]:
@@ -170,6 +171,8 @@ class MemoryAdapter:
 
     def update(self, entity: Entity, record_id: str, changes: Sequence[FieldChange]) -> Record:
         self._before_write(record_id)
+        if entity not in self._caps.can_update:
+            raise PermanentAdapterError(f"memory side cannot update {entity}s")
         current = self._records.get(entity, {}).get(record_id)
         if current is None:
             raise RecordNotFound(f"memory {entity} {record_id} does not exist", record_id=record_id)
@@ -184,6 +187,8 @@ class MemoryAdapter:
 
     def delete(self, entity: Entity, record_id: str) -> None:
         self._before_write(record_id)
+        if entity not in self._caps.can_delete:
+            raise PermanentAdapterError(f"memory side cannot delete {entity}s")
         if record_id not in self._records.get(entity, {}):
             raise RecordNotFound(f"memory {entity} {record_id} does not exist", record_id=record_id)
         self.remove(entity, record_id)

@@ -78,6 +78,13 @@ def match_contacts(
     out.groups += duplicate_groups("b", "contact", unlinked_b, keys_b, linked_keys_b)
     for g in out.groups:
         out.held.update((g.side, rid) for rid in g.held_ids)
+    # A record whose key leads into a duplicate group on the other side waits with it:
+    # linking it to one member or creating it again would both be wrong.
+    group_keys = {(g.side, g.key) for g in out.groups}
+    for side, records, keys in (("b", unlinked_b, keys_b), ("a", unlinked_a, keys_a)):
+        for r in records:
+            if any(("a" if side == "b" else "b", k) in group_keys for k in keys[r.id]):
+                out.held.add((side, r.id))  # type: ignore[arg-type]
     free_b = [r for r in unlinked_b if ("b", r.id) not in out.held]
     index_b = _index(free_b, keys_b)
     by_id_b = {r.id: r for r in free_b}

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from datetime import datetime
+from functools import partial
 from typing import Literal
 
 from syncengine.capabilities import Capabilities
@@ -201,7 +201,7 @@ def merge_pair(
                     rule=why,
                 )
             )
-        if to_a != va or to_b != vb or v.conflict is not None:
+        if v.to_a != va or v.to_b != vb or v.conflict is not None:
             result = to_b if to_b != vb else to_a
             out.decisions.append(
                 Decision(entity, a_id, b_id, name, ba, va, vb, why, v.winner, result)

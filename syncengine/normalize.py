@@ -25,9 +25,6 @@ DEFAULT_REGION = "US"
 
 
 def _canonical_value(key: str, value: JSON) -> JSON:
-    if isinstance(value, str):
-        value = value.strip()
-        return value or None
     if key == "tags":
         if not value:
             return None
@@ -41,6 +38,9 @@ def _canonical_value(key: str, value: JSON) -> JSON:
         cleaned = {str(k): _canonical_value("", v) for k, v in value.items()}
         cleaned = {k: v for k, v in sorted(cleaned.items()) if v is not None}
         return cleaned or None
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
     if isinstance(value, list | tuple) and not value:
         return None
     if isinstance(value, Mapping) and not value:

@@ -1,0 +1,381 @@
+"""A side kept in a CSV file of contacts, left as the user wrote it.
+
+The first row is the header. Columns named like the canonical contact fields
+(``syncengine.models.CONTACT_FIELDS``; case and surrounding spaces ignored) are synced;
+``id`` is required, ``updated_at`` (ISO 8601) is optional. ``tags`` holds the tags
+separated by ``;`` (a tag cannot contain ``;``). Custom fields are columns named
+``cf.<key>``, one per key; empty cells are absent values. Every other column is the
+user's: kept where it is, its cells carried through every rewrite. For example::
+
+    id,first_name,email,tags,cf.plan,crm_owner
+    c1,Ada,ada@example.com,vip;beta,gold,Grace
+
+Only contacts live here (``Capabilities.entities == {"contact"}``); all cells are text.
+A field or custom-field key the header lacks gets a new column at the end when a record
+needs it, and every row is padded with an empty cell so rows stay aligned. A new file is
+written with every canonical column plus ``updated_at``; writes stamp ``updated_at``
+only if the file has that column. A row that cannot be read (wrong number of cells,
+broken quoting, missing or repeated id, invalid email, bad ``updated_at``, not UTF-8) is
+reported as a ``MalformedRecord`` at ``path:line`` (its first physical line), skipped,
+and kept verbatim. A UTF-8 byte order mark (as Excel writes) is read and kept. Writes
+give created records a fresh uuid4 hex id and replace the file atomically; see
+``adapters.files._store`` for caching, batches and concurrent edits.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from adapters.base import AdapterContext, Capabilities
+from adapters.files._store import (
+    BOM,
+    BadRow,
+    Document,
+    FileAdapter,
+    Replace,
+    Row,
+    has_surrogates,
+    parse_stamp,
+    resolve_path,
+    split_lines,
+    stamp_text,
+)
+from syncengine.errors import MalformedRecord, PermanentAdapterError
+from syncengine.models import CONTACT_FIELDS, JSON, Entity, Record
+from syncengine.normalize import canonical_fields, is_valid_email
+
+__all__ = ["CUSTOM_PREFIX", "DEFAULT_COLUMNS", "CsvAdapter"]
+
+CUSTOM_PREFIX = "cf."
+TAG_SEPARATOR = ";"
+_TEXT_FIELDS = tuple(f for f in CONTACT_FIELDS if f not in ("tags", "custom_fields"))
+DEFAULT_COLUMNS: tuple[str, ...] = ("id", *_TEXT_FIELDS, "tags", "updated_at")
+"""The header of a file the adapter creates."""
+_KNOWN = frozenset(DEFAULT_COLUMNS)
+_COLUMN_ORDER = {name: i for i, name in enumerate(DEFAULT_COLUMNS)}
+_CONTACT: frozenset[Entity] = frozenset({"contact"})
+
+
+@dataclass
+class CsvDocument(Document):
+    """A CSV file: the header's column names and its verbatim text, then the rows."""
+
+    columns: list[str] = field(default_factory=list)
+    header_text: str | None = None
+    index: dict[str, int] = field(default_factory=dict)
+    """Position of each synced column (canonical names and ``cf.<key>``)."""
+
+
+class CsvAdapter(FileAdapter[CsvDocument]):
+    """A CSV file of contacts as a side.
+
+    Each write outside ``batch()`` rewrites the whole file, which is simple and safe;
+    wrap many writes in ``with adapter.batch():`` to pay for one rewrite.
+    """
+
+    name = "csv"
+    file_kind = "CSV"
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        replace: Replace = os.replace,
+    ) -> None:
+        caps = Capabilities(
+            entities=_CONTACT,
+            can_create=_CONTACT,
+            can_update=_CONTACT,
+            can_delete=_CONTACT,
+            fields={"contact": frozenset(CONTACT_FIELDS)},
+            notes=("the CSV side holds contacts only, every value as text",),
+        )
+        super().__init__(path, capabilities=caps, clock=clock, replace=replace)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], context: AdapterContext) -> CsvAdapter:
+        """Settings: ``path`` (required; relative to the config's directory)."""
+        return cls(resolve_path(settings, context, adapter="csv", example="contacts.csv"))
+
+    # -- reading ---------------------------------------------------------------------------
+    def _parse(self, text: str) -> CsvDocument:
+        doc = CsvDocument()
+        if text.startswith(BOM):
+            doc.bom, text = True, text[len(BOM) :]
+        rows = _physical_rows(text)
+        for line, raw, cells, error in rows:
+            if doc.header_text is None:
+                if not raw.strip():
+                    doc.append(Row(text=raw, line=line))
+                    continue
+                self._read_header(doc, raw, cells, error)
+                continue
+            row = Row(text=raw, line=line, data=cells)
+            if cells and raw.strip():
+                self._read_row(doc, row)
+            else:
+                row.data = None
+                if error is not None:
+                    row.problem = MalformedRecord(
+                        self._where(line),
+                        f"cannot be read as CSV ({error}); fix the quoting",
+                        record_id=_guess_id(raw, doc.index["id"]),
+                    )
+            doc.append(row)
+        doc.mark_duplicates(self._where)
+        return doc
+
+    def _read_header(
+        self, doc: CsvDocument, raw: str, cells: list[str] | None, error: str | None
+    ) -> None:
+        if cells is None or error is not None:
+            raise PermanentAdapterError(
+                f"{self._where(1)}: the header row cannot be read as CSV ({error}); fix its quoting"
+            )
+        doc.newline = "\r\n" if raw.endswith("\r\n") else "\n"
+        doc.header_text = raw
+        for position, name in enumerate(cells):
+            synced = _column_name(name)
+            if synced is None:
+                doc.columns.append(name)
+                continue
+            if synced in doc.index:
+                raise PermanentAdapterError(
+                    f"{self._where(1)}: column {synced!r} appears twice in the header; "
+                    "remove or rename one"
+                )
+            doc.index[synced] = position
+            doc.columns.append(name)
+        if "id" not in doc.index:
+            raise PermanentAdapterError(
+                f"{self._where(1)}: the header has no 'id' column; add one holding a "
+                "unique id per contact"
+            )
+
+    def _read_row(self, doc: CsvDocument, row: Row) -> None:
+        cells: list[str] = row.data
+        rid: str | None = None
+        if doc.index["id"] < len(cells):
+            rid = cells[doc.index["id"]].strip() or None
+        try:
+            if has_surrogates(row.text or ""):
+                raise BadRow("is not valid UTF-8; save the file as UTF-8")
+            if len(cells) != len(doc.columns):
+                raise BadRow(
+                    f"has {len(cells)} cells but the header has {len(doc.columns)}; "
+                    "fix the commas or quoting"
+                )
+            row.record = _record_from({name: cells[pos] for name, pos in doc.index.items()}, rid)
+        except BadRow as exc:
+            row.problem = MalformedRecord(self._where(row.line), exc.problem, record_id=rid)
+
+    def _where(self, line: int) -> str:
+        return f"{self.path}:{line}"
+
+    # -- writing ---------------------------------------------------------------------------
+    def _render(self, doc: CsvDocument) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator=doc.newline)
+        if doc.header_text is None:
+            if not doc.columns:
+                return ""
+            writer.writerow(doc.columns)
+        else:
+            out.write(doc.header_text)
+        for row in doc.rows.values():
+            if row.text is not None:
+                out.write(row.text)
+            else:
+                writer.writerow(row.data)
+        return out.getvalue()
+
+    def _insert(self, doc: CsvDocument, record: Record) -> Record:
+        if doc.header_text is None and not doc.columns:
+            doc.columns = list(DEFAULT_COLUMNS)
+            doc.index = {name: i for i, name in enumerate(DEFAULT_COLUMNS)}
+        cells = _cells_of(
+            record.fields, stamp=record.updated_at, has_stamp="updated_at" in doc.index
+        )
+        cells["id"] = record.id
+        back = _record_from(cells, record.id)
+        self._add_columns(doc, cells)
+        cells = {name: value for name, value in cells.items() if name in doc.index}
+        data = [""] * len(doc.columns)
+        for name, value in cells.items():
+            data[doc.index[name]] = value
+        doc.append(Row(text=None, data=data, record=back))
+        return back
+
+    def _rewrite(
+        self, doc: CsvDocument, row: Row, fields: Mapping[str, JSON], stamp: datetime
+    ) -> Record:
+        current = {name: row.data[pos] for name, pos in doc.index.items()}
+        changes = _cells_of(fields, stamp=stamp, has_stamp="updated_at" in doc.index)
+        if "custom_fields" in fields:
+            # The change carries the whole map: keys it lacks are cleared.
+            for name in current:
+                if name.startswith(CUSTOM_PREFIX) and name not in changes:
+                    changes[name] = ""
+        back = _record_from({**current, **changes}, row.record.id if row.record else None)
+        self._add_columns(doc, changes)
+        changes = {name: value for name, value in changes.items() if name in doc.index}
+        data = list(row.data)
+        for name, value in changes.items():
+            data[doc.index[name]] = value
+        row.text, row.data, row.record = None, data, back
+        return back
+
+    def _add_columns(self, doc: CsvDocument, cells: Mapping[str, str]) -> None:
+        """Add a column at the end for each synced name the header lacks (only for a
+        non-empty value) and pad every readable row, so rows stay aligned."""
+        missing = sorted(
+            (n for n, v in cells.items() if n not in doc.index and v != ""),
+            key=lambda n: (_COLUMN_ORDER.get(n, len(_COLUMN_ORDER)), n),
+        )
+        if not missing:
+            return
+        for name in missing:
+            doc.index[name] = len(doc.columns)
+            doc.columns.append(name)
+        pad = "," * len(missing)
+        if doc.header_text is not None:
+            doc.header_text = _extend_line(doc.header_text, _csv_line(missing, doc.newline))
+        for row in doc.rows.values():
+            if row.data is None:
+                continue
+            row.data = [*row.data, *([""] * len(missing))]
+            if row.text is not None:
+                row.text = _extend_line(row.text, pad)
+
+
+def _physical_rows(text: str) -> Iterator[tuple[int, str, list[str] | None, str | None]]:
+    """(first line number, verbatim text, cells or None, CSV error) per row.
+
+    The csv reader pulls lines one at a time, so the lines it consumed for a row are
+    that row's exact text, quoted newlines included.
+    """
+    consumed: list[str] = []
+
+    def feed() -> Iterator[str]:
+        for line in split_lines(text):
+            consumed.append(line)
+            yield line
+
+    reader = csv.reader(feed(), strict=True)
+    line = 1
+    while True:
+        consumed.clear()
+        cells: list[str] | None
+        error: str | None = None
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            cells, error = None, str(exc)
+        if not consumed:
+            return
+        yield line, "".join(consumed), cells, error
+        line += len(consumed)
+
+
+def _guess_id(raw: str, position: int) -> str | None:
+    """The id of a row strict parsing refused, read leniently, so the problem can name
+    the record (and the engine knows it is unreadable rather than deleted)."""
+    try:
+        cells = next(csv.reader(io.StringIO(raw, newline="")), [])
+    except csv.Error:
+        return None
+    return cells[position].strip() or None if position < len(cells) else None
+
+
+def _column_name(header_cell: str) -> str | None:
+    """The synced name of a header cell, or None for a column that is the user's."""
+    name = header_cell.strip()
+    if name.lower() in _KNOWN:
+        return name.lower()
+    if name.lower().startswith(CUSTOM_PREFIX) and len(name) > len(CUSTOM_PREFIX):
+        return CUSTOM_PREFIX + name[len(CUSTOM_PREFIX) :]
+    return None
+
+
+def _record_from(cells: Mapping[str, str], rid: str | None) -> Record:
+    """The contact a row's synced cells describe, or ``BadRow`` saying what to fix."""
+    if not rid:
+        raise BadRow("has no id; fill in the id column with a value unique in the file")
+    fields: dict[str, JSON] = {name: cells[name] for name in _TEXT_FIELDS if name in cells}
+    if cells.get("tags"):
+        fields["tags"] = cells["tags"].split(TAG_SEPARATOR)
+    fields["custom_fields"] = {
+        name[len(CUSTOM_PREFIX) :]: value
+        for name, value in cells.items()
+        if name.startswith(CUSTOM_PREFIX)
+    }
+    fields = canonical_fields(fields)
+    email = fields.get("email")
+    if email is not None and not is_valid_email(email):
+        raise BadRow(
+            f"has email {email!r}, which is not a valid address; correct or remove it", rid
+        )
+    stamp = cells.get("updated_at", "").strip()
+    try:
+        updated_at = parse_stamp(stamp) if stamp else None
+    except BadRow as exc:
+        raise BadRow(exc.problem, rid) from None
+    return Record(entity="contact", id=rid, fields=fields, updated_at=updated_at)
+
+
+def _cells_of(
+    fields: Mapping[str, JSON], *, stamp: datetime | None, has_stamp: bool
+) -> dict[str, str]:
+    """Cells for canonical field values (None clears); ``BadRow`` for what text cannot hold."""
+    cells: dict[str, str] = {}
+    for name, value in fields.items():
+        if name == "tags":
+            tags = [_text(name, t) for t in (value or [])]
+            bad = [t for t in tags if TAG_SEPARATOR in t]
+            if bad:
+                raise BadRow(f"has tag {bad[0]!r} containing ';', which the CSV side cannot hold")
+            cells[name] = TAG_SEPARATOR.join(tags)
+        elif name == "custom_fields":
+            for key, item in (value or {}).items():
+                cells[CUSTOM_PREFIX + key] = _text(f"custom field {key!r}", item)
+        elif name in _KNOWN:
+            cells[name] = _text(name, value)
+    if has_stamp and stamp is not None:
+        cells["updated_at"] = stamp_text(stamp)
+    return cells
+
+
+def _text(what: str, value: JSON) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise BadRow(f"has {what} of type {type(value).__name__}; the CSV side holds text only")
+
+
+def _csv_line(cells: list[str], newline: str) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator=newline).writerow(cells)
+    return out.getvalue()
+
+
+def _extend_line(text: str, tail: str) -> str:
+    """``text`` (one row with its line ending) with ``,tail`` cells added at the end."""
+    ending = "\r\n" if text.endswith("\r\n") else "\n"
+    body = text[: -len(ending)]
+    tail_body = tail.rstrip("\r\n")
+    if not tail_body.startswith(","):
+        tail_body = "," + tail_body
+    return body + tail_body + ending

@@ -1,0 +1,304 @@
+"""The CSV adapter against the contract, plus what only a CSV side has to get right:
+the header, unknown columns, ``cf.`` columns, malformed rows, BOMs and atomic rewrites."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import io
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.base import AdapterContext
+from adapters.files.csvfile import DEFAULT_COLUMNS, CsvAdapter
+from adapters.registry import load_factory
+from adapters.testing import AdapterContract, MakeAdapter, ManualClock
+from syncengine.errors import (
+    ConfigError,
+    PermanentAdapterError,
+    RecordRejected,
+    TransientAdapterError,
+)
+from syncengine.models import FieldChange, Record
+
+
+class TestCsvContract(AdapterContract):
+    @pytest.fixture
+    def make_adapter(self, tmp_path: Path) -> MakeAdapter:
+        return lambda: CsvAdapter(tmp_path / "side.csv")
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "contacts.csv"
+
+
+def write(path: Path, text: str) -> None:
+    path.write_bytes(text.encode("utf-8"))
+
+
+def rows(path: Path) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"), newline="")))
+
+
+def contact(email: str = "new@example.com", **fields: object) -> Record:
+    return Record(entity="contact", id="", fields={"email": email, **fields})
+
+
+# -- settings ------------------------------------------------------------------------------
+def test_entry_point_and_relative_path(tmp_path: Path) -> None:
+    adapter = load_factory("csv")({"path": "people.csv"}, AdapterContext(base_dir=tmp_path))
+    assert isinstance(adapter, CsvAdapter)
+    assert adapter.path == tmp_path / "people.csv"
+
+
+def test_missing_path_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"csv adapter: setting 'path' is missing; set path"):
+        CsvAdapter.from_settings({}, AdapterContext(base_dir=tmp_path))
+
+
+# -- reading -------------------------------------------------------------------------------
+def test_rows_read_as_canonical_contacts(path: Path) -> None:
+    write(
+        path,
+        " ID , First_Name ,email,tags,cf.plan,cf.Seats,updated_at,owner\n"
+        "c1, Ada ,ada@example.com,vip; beta;vip,gold,,2024-01-02T03:04:05+00:00,Grace\n"
+        "c2,,,,,,,\n",
+    )
+    c1, c2 = CsvAdapter(path).snapshot("contact").records
+    assert c1.fields == {
+        "custom_fields": {"plan": "gold"},
+        "email": "ada@example.com",
+        "first_name": "Ada",
+        "tags": ["beta", "vip"],
+    }
+    assert c1.updated_at is not None and c1.updated_at.year == 2024
+    assert (c2.id, c2.fields, c2.updated_at) == ("c2", {}, None)
+
+
+def test_bom_is_tolerated_and_kept(path: Path) -> None:
+    path.write_bytes(b"\xef\xbb\xbfid,email\r\nc1,a@example.com\r\n")
+    adapter = CsvAdapter(path)
+    assert [r.id for r in adapter.snapshot("contact").records] == ["c1"]
+    adapter.create(contact())
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfid,email\r\nc1,a@example.com\r\n")
+    assert data.endswith(b"\r\n")
+
+
+def test_empty_or_missing_file_is_an_empty_side(path: Path) -> None:
+    assert CsvAdapter(path).snapshot("contact").records == []
+    write(path, "")
+    adapter = CsvAdapter(path)
+    assert adapter.snapshot("contact").records == []
+    created = adapter.create(contact())
+    header, row = rows(path)
+    assert header == list(DEFAULT_COLUMNS)
+    assert dict(zip(header, row, strict=True))["email"] == "new@example.com"
+    assert CsvAdapter(path).get("contact", created.id) == created
+
+
+@pytest.mark.parametrize(
+    ("header", "words"),
+    [
+        ("email,first_name\n", "no 'id' column"),
+        ("id,email,Email\n", "'email' appears twice"),
+        ('id,"email\n', "header row cannot be read"),
+    ],
+)
+def test_a_broken_header_refuses_the_whole_file(path: Path, header: str, words: str) -> None:
+    write(path, header + "c1,a@example.com\n")
+    adapter = CsvAdapter(path)
+    with pytest.raises(PermanentAdapterError, match=words) as caught:
+        adapter.snapshot("contact")
+    assert f"{path}:1" in str(caught.value)
+    with pytest.raises(PermanentAdapterError):
+        adapter.create(contact())
+    assert path.read_text() == header + "c1,a@example.com\n"
+
+
+MALFORMED = [
+    # (row text, record id, what the problem says)
+    ("x1,nope@,", "x1", "not a valid address"),
+    ("x2,a@example.com", "x2", "has 2 cells but the header has 3"),
+    ("x3,a@example.com,,extra", "x3", "has 4 cells"),
+    (",a@example.com,", None, "has no id"),
+    ('x4,"a@example.com"junk,', "x4", "cannot be read as CSV"),
+    ("x5,a@example.com,last week", "x5", "not an ISO 8601 time"),
+]
+
+
+@pytest.mark.parametrize(("row", "record_id", "words"), MALFORMED)
+def test_malformed_row_is_reported_skipped_and_kept(
+    path: Path, row: str, record_id: str | None, words: str
+) -> None:
+    write(path, f"id,email,updated_at\nc1,ok@example.com,\n{row}\nc2,b@example.com,\n")
+    adapter = CsvAdapter(path)
+    snap = adapter.snapshot("contact")
+    (problem,) = snap.problems
+    assert (problem.where, problem.record_id) == (f"{path}:3", record_id)
+    assert words in problem.problem
+    assert [r.id for r in snap.records] == ["c1", "c2"]
+    adapter.update("contact", "c2", [FieldChange("email", None, "c@example.com")])
+    assert path.read_text().splitlines()[2] == row
+
+
+def test_a_row_without_a_readable_id_makes_the_snapshot_incomplete(path: Path) -> None:
+    write(path, "id,email\nc1,a@example.com\n,b@example.com\n")
+    snap = CsvAdapter(path).snapshot("contact")
+    assert [p.record_id for p in snap.problems] == [None]
+    assert not snap.complete
+
+
+def test_duplicate_ids_quarantine_every_copy(path: Path) -> None:
+    write(path, "id,email\nd,a@example.com\nok,\nd,b@example.com\n")
+    snap = CsvAdapter(path).snapshot("contact")
+    assert [r.id for r in snap.records] == ["ok"]
+    assert [(p.where, p.record_id) for p in snap.problems] == [
+        (f"{path}:2", "d"),
+        (f"{path}:4", "d"),
+    ]
+
+
+def test_multiline_cells_keep_line_numbers_right(path: Path) -> None:
+    write(path, 'id,email,note\nc1,a@example.com,"two\nlines"\nc2,bad@,\n')
+    (problem,) = CsvAdapter(path).snapshot("contact").problems
+    assert problem.where == f"{path}:4"
+
+
+def test_non_utf8_row_is_reported_and_kept_byte_for_byte(path: Path) -> None:
+    path.write_bytes(b"id,first_name\nc1,Ada\nc2,\xff\xfe\n")
+    adapter = CsvAdapter(path)
+    (problem,) = adapter.snapshot("contact").problems
+    assert "UTF-8" in problem.problem and problem.record_id == "c2"
+    adapter.update("contact", "c1", [FieldChange("first_name", "Ada", "Augusta")])
+    assert path.read_bytes() == b"id,first_name\nc1,Augusta\nc2,\xff\xfe\n"
+
+
+def test_writing_to_a_malformed_row_is_refused_with_its_line(path: Path) -> None:
+    write(path, "id,email\nx,nope@\n")
+    with pytest.raises(RecordRejected, match=f"{path}:2"):
+        CsvAdapter(path).update("contact", "x", [FieldChange("email", None, "a@example.com")])
+
+
+# -- writing -------------------------------------------------------------------------------
+def test_unknown_columns_and_untouched_rows_survive_byte_for_byte(
+    path: Path, clock: ManualClock
+) -> None:
+    text = (
+        "owner,id,first_name,email,Notes\r\n"
+        'Grace,c1,Ada,ada@example.com,"likes ""engines"", tea"\r\n'
+        "Linus,c2,Bob,bob@example.com,\r\n"
+    )
+    write(path, text)
+    adapter = CsvAdapter(path, clock=clock)
+    adapter.update("contact", "c2", [FieldChange("first_name", "Bob", "Robert")])
+    lines = path.read_bytes().decode().split("\r\n")
+    assert lines[:2] == text.split("\r\n")[:2]
+    assert lines[2] == "Linus,c2,Robert,bob@example.com,"
+    assert "updated_at" not in lines[0]  # the user's file has no such column: none added
+
+
+def test_missing_columns_are_added_and_rows_padded(path: Path) -> None:
+    write(path, "id,email,owner\nc1,a@example.com,Grace\nc2,short\n")
+    adapter = CsvAdapter(path)
+    adapter.update(
+        "contact",
+        "c1",
+        [
+            FieldChange("city", None, "Oslo"),
+            FieldChange("custom_fields", None, {"plan": "gold"}),
+        ],
+    )
+    assert rows(path) == [
+        ["id", "email", "owner", "city", "cf.plan"],
+        ["c1", "a@example.com", "Grace", "Oslo", "gold"],
+        ["c2", "short", "", ""],  # still one cell short: still malformed, not misread
+    ]
+    reread = CsvAdapter(path).snapshot("contact")
+    assert reread.records[0].fields["custom_fields"] == {"plan": "gold"}
+    assert [p.record_id for p in reread.problems] == ["c2"]
+
+
+def test_custom_fields_replace_as_a_whole(path: Path) -> None:
+    write(path, "id,cf.plan,cf.seats\nc1,gold,5\n")
+    adapter = CsvAdapter(path)
+    updated = adapter.update(
+        "contact", "c1", [FieldChange("custom_fields", None, {"seats": "6", "tier": "b"})]
+    )
+    assert updated.fields["custom_fields"] == {"seats": "6", "tier": "b"}
+    assert rows(path) == [["id", "cf.plan", "cf.seats", "cf.tier"], ["c1", "", "6", "b"]]
+
+
+def test_values_the_csv_cannot_hold_are_rejected(path: Path) -> None:
+    adapter = CsvAdapter(path)
+    with pytest.raises(RecordRejected, match="containing ';'"):
+        adapter.create(contact(tags=["a;b"]))
+    with pytest.raises(RecordRejected, match="text only"):
+        adapter.create(contact(custom_fields={"nested": {"a": 1}}))
+    assert not path.exists()
+
+
+def test_scalars_are_written_as_text(path: Path) -> None:
+    created = CsvAdapter(path).create(contact(postal_code=90210, custom_fields={"vip": True}))
+    assert created.fields["postal_code"] == "90210"
+    assert created.fields["custom_fields"] == {"vip": "true"}
+    assert CsvAdapter(path).get("contact", created.id) == created
+
+
+def test_writes_stamp_updated_at_when_the_column_exists(path: Path, clock: ManualClock) -> None:
+    write(path, "id,email,updated_at\nc1,a@example.com,\n")
+    updated = CsvAdapter(path, clock=clock).update(
+        "contact", "c1", [FieldChange("email", None, "b@example.com")]
+    )
+    assert updated.updated_at == clock.now
+    assert rows(path)[1] == ["c1", "b@example.com", "2024-05-01T12:00:00+00:00"]
+
+
+def test_only_contacts_live_here(path: Path) -> None:
+    adapter = CsvAdapter(path)
+    assert adapter.capabilities().entities == {"contact"}
+    assert adapter.snapshot("note").records == []
+    with pytest.raises(PermanentAdapterError, match="cannot create note"):
+        adapter.create(Record(entity="note", id="", fields={"title": "t"}, parent_id="c1"))
+
+
+# -- atomicity, outside edits, batches -----------------------------------------------------
+def test_failed_replace_leaves_the_original_and_no_temp_file(
+    path: Path, failing_replace: Callable[[OSError], Any]
+) -> None:
+    write(path, "id,email\nc1,a@example.com\n")
+    hook = failing_replace(OSError(errno.ENOSPC, "No space left on device"))
+    adapter = CsvAdapter(path, replace=hook)
+    with pytest.raises(TransientAdapterError):
+        adapter.delete("contact", "c1")
+    assert path.read_text() == "id,email\nc1,a@example.com\n"
+    assert sorted(os.listdir(path.parent)) == [path.name]
+    assert [r.id for r in adapter.snapshot("contact").records] == ["c1"]
+
+
+def test_an_outside_edit_is_picked_up(path: Path) -> None:
+    write(path, "id,email\nc1,a@example.com\n")
+    adapter = CsvAdapter(path)
+    assert len(adapter.snapshot("contact").records) == 1
+    write(path, "id,email\nc1,a@example.com\nc2,b@example.com\n")
+    assert [r.id for r in adapter.snapshot("contact").records] == ["c1", "c2"]
+
+
+def test_ten_thousand_writes_in_one_batch(path: Path) -> None:
+    adapter = CsvAdapter(path)
+    with adapter.batch():
+        created = [adapter.create(contact(f"p{n}@example.com")) for n in range(10_000)]
+    with adapter.batch():
+        for record in created[::2]:
+            adapter.update("contact", record.id, [FieldChange("city", None, "Oslo")])
+        for record in created[1::4]:
+            adapter.delete("contact", record.id)
+    assert adapter.rewrites == 2
+    records = CsvAdapter(path).snapshot("contact").records
+    assert len(records) == 7_500
+    assert records[0].fields["city"] == "Oslo"
