@@ -80,13 +80,15 @@ class MemoryAdapter:
     # -- direct access for tests and seeding -----------------------------------------
     def put(self, record: Record, *, touch: bool = True) -> Record:
         """Write a record as a user of this system would (not through the sync)."""
+        seq = next(self._seq)
         stamped = replace(
             record,
             fields=canonical_fields(record.fields),
             updated_at=self._clock() if touch or record.updated_at is None else record.updated_at,
+            version=str(seq),
         )
         self._records.setdefault(record.entity, {})[record.id] = stamped
-        self._log_change(record.entity, record.id)
+        self._log.append((seq, record.entity, record.id))
         return stamped
 
     def remove(self, entity: Entity, record_id: str) -> None:
@@ -104,7 +106,11 @@ class MemoryAdapter:
         return dict(self._records.get(entity, {}))
 
     def new_id(self) -> str:
-        return f"{self._id_prefix}{next(self._ids)}"
+        """A fresh id, never one a seeded record already uses."""
+        while True:
+            candidate = f"{self._id_prefix}{next(self._ids)}"
+            if not any(candidate in records for records in self._records.values()):
+                return candidate
 
     # -- the Protocol ------------------------------------------------------------------
     def capabilities(self) -> Capabilities:

@@ -30,9 +30,7 @@ def load_factory(name: str) -> AdapterFactory:
     ep = _entry_points().get(name)
     if ep is None:
         known = ", ".join(adapter_names()) or "none"
-        raise UnknownAdapterError(
-            f"no adapter named {name!r}; set adapter to one of: {known}"
-        )
+        raise UnknownAdapterError(f"no adapter named {name!r}; set adapter to one of: {known}")
     return cast(AdapterFactory, ep.load())
 
 

@@ -29,11 +29,13 @@ class SideRecord(SQLModel, table=True):
     record_id: str = Field(primary_key=True)
     fingerprint: str
     data: str
-    updated_at: datetime | None = None
+    updated_at: float | None = None
+    """The side's own update time, as a UTC epoch (cheap to write in bulk)."""
     parent_id: str | None = None
     key1: str | None = None
     key2: str | None = None
     linked: bool = True
+    version: str | None = None
 
 
 class Link(SQLModel, table=True):
@@ -73,7 +75,10 @@ class Run(SQLModel, table=True):
 
 class JournalEntry(SQLModel, table=True):
     __tablename__ = "journal"
-    __table_args__ = (Index("ix_journal_conn_status", "connection", "status"),)
+    __table_args__ = (
+        Index("ix_journal_conn_status", "connection", "status"),
+        Index("ix_journal_run_seq", "run_id", "seq", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(index=True)

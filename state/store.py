@@ -14,7 +14,7 @@ import os
 import socket
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,10 +26,12 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from state import models as m
 from state.db import make_engine, upgrade
 from syncengine.errors import LockedError, NotFoundError, StateError
-from syncengine.fingerprint import encode, fingerprint
+from syncengine.fingerprint import encode, fingerprint_of_text
 from syncengine.models import JSON, Entity, Record, Side
 
 CHUNK = 900
+LOCK_TTL = timedelta(minutes=5)
+"""A run's lease on its connection; renewed after every chunk of ops."""
 
 
 def _t(model: type[Any]) -> Table:
@@ -67,6 +69,8 @@ class StoredRecord:
     fingerprint: str
     linked: bool
     keys: tuple[str, ...] = ()
+    data: str = ""
+    """The fields as stored JSON text (the fingerprint is the hash of this text)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +82,28 @@ class LinkRow:
 
 
 def stored(record: Record, keys: tuple[str, ...], linked: bool = True) -> StoredRecord:
-    return StoredRecord(record, fingerprint(record.fields), linked, keys)
+    data = encode(record.fields)
+    return StoredRecord(record, fingerprint_of_text(data), linked, keys, data)
+
+
+_RECORD_COLUMNS = (
+    "connection",
+    "side",
+    "entity",
+    "record_id",
+    "fingerprint",
+    "data",
+    "updated_at",
+    "parent_id",
+    "key1",
+    "key2",
+    "linked",
+    "version",
+)
+
+
+def _from_ts(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -92,13 +117,32 @@ class Store:
         self.url = url
         try:
             self.engine: Engine = make_engine(url)
-            upgrade(self.engine)
         except SQLAlchemyError as exc:
             raise StateError(f"cannot open the state database {_safe_url(url)}: {exc}") from exc
+        try:
+            upgrade(self.engine)
+        except SQLAlchemyError as exc:
+            self.engine.dispose()
+            raise StateError(f"cannot open the state database {_safe_url(url)}: {exc}") from exc
+        except BaseException:
+            self.engine.dispose()
+            raise
         self._dialect = self.engine.dialect.name
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def checkpoint(self) -> None:
+        """Fold SQLite's write-ahead log into the database after a run, so the next run's
+        small commits do not pay for this run's large ones."""
+        if self._dialect != "sqlite":
+            return
+        try:
+            with self.engine.connect() as conn:
+                # PASSIVE never waits for readers; what it cannot copy now waits for later.
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        except SQLAlchemyError:
+            pass  # only an optimisation: SQLite checkpoints on its own as well
 
     # -- plumbing -----------------------------------------------------------------------
     @contextmanager
@@ -128,16 +172,73 @@ class Store:
             cols = {c: stmt.excluded[c] for c in chunk[0] if c not in keys}
             conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=cols), list(chunk))
 
+    def _bulk_tuples(
+        self,
+        conn: Connection,
+        table: Table,
+        cols: Sequence[str],
+        rows: Sequence[tuple[Any, ...]],
+        *,
+        replace: bool = False,
+    ) -> None:
+        """executemany of ready tuples straight through the driver (the hot writes)."""
+        if not rows:
+            return
+        names = ", ".join(cols)
+        marks = ", ".join("?" if self._dialect == "sqlite" else "%s" for _ in cols)
+        tail = ""
+        if replace:
+            # An upsert updates the row in place: far fewer pages than delete + insert.
+            keys = [c.name for c in table.primary_key.columns]
+            sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in keys)
+            tail = f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+        conn.exec_driver_sql(
+            f"INSERT INTO {table.name} ({names}) VALUES ({marks}){tail}", list(rows)
+        )
+
+    def _bulk(
+        self,
+        conn: Connection,
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        replace: bool = False,
+    ) -> None:
+        """executemany through the driver: the hot bulk writes skip SQLAlchemy's per-value
+        processing (values are bound with each column's own processor once here)."""
+        if not rows:
+            return
+        cols = list(rows[0])
+        procs = [table.c[c].type._cached_bind_processor(conn.dialect) for c in cols]
+        data = [
+            tuple(p(r[c]) if p is not None else r[c] for c, p in zip(cols, procs, strict=True))
+            for r in rows
+        ]
+        self._bulk_tuples(conn, table, cols, data, replace=replace)
+
     # -- the base: side records ------------------------------------------------------------
     def fingerprints(
-        self, connection: str, side: Side, entity: Entity
-    ) -> dict[str, tuple[str, bool]]:
+        self, connection: str, side: Side, entity: Entity, ids: Collection[str] | None = None
+    ) -> dict[str, tuple[str, bool, str | None]]:
+        """id -> (fingerprint, linked, version) for every stored record, or for ``ids``."""
         t = SIDE_RECORDS
-        q = select(t.c.record_id, t.c.fingerprint, t.c.linked).where(
-            t.c.connection == connection, t.c.side == side, t.c.entity == entity
-        )
+        cols = (t.c.record_id, t.c.fingerprint, t.c.linked, t.c.version)
+        where = (t.c.connection == connection, t.c.side == side, t.c.entity == entity)
+        out: dict[str, tuple[str, bool, str | None]] = {}
         with self._read() as conn:
-            return {rid: (fp, bool(linked)) for rid, fp, linked in conn.execute(q)}
+            if ids is None:
+                # The hot read of a full pass: straight through the driver, no Row objects.
+                mark = "?" if self._dialect == "sqlite" else "%s"
+                rows = conn.exec_driver_sql(
+                    "SELECT record_id, fingerprint, linked, version FROM side_records "
+                    f"WHERE connection = {mark} AND side = {mark} AND entity = {mark}",
+                    (connection, side, entity),
+                ).fetchall()
+                return {rid: (fp, bool(linked), ver) for rid, fp, linked, ver in rows}
+            for chunk in _chunks(sorted(ids)):
+                q = select(*cols).where(*where, t.c.record_id.in_(chunk))
+                out.update({rid: (fp, bool(ln), ver) for rid, fp, ln, ver in conn.execute(q)})
+        return out
 
     def _records_where(
         self, conn: Connection, connection: str, side: Side, entity: Entity, *cond: Any
@@ -152,8 +253,9 @@ class Store:
                 entity=entity,
                 id=row.record_id,
                 fields=json.loads(row.data),
-                updated_at=_aware(row.updated_at),
+                updated_at=_from_ts(row.updated_at),
                 parent_id=row.parent_id,
+                version=row.version,
             )
             keys = tuple(k for k in (row.key1, row.key2) if k)
             out.append(StoredRecord(rec, row.fingerprint, bool(row.linked), keys))
@@ -170,6 +272,17 @@ class Store:
                 ):
                     out[sr.record.id] = sr
         return out
+
+    def pending_ids(self, connection: str, side: Side, entity: Entity) -> set[str]:
+        t = SIDE_RECORDS
+        q = select(t.c.record_id).where(
+            t.c.connection == connection,
+            t.c.side == side,
+            t.c.entity == entity,
+            t.c.linked.is_(False),
+        )
+        with self._read() as conn:
+            return {rid for (rid,) in conn.execute(q)}
 
     def pending_records(self, connection: str, side: Side, entity: Entity) -> list[StoredRecord]:
         with self._read() as conn:
@@ -212,31 +325,24 @@ class Store:
     def put_records(
         self, conn: Connection, connection: str, side: Side, records: Iterable[StoredRecord]
     ) -> None:
-        rows = []
-        for sr in records:
-            keys = (*sr.keys, None, None)
-            rows.append(
-                {
-                    "connection": connection,
-                    "side": side,
-                    "entity": sr.record.entity,
-                    "record_id": sr.record.id,
-                    "fingerprint": sr.fingerprint,
-                    "data": encode(sr.record.fields),
-                    "updated_at": sr.record.updated_at,
-                    "parent_id": sr.record.parent_id,
-                    "key1": keys[0],
-                    "key2": keys[1],
-                    "linked": sr.linked,
-                }
+        rows = [
+            (
+                connection,
+                side,
+                sr.record.entity,
+                sr.record.id,
+                sr.fingerprint,
+                sr.data or encode(sr.record.fields),
+                sr.record.updated_at.timestamp() if sr.record.updated_at else None,
+                sr.record.parent_id,
+                sr.keys[0] if sr.keys else None,
+                sr.keys[1] if len(sr.keys) > 1 else None,
+                sr.linked,
+                sr.record.version,
             )
-        if not rows:
-            return
-        if self._dialect == "sqlite":
-            # INSERT OR REPLACE is the fastest bulk write SQLite has; the row is whole.
-            conn.execute(insert(SIDE_RECORDS).prefix_with("OR REPLACE"), rows)
-        else:
-            self._upsert(conn, SIDE_RECORDS, rows, ["connection", "side", "entity", "record_id"])
+            for sr in records
+        ]
+        self._bulk_tuples(conn, SIDE_RECORDS, _RECORD_COLUMNS, rows, replace=True)
 
     def delete_records(
         self, conn: Connection, connection: str, side: Side, entity: Entity, ids: Collection[str]
@@ -253,11 +359,17 @@ class Store:
             )
 
     def child_ids(
-        self, connection: str, side: Side, entity: Entity, parent_ids: Collection[str]
+        self,
+        connection: str,
+        side: Side,
+        entity: Entity,
+        parent_ids: Collection[str],
+        conn: Connection | None = None,
     ) -> list[str]:
+        """Ids of the children of these contacts (inside ``conn``'s transaction if given)."""
         t = SIDE_RECORDS
         out: list[str] = []
-        with self._read() as conn:
+        with nullcontext(conn) if conn is not None else self._read() as c:
             for chunk in _chunks(sorted(parent_ids)):
                 q = select(t.c.record_id).where(
                     t.c.connection == connection,
@@ -265,7 +377,7 @@ class Store:
                     t.c.entity == entity,
                     t.c.parent_id.in_(chunk),
                 )
-                out += [r for (r,) in conn.execute(q)]
+                out += [r for (r,) in c.execute(q)]
         return out
 
     # -- links ---------------------------------------------------------------------------
@@ -321,6 +433,7 @@ class Store:
         self, conn: Connection, connection: str, links: Sequence[tuple[Entity, str, str]]
     ) -> None:
         """Insert links known to be new (fresh ids from creates): no per-row cleanup."""
+        at = now()
         rows = [
             {
                 "connection": connection,
@@ -328,12 +441,22 @@ class Store:
                 "a_id": a,
                 "b_id": b,
                 "state": "live",
-                "linked_at": now(),
+                "linked_at": at,
             }
             for e, a, b in links
         ]
-        if rows:
-            conn.execute(insert(LINKS), rows)
+        self._bulk(conn, LINKS, rows)
+
+    def delete_link_pairs(
+        self, conn: Connection, connection: str, entity: Entity, pairs: Sequence[tuple[str, str]]
+    ) -> None:
+        """Delete exactly these links (a re-linked id keeps its new link)."""
+        mark = "?" if self._dialect == "sqlite" else "%s"
+        conn.exec_driver_sql(
+            f"DELETE FROM links WHERE connection = {mark} AND entity = {mark} "
+            f"AND a_id = {mark} AND b_id = {mark}",
+            [(connection, entity, a, b) for a, b in pairs],
+        )
 
     def delete_links(
         self, conn: Connection, connection: str, entity: Entity, a_ids: Collection[str]
@@ -416,36 +539,29 @@ class Store:
         with self._read() as conn:
             return [dict(r._mapping) | {"summary": json.loads(r.summary)} for r in conn.execute(q)]
 
-    def journal_begin(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    def journal_begin(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Write ops before their remote calls; a row is named by (run_id, seq)."""
+        self._bulk(conn, JOURNAL, rows)
+
+    def journal_finish(
+        self,
+        conn: Connection,
+        run_id: int,
+        rows: Sequence[tuple[int, str, str | None, str | None, int]],
+    ) -> None:
+        """Settle journal rows: (seq, status, result_id, error, attempts) of one run."""
         if not rows:
-            return []
-        res = conn.execute(
-            insert(JOURNAL).returning(JOURNAL.c.id, sort_by_parameter_order=True), list(rows)
+            return
+        when = JOURNAL.c.finished_at.type._cached_bind_processor(conn.dialect)
+        at = when(now()) if when else now()
+        mark = "?" if self._dialect == "sqlite" else "%s"
+        sql = (
+            f"UPDATE journal SET status = {mark}, result_id = {mark}, error = {mark}, "
+            f"attempts = {mark}, finished_at = {mark} WHERE run_id = {mark} AND seq = {mark}"
         )
-        return [int(r[0]) for r in res]
-
-    def journal_finish(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-        """Mark journal entries done/failed: rows of {id, status, result_id, error, attempts}."""
-        for r in rows:
-            conn.execute(
-                update(JOURNAL)
-                .where(JOURNAL.c.id == r["id"])
-                .values(
-                    status=r["status"],
-                    result_id=r.get("result_id"),
-                    error=r.get("error"),
-                    attempts=r.get("attempts", 1),
-                    finished_at=now(),
-                )
-            )
-
-    def journal_done_bulk(self, conn: Connection, ids: Sequence[int], when: datetime) -> None:
-        for chunk in _chunks(list(ids)):
-            conn.execute(
-                update(JOURNAL)
-                .where(JOURNAL.c.id.in_(chunk))
-                .values(status="done", attempts=1, finished_at=when)
-            )
+        conn.exec_driver_sql(
+            sql, [(st, rid, err, att, at, run_id, seq) for seq, st, rid, err, att in rows]
+        )
 
     def inflight_creates(self, connection: str) -> list[dict[str, Any]]:
         """Creates journaled by a run that stopped before it knew their outcome."""
@@ -729,15 +845,21 @@ class Store:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     # -- the per-connection lock ------------------------------------------------------------
-    def acquire_lock(self, connection: str, ttl: timedelta = timedelta(minutes=30)) -> str:
+    def acquire_lock(self, connection: str, ttl: timedelta = LOCK_TTL) -> str:
         """Take the connection's lock, or raise LockedError naming the holder.
 
-        A lease row: held until released or expired (a crashed holder frees it after
-        ``ttl``; the engine renews it while it runs)."""
+        A lease row: held until released or expired. The engine renews it after every
+        chunk of ops, so the lease can be short; a holder that died (kill -9) frees it
+        when the lease runs out, or at once when it ran on this host."""
         holder = uuid.uuid4().hex
         t = LOCKS
         with self.transaction() as conn:
             conn.execute(delete(t).where(t.c.connection == connection, t.c.expires_at < now()))
+            row = conn.execute(select(t).where(t.c.connection == connection)).first()
+            if row is not None and row.host == socket.gethostname() and not _alive(row.pid):
+                conn.execute(
+                    delete(t).where(t.c.connection == connection, t.c.holder == row.holder)
+                )
             try:
                 with conn.begin_nested():
                     conn.execute(
@@ -762,9 +884,7 @@ class Store:
                 ) from None
         return holder
 
-    def renew_lock(
-        self, connection: str, holder: str, ttl: timedelta = timedelta(minutes=30)
-    ) -> None:
+    def renew_lock(self, connection: str, holder: str, ttl: timedelta = LOCK_TTL) -> None:
         with self.transaction() as conn:
             conn.execute(
                 update(LOCKS)
@@ -800,6 +920,19 @@ class Store:
                 ],
                 ["connection", "name"],
             )
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of this host still runs (a lock of a dead one can be taken)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _conflict_dict(row: Mapping[str, Any]) -> dict[str, Any]:

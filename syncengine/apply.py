@@ -17,17 +17,18 @@ ordinary matching of unlinked records. Either way no duplicate is created.
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, update
+from sqlalchemy import Connection
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from adapters.base import Adapter, Batching, KeyLookup
-from state.store import JOURNAL, Store, StoredRecord, now, stored
+from state.store import Store, StoredRecord, now, stored
 from syncengine.errors import (
     AdapterError,
     DuplicateOnSide,
@@ -55,7 +56,7 @@ from syncengine.policy import Policy
 if TYPE_CHECKING:
     from syncengine.engine import Prepared
 
-CHUNK_UNITS = 250
+CHUNK_UNITS = 500
 MAX_ATTEMPTS = 4
 
 
@@ -90,14 +91,15 @@ def _units(ops: Sequence[Op]) -> list[Unit]:
     return list(units.values())
 
 
-def _wait(rs: RetryCallState) -> float:
+def _delay(attempt: int, exc: BaseException | None) -> float:
     """Exponential backoff with jitter, never shorter than the side's Retry-After."""
-    import random
-
-    exp = min(30.0, 0.25 * 2 ** (rs.attempt_number - 1)) * (0.5 + random.random())
-    exc = rs.outcome.exception() if rs.outcome else None
+    exp = min(30.0, 0.25 * 2 ** (attempt - 1)) * (0.5 + random.random())
     hint = exc.retry_after if isinstance(exc, TransientAdapterError) and exc.retry_after else 0.0
     return float(max(exp, hint))
+
+
+def _wait(rs: RetryCallState) -> float:
+    return _delay(rs.attempt_number + 1, rs.outcome.exception() if rs.outcome else None)
 
 
 @dataclass
@@ -111,6 +113,9 @@ class Applier:
     sleep: Callable[[float], None] | None = None
     progress: Callable[[int, int], None] | None = None
     should_stop: Callable[[], bool] = lambda: False
+    heartbeat: Callable[[], None] = lambda: None
+    """Called after every chunk: the engine renews the connection's lock lease."""
+    in_quarantine: set[tuple[str, str, str]] = field(default_factory=set)
     created: dict[tuple[Side, Entity, str], str] = field(default_factory=dict)
     """(target side, entity, source id) -> new id, for children of contacts created now."""
 
@@ -119,7 +124,11 @@ class Applier:
 
     # -- the remote call, retried when transient ---------------------------------------------
     def _call(self, fn: Callable[[], Any]) -> tuple[Any, int]:
-        attempts = 0
+        try:
+            return fn(), 1  # the common case, without building a retry loop
+        except TransientAdapterError as exc:
+            (self.sleep or time.sleep)(_delay(1, exc))
+        attempts = 1
 
         def counted() -> Any:
             nonlocal attempts
@@ -127,7 +136,7 @@ class Applier:
             return fn()
 
         retrying = Retrying(
-            stop=stop_after_attempt(MAX_ATTEMPTS),
+            stop=stop_after_attempt(MAX_ATTEMPTS - 1),
             wait=_wait,
             retry=retry_if_exception(is_transient),
             sleep=self.sleep or time.sleep,
@@ -210,6 +219,10 @@ class Applier:
     # -- the whole plan ----------------------------------------------------------------------
     def apply(self, prepared: Prepared) -> list[OpOutcome]:
         plan = prepared.plan
+        self.in_quarantine = {
+            (q["side"], q["entity"], q["record_id"])
+            for q in self.store.quarantined(self.connection)
+        }
         inflight_rows = self.store.inflight_creates(self.connection)
         inflight = {
             (r["side"], r["entity"], r["a_id"] if r["side"] == "b" else r["b_id"])
@@ -233,7 +246,7 @@ class Applier:
                     seq += 1
                     rows.append(_journal_row(self.run_id, self.connection, seq, op))
             with self.store.transaction() as conn:
-                ids = self.store.journal_begin(conn, rows)
+                self.store.journal_begin(conn, rows)
             with ExitStack() as batches:
                 for adapter in (self.a, self.b):
                     if isinstance(adapter, Batching):
@@ -248,7 +261,8 @@ class Applier:
                     if self.progress:
                         self.progress(done, total)
             with self.store.transaction() as conn:
-                self._finish_chunk(conn, chunk, ids, prepared)
+                self._finish_chunk(conn, chunk, rows, prepared)
+            self.heartbeat()
             outcomes += [o for u in chunk for o in u.outcomes]
             outcomes += [
                 OpOutcome(op, OpStatus.SKIPPED, error="an earlier op of this record failed")
@@ -260,49 +274,42 @@ class Applier:
         return outcomes
 
     def _finish_chunk(
-        self, conn: Connection, chunk: list[Unit], ids: list[int], prepared: Prepared
+        self, conn: Connection, chunk: list[Unit], rows: list[dict[str, Any]], prepared: Prepared
     ) -> None:
         finished = []
         i = 0
         for unit in chunk:
-            for n, _op in enumerate(unit.ops):
+            for n in range(len(unit.ops)):
                 outcome = unit.outcomes[n] if n < len(unit.outcomes) else None
                 finished.append(
-                    {
-                        "jid": ids[i],
-                        "st": outcome.status.value if outcome else OpStatus.SKIPPED.value,
-                        "rid": outcome.result_id if outcome else None,
-                        "err": outcome.error if outcome else "skipped: an earlier op failed",
-                        "att": outcome.attempts if outcome else 0,
-                        "fin": now(),
-                    }
+                    (
+                        rows[i]["seq"],
+                        outcome.status.value if outcome else OpStatus.SKIPPED.value,
+                        outcome.result_id if outcome else None,
+                        outcome.error if outcome else "skipped: an earlier op failed",
+                        outcome.attempts if outcome else 0,
+                    )
                 )
                 i += 1
-        conn.execute(
-            update(JOURNAL)
-            .where(JOURNAL.c.id == bindparam("jid"))
-            .values(
-                status=bindparam("st"),
-                result_id=bindparam("rid"),
-                error=bindparam("err"),
-                attempts=bindparam("att"),
-                finished_at=bindparam("fin"),
-            ),
-            finished,
-        )
+        self.store.journal_finish(conn, self.run_id, finished)
         bases: dict[Side, list[StoredRecord]] = {"a": [], "b": []}
         new_links: list[tuple[Entity, str, str]] = []
+        fresh_links: list[tuple[Entity, str, str]] = []
+        gone: dict[Entity, list[tuple[str, str]]] = {}
         for unit in chunk:
             if not unit.ok:
                 self._quarantine_unit(conn, unit)
                 continue
-            self._settle_unit(conn, unit, prepared, bases, new_links)
+            self._settle_unit(conn, unit, prepared, bases, new_links, fresh_links, gone)
         for side in ("a", "b"):
             self.store.put_records(conn, self.connection, side, bases[side])
         if new_links:
             self.store.put_links(
                 conn, self.connection, [(e, a, b, "live") for e, a, b in new_links]
             )
+        self.store.bulk_new_links(conn, self.connection, fresh_links)
+        for entity, pairs in gone.items():
+            self._forget_many(conn, entity, pairs)
 
     def _quarantine_unit(self, conn: Connection, unit: Unit) -> None:
         for outcome in unit.outcomes:
@@ -334,17 +341,20 @@ class Applier:
         prepared: Prepared,
         bases: dict[Side, list[StoredRecord]],
         new_links: list[tuple[Entity, str, str]],
+        fresh_links: list[tuple[Entity, str, str]],
+        gone: dict[Entity, list[tuple[str, str]]],
     ) -> None:
         first = unit.ops[0]
         entity = unit.entity
         if first.action is Action.DELETE:
-            self._forget(conn, entity, first.a_id or "", first.b_id or "")
+            gone.setdefault(entity, []).append((first.a_id or "", first.b_id or ""))
             return
         if first.action is Action.CREATE:
             target: Side = "a" if first.side == "a" else "b"
             source = other(target)
             source_rec = prepared.unlinked.get((source, entity), {}).get(first.source_id or "")
-            if source_rec is None:  # re-created from a linked survivor
+            recreated = source_rec is None
+            if recreated:  # re-created from a linked survivor
                 pair = next(
                     (
                         p
@@ -376,7 +386,9 @@ class Applier:
                     )
             bases["a"].append(self._stored(a_rec))
             bases["b"].append(self._stored(b_rec))
-            new_links.append((entity, a_rec.id, b_rec.id))
+            (new_links if recreated or unit.linked_existing else fresh_links).append(
+                (entity, a_rec.id, b_rec.id)
+            )
             return
         # A link and/or updates of one pair.
         a_id, b_id = unit.a_id or "", unit.b_id or ""
@@ -395,8 +407,13 @@ class Applier:
         held = self._held_fields(prepared, unit)
         bases["a"].append(self._stored(_keep_held(new_a, old_a, held)))
         bases["b"].append(self._stored(_keep_held(new_b, old_b, held)))
-        self.store.release(conn, self.connection, "a", entity, [a_id])
-        self.store.release(conn, self.connection, "b", entity, [b_id])
+        self._release(conn, entity, a_id, b_id)
+
+    def _release(self, conn: Connection, entity: Entity, a_id: str, b_id: str) -> None:
+        """Take a pair's records out of quarantine (only those that are in it)."""
+        for side, rid in (("a", a_id), ("b", b_id)):
+            if (side, entity, rid) in self.in_quarantine:
+                self.store.release(conn, self.connection, side, entity, [rid])  # type: ignore[arg-type]
 
     def _stored(self, record: Record, linked: bool = True) -> StoredRecord:
         return stored(
@@ -408,15 +425,29 @@ class Applier:
     def _forget(
         self, conn: Connection, entity: Entity, a_id: str, b_id: str, children: bool = True
     ) -> None:
-        self.store.delete_links(conn, self.connection, entity, [a_id])
-        self.store.delete_records(conn, self.connection, "a", entity, [a_id])
-        self.store.delete_records(conn, self.connection, "b", entity, [b_id])
-        self.store.release(conn, self.connection, "a", entity, [a_id])
-        self.store.release(conn, self.connection, "b", entity, [b_id])
+        self._forget_many(conn, entity, [(a_id, b_id)], children=children)
+
+    def _forget_many(
+        self,
+        conn: Connection,
+        entity: Entity,
+        pairs: Sequence[tuple[str, str]],
+        children: bool = True,
+    ) -> None:
+        """Drop links and bases of pairs that are gone (and, for contacts, their children)."""
+        if not pairs:
+            return
+        a_ids = [a for a, _ in pairs]
+        b_ids = [b for _, b in pairs]
+        self.store.delete_link_pairs(conn, self.connection, entity, pairs)
+        self.store.delete_records(conn, self.connection, "a", entity, a_ids)
+        self.store.delete_records(conn, self.connection, "b", entity, b_ids)
+        for a_id, b_id in pairs:
+            self._release(conn, entity, a_id, b_id)
         if entity == "contact" and children:
             for child in CHILD_ENTITIES:
-                kids_a = self.store.child_ids(self.connection, "a", child, [a_id])
-                kids_b = self.store.child_ids(self.connection, "b", child, [b_id])
+                kids_a = self.store.child_ids(self.connection, "a", child, a_ids, conn=conn)
+                kids_b = self.store.child_ids(self.connection, "b", child, b_ids, conn=conn)
                 self.store.delete_links(conn, self.connection, child, kids_a)
                 self.store.delete_records(conn, self.connection, "a", child, kids_a)
                 self.store.delete_records(conn, self.connection, "b", child, kids_b)
@@ -441,11 +472,14 @@ class Applier:
             fields = held.get(key, [])
             bases["a"].append(self._stored(_keep_held(pair.a, pair.base_a.fields, fields)))
             bases["b"].append(self._stored(_keep_held(pair.b, pair.base_b.fields, fields)))
+        forgets: dict[Entity, list[tuple[str, str]]] = {}
         for lc in plan.link_changes:
             if lc.change == "forget":
-                self._forget(conn, lc.entity, lc.a_id, lc.b_id)
+                forgets.setdefault(lc.entity, []).append((lc.a_id, lc.b_id))
             else:
                 self.store.set_link_state(conn, self.connection, lc.entity, lc.a_id, "tombstone")
+        for entity, pairs in forgets.items():
+            self._forget_many(conn, entity, pairs)
         # Records still without a link wait as pending, so they are looked at again.
         done_sources: set[tuple[Side, str, str]] = set()
         for u in units:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from syncengine import config as config_mod
@@ -48,16 +49,20 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except UserError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, emoji=False)
         raise typer.Exit(exc.exit_code) from None
     except SafetyRefusal as exc:
-        err.print(f"[bold red]refused:[/] {exc}", highlight=False)
+        err.print(f"[bold red]refused:[/] {escape(str(exc))}", highlight=False, emoji=False)
         raise typer.Exit(3) from None
     except LockedError as exc:
-        err.print(f"[bold yellow]busy:[/] {exc}", highlight=False)
+        err.print(f"[bold yellow]busy:[/] {escape(str(exc))}", highlight=False, emoji=False)
         raise typer.Exit(4) from None
     except SyncError as exc:
-        err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
+        err.print(
+            f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}",
+            highlight=False,
+            emoji=False,
+        )
         raise typer.Exit(1) from None
 
 

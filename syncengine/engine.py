@@ -8,17 +8,19 @@ core only what is in play, and then applies the plan through ``apply.Applier``. 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from adapters.base import Adapter, CallRecord
 from state.store import Store, StoredRecord
 from syncengine.apply import Applier
-from syncengine.ingest import SideRead, full_pass_due, read_side
-from syncengine.models import CHILD_ENTITIES, ENTITIES, Entity, Plan, Record, RunReport, Side
-from syncengine.normalize import match_keys
+from syncengine.ingest import SideRead, Stored, full_pass_due, read_side
+from syncengine.models import CHILD_ENTITIES, ENTITIES, SIDES, Entity, Plan, Record, RunReport, Side
+from syncengine.normalize import canonical_fields, match_keys
 from syncengine.plan import LinkedPair, SyncInput, reconcile
 from syncengine.policy import Policy
 from syncengine.safety import SideStats, check_plan
@@ -50,6 +52,9 @@ class SyncEngine:
     sleep: Callable[[float], None] | None = None
     progress: Callable[[int, int], None] | None = None
     calls: list[tuple[Side, CallRecord]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds spent per phase of the last run: read, plan, apply (for the bench)."""
+    records_read: int = 0
     should_stop: Callable[[], bool] = lambda: False
     """Checked between chunks of ops: a stop request ends the run at a clean point."""
 
@@ -61,68 +66,74 @@ class SyncEngine:
 
     # -- reading -------------------------------------------------------------------------
     def prepare(self) -> Prepared:
+        t0 = time.perf_counter()
+        self.records_read = 0
         cursors = self.store.cursors(self.connection)
         now = self.clock()
         reads: dict[tuple[Side, Entity], SideRead] = {}
-        stored_all: dict[tuple[Side, Entity], dict[str, tuple[str, bool]]] = {}
+        stored_all: dict[tuple[Side, Entity], Stored] = {}
         stats: list[SideStats] = []
         for entity in self.entities():
-            for side in ("a", "b"):
+            for side in SIDES:
                 adapter = self.adapter(side)
                 if entity not in adapter.capabilities().entities:
                     continue
-                stored = self.store.fingerprints(self.connection, side, entity)
-                stored_all[(side, entity)] = stored
                 cursor, last_full = cursors.get((side, entity), (None, None))
                 changed_parents = None
-                parent_of = None
                 if entity in CHILD_ENTITIES:
                     contacts = reads.get((side, "contact"))
                     changed_parents = set(contacts.changed) if contacts else set()
-                    parent_of = (
-                        {
-                            sr.record.id: sr.record.parent_id
-                            for sr in self.store.load_records(
-                                self.connection, side, entity, stored
-                            ).values()
-                        }
-                        if stored
-                        else {}
-                    )
-                read = read_side(
+                read, stored = read_side(
                     adapter,
                     side,
                     entity,
-                    stored=stored,
+                    load_stored=partial(self.store.fingerprints, self.connection, side, entity),
                     cursor=cursor,
                     full_pass_due=full_pass_due(last_full, self.full_pass_every, now),
                     changed_parents=changed_parents,
-                    stored_parent_of=parent_of,
+                    stored_parent_of=partial(self._parents, side, entity),
                 )
                 if entity in CHILD_ENTITIES:
                     # A contact deleted on a side takes its children with it there.
-                    gone_contacts = (
-                        reads[(side, "contact")].deleted if (side, "contact") in reads else set()
-                    )
+                    contact_read = reads.get((side, "contact"))
+                    gone_contacts = contact_read.deleted if contact_read else set()
                     if gone_contacts:
-                        read.deleted |= set(
-                            self.store.child_ids(self.connection, side, entity, gone_contacts)
-                        ) & set(stored)
+                        kids = self.store.child_ids(self.connection, side, entity, gone_contacts)
+                        stored.update(self.store.fingerprints(self.connection, side, entity, kids))
+                        read.deleted |= set(kids)
                         for rid in list(read.changed):
                             if read.changed[rid].parent_id in gone_contacts:
                                 del read.changed[rid]
+                stored_all[(side, entity)] = stored
                 reads[(side, entity)] = read
-                linked = sum(1 for _, is_linked in stored.values() if is_linked)
+                had = (
+                    sum(1 for _, is_linked, _ in stored.values() if is_linked)
+                    if read.full
+                    else (
+                        self.store.count_linked(self.connection, side, entity)
+                        if read.deleted
+                        else 0
+                    )
+                )
                 stats.append(
                     SideStats(
                         side,
                         entity,
-                        had=linked,
+                        had=had,
                         returned=read.returned if read.full else None,
                         deletes=len(read.deleted),
                     )
                 )
-        return self._assemble(reads, stored_all, stats)
+        self.records_read = sum(r.returned for r in reads.values())
+        t1 = time.perf_counter()
+        prepared = self._assemble(reads, stored_all, stats)
+        self.timings = {"read": t1 - t0, "plan": time.perf_counter() - t1}
+        return prepared
+
+    def _parents(self, side: Side, entity: Entity) -> dict[str, str | None]:
+        ids = self.store.fingerprints(self.connection, side, entity)
+        records = self.store.load_records(self.connection, side, entity, ids)
+        return {rid: sr.record.parent_id for rid, sr in records.items()}
 
     def _extra_in_play(
         self,
@@ -145,7 +156,7 @@ class SyncEngine:
     def _assemble(
         self,
         reads: dict[tuple[Side, Entity], SideRead],
-        stored_all: dict[tuple[Side, Entity], dict[str, tuple[str, bool]]],
+        stored_all: dict[tuple[Side, Entity], Stored],
         stats: list[SideStats],
     ) -> Prepared:
         extra, resolutions = self._extra_in_play()
@@ -165,16 +176,16 @@ class SyncEngine:
             ra, rb = side_reads["a"], side_reads["b"]
             assert ra is not None and rb is not None
             for side, read in _by_side(ra, rb):
-                for rid in extra.get((side, entity), set()) - set(read.changed) - read.deleted:
+                again = extra.get((side, entity), set()) - set(read.changed) - read.deleted
+                known = (
+                    self.store.fingerprints(self.connection, side, entity, again) if again else {}
+                )
+                for rid in sorted(again):
                     current = self.adapter(side).get(entity, rid)
                     if current is None:
-                        if rid in stored_all[(side, entity)]:
+                        if rid in known:
                             read.deleted.add(rid)
                     else:
-                        from dataclasses import replace
-
-                        from syncengine.normalize import canonical_fields
-
                         read.changed[rid] = replace(
                             current, fields=canonical_fields(current.fields)
                         )
@@ -196,9 +207,8 @@ class SyncEngine:
                 )
             linked_ids: dict[Side, set[str]] = {"a": set(links_a), "b": set(links_b)}
             for side, read in _by_side(ra, rb):
-                stored = stored_all[(side, entity)]
                 new = {rid: r for rid, r in read.changed.items() if rid not in linked_ids[side]}
-                pending_ids = {rid for rid, (_, is_linked) in stored.items() if not is_linked}
+                pending_ids = self.store.pending_ids(self.connection, side, entity)
                 gone = pending_ids & read.deleted
                 pending_gone[(side, entity)] = gone
                 todo = pending_ids - set(new) - gone
@@ -290,8 +300,12 @@ class SyncEngine:
                 self.policy,
                 sleep=self.sleep,
                 progress=self.progress,
+                should_stop=self.should_stop,
+                heartbeat=partial(self.store.renew_lock, self.connection, holder),
             )
+            t0 = time.perf_counter()
             outcomes = applier.apply(prepared)
+            self.timings["apply"] = time.perf_counter() - t0
             report = RunReport(
                 run_id,
                 self.connection,
@@ -326,6 +340,7 @@ class SyncEngine:
             raise
         finally:
             self.store.release_lock(self.connection, holder)
+            self.store.checkpoint()
 
     def _calls_by_side(self) -> dict[str, int]:
         out: dict[str, int] = {}

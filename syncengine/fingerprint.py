@@ -18,7 +18,12 @@ _dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).en
 
 def fingerprint(fields: Mapping[str, JSON]) -> str:
     """Hash of canonical fields (callers pass canonical_fields output)."""
-    return hashlib.blake2b(_dumps(fields).encode(), digest_size=16).hexdigest()
+    return fingerprint_of_text(_dumps(fields))
+
+
+def fingerprint_of_text(text: str) -> str:
+    """Hash of fields already encoded with ``encode``."""
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def encode(fields: Mapping[str, JSON]) -> str:

@@ -11,6 +11,7 @@ even tell which record was bad, no delete is inferred for that entity in this ru
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -35,30 +36,45 @@ class SideRead:
     notes: list[str] = field(default_factory=list)
 
 
+BULK_LOOKUP_LIMIT = 5000
+
+Stored = dict[str, tuple[str, bool, str | None]]
+"""id -> (fingerprint, linked, version) of the base, as the store returns it."""
+
+
 def read_side(
     adapter: Adapter,
     side: Side,
     entity: Entity,
     *,
-    stored: dict[str, tuple[str, bool]],
+    load_stored: Callable[[Collection[str] | None], Stored],
     cursor: str | None,
     full_pass_due: bool,
     changed_parents: set[str] | None,
-    stored_parent_of: dict[str, str | None] | None = None,
-) -> SideRead:
-    incremental = isinstance(adapter, Incremental) and cursor is not None and not full_pass_due
-    if incremental:
-        assert isinstance(adapter, Incremental) and cursor is not None
+    stored_parent_of: Callable[[], dict[str, str | None]] | None = None,
+) -> tuple[SideRead, Stored]:
+    """Read one side and compare with its base. An incremental read loads the base only
+    for the ids it returned; a full read loads all of it (to see what is missing)."""
+    if isinstance(adapter, Incremental) and cursor is not None and not full_pass_due:
         snap = adapter.changes_since(entity, cursor)
+        ids = [r.id for r in snap.records] + list(snap.deleted_ids)
+        # Past a few thousand ids one scan of the base beats chunked lookups.
+        stored = load_stored(ids if len(ids) <= BULK_LOOKUP_LIMIT else None)
     else:
         snap = adapter.snapshot(entity, changed_parents=changed_parents)
-    return ingest(snap, side, stored, stored_parent_of=stored_parent_of)
+        stored = load_stored(None)
+    parents = (
+        stored_parent_of()
+        if snap.complete and snap.covered_parents is not None and stored_parent_of
+        else None
+    )
+    return ingest(snap, side, stored, stored_parent_of=parents), stored
 
 
 def ingest(
     snap: Snapshot,
     side: Side,
-    stored: dict[str, tuple[str, bool]],
+    stored: Stored,
     *,
     stored_parent_of: dict[str, str | None] | None = None,
 ) -> SideRead:
@@ -72,12 +88,14 @@ def ingest(
     )
     seen: set[str] = set()
     for rec in snap.records:
-        fields = canonical_fields(rec.fields)
-        fp = fingerprint(fields)
         seen.add(rec.id)
         known = stored.get(rec.id)
+        if known is not None and rec.version is not None and known[2] == rec.version:
+            continue  # same version as the base: unchanged, no hashing needed
+        fields = canonical_fields(rec.fields)
+        fp = fingerprint(fields)
         if known is None or known[0] != fp:
-            out.changed[rec.id] = replace(rec, fields=fields)
+            out.changed[rec.id] = rec if fields == rec.fields else replace(rec, fields=fields)
             out.fingerprints[rec.id] = fp
     bad_ids = {p.record_id for p in snap.problems if p.record_id}
     if snap.complete:

@@ -78,6 +78,9 @@ class Record:
     fields: Mapping[str, JSON]
     updated_at: datetime | None = None
     parent_id: str | None = None
+    version: str | None = None
+    """The side's own version tag (etag, revision), if it has one. Equal versions let a
+    read skip hashing an unchanged record; a changed version alone is not a change."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
@@ -58,9 +59,24 @@ def canonical_fields(fields: Mapping[str, JSON]) -> dict[str, JSON]:
     return out
 
 
+_PLAIN_EMAIL = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+
+
 @lru_cache(maxsize=65536)
 def email_key(email: str) -> str | None:
-    """The matching key of an email, or None if it is not a valid address."""
+    """The matching key of an email, or None if it is not a valid address.
+
+    Plain ASCII addresses (nearly all) take a strict regex that accepts only what
+    email-validator accepts and normalises them the same way; anything else (Unicode,
+    quoted local parts) goes through email-validator itself.
+    """
+    email = email.strip()
+    if _PLAIN_EMAIL.match(email) and len(email) <= 254 and len(email.split("@")[0]) <= 64:
+        local, _, domain = email.rpartition("@")
+        return f"{local.casefold()}@{domain.lower()}"
     try:
         normalized = validate_email(email, check_deliverability=False).normalized
     except EmailNotValidError:

@@ -37,6 +37,7 @@ from syncengine.models import (
     Side,
     other,
 )
+from syncengine.normalize import match_keys
 from syncengine.policy import ConflictRule, DeleteRule, Policy
 
 
@@ -182,6 +183,7 @@ class _Planner:
             policy=self.policy,
             caps_a=self.inp.caps_a,
             caps_b=self.inp.caps_b,
+            resolutions=self.resolutions_for(entity, a_id, b_id),
         )
         self.conflicts += merged.conflicts
         self.decisions += merged.decisions
@@ -270,6 +272,15 @@ class _Planner:
         else:
             self.recreate(p, gone, survivor, resolution[1])
 
+    def resolutions_for(self, entity: Entity, a_id: str, b_id: str) -> dict[str, tuple[str, JSON]]:
+        """A user's decisions on this pair, by field (conflict keys end in the field)."""
+        prefix = f"{entity}:{a_id}:{b_id}:"
+        return {
+            key.removeprefix(prefix): value
+            for key, value in self.inp.resolutions.items()
+            if key.startswith(prefix)
+        }
+
     def delete_resolution(
         self, p: LinkedPair, gone: Side, edited: bool
     ) -> tuple[Literal["a", "b", "held"], str]:
@@ -293,7 +304,7 @@ class _Planner:
         parent_target = None
         if survivor.parent_id is not None:
             parent_target = (self.b_to_a if gone == "a" else self.a_to_b).get(survivor.parent_id)
-        self.link_changes.append(LinkChange(p.entity, p.a_id, p.b_id, "forget", why))
+        # No forget here: the create, once it succeeds, replaces this link with the new one.
         self.create(gone, survivor, parent_target, f"re-created: {why}")
         if p.entity == "contact":
             if gone == "a":
@@ -309,10 +320,8 @@ class _Planner:
                 LinkChange(p.entity, p.a_id, p.b_id, "forget", "its contact was deleted")
             )
         elif contact_keep in self.created_from[other(gone)]:
-            # The contact comes back on the deleting side, so its children come back too.
-            self.link_changes.append(
-                LinkChange(p.entity, p.a_id, p.b_id, "forget", "its contact is re-created")
-            )
+            # The contact comes back on the deleting side, so its children come back too
+            # (the create replaces this link once it succeeds).
             self.create(gone, survivor, None, "re-created with its contact")
 
     # -- records with no link --------------------------------------------------------------
@@ -326,8 +335,8 @@ class _Planner:
         result = match_contacts(
             [r for r in self.inp.unlinked_a if r.entity == "contact"],
             [r for r in self.inp.unlinked_b if r.entity == "contact"],
-            linked_keys_a=self.inp.linked_keys_a,
-            linked_keys_b=self.inp.linked_keys_b,
+            linked_keys_a=self.linked_keys_now("a"),
+            linked_keys_b=self.linked_keys_now("b"),
             region=self.policy.default_region,
             key_kinds=self.policy.match_keys,
         )
@@ -359,6 +368,28 @@ class _Planner:
             self.create("b", rec, None, "new on a")
         for rec in result.only_b:
             self.create("a", rec, None, "new on b")
+
+    def linked_keys_now(self, side: Side) -> dict[str, list[str]]:
+        """Keys of linked contacts as this plan leaves them: a pair in play counts with its
+        current keys, and not at all if it is deleted on either side in this plan."""
+        stored = self.inp.linked_keys_a if side == "a" else self.inp.linked_keys_b
+        in_play = {
+            p.a_id if side == "a" else p.b_id: p for p in self.inp.pairs if p.entity == "contact"
+        }
+        gone_a = self.gone_from["a"] | self.deleted_on["a"]
+        gone_b = self.gone_from["b"] | self.deleted_on["b"]
+        out: dict[str, list[str]] = {}
+        for key, ids in stored.items():
+            kept = [i for i in ids if i not in in_play]
+            if kept:
+                out[key] = kept
+        for rid, p in in_play.items():
+            current = p.a if side == "a" else p.b
+            if current is None or p.a_id in gone_a or p.b_id in gone_b:
+                continue
+            for key in match_keys(current, self.policy.default_region, self.policy.match_keys):
+                out.setdefault(key, []).append(rid)
+        return out
 
     def children(self, entity: Entity) -> None:
         for p in sorted((p for p in self.inp.pairs if p.entity == entity), key=lambda p: p.a_id):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 15:47:29.424577
+Create Date: 2026-11-23 16:13:20.864905
 """
 
 from __future__ import annotations
@@ -109,6 +109,7 @@ def upgrade() -> None:
     with op.batch_alter_table('journal', schema=None) as batch_op:
         batch_op.create_index('ix_journal_conn_status', ['connection', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_journal_run_id'), ['run_id'], unique=False)
+        batch_op.create_index('ix_journal_run_seq', ['run_id', 'seq'], unique=True)
 
     op.create_table('links',
     sa.Column('connection', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -161,11 +162,12 @@ def upgrade() -> None:
     sa.Column('record_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('fingerprint', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('data', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('updated_at', sa.Float(), nullable=True),
     sa.Column('parent_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('key1', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('key2', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('linked', sa.Boolean(), nullable=False),
+    sa.Column('version', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.PrimaryKeyConstraint('connection', 'side', 'entity', 'record_id')
     )
     with op.batch_alter_table('side_records', schema=None) as batch_op:
@@ -200,6 +202,7 @@ def downgrade() -> None:
     op.drop_table('locks')
     op.drop_table('links')
     with op.batch_alter_table('journal', schema=None) as batch_op:
+        batch_op.drop_index('ix_journal_run_seq')
         batch_op.drop_index(batch_op.f('ix_journal_run_id'))
         batch_op.drop_index('ix_journal_conn_status')
 

@@ -1,0 +1,101 @@
+"""Client error mapping and retry rules, with ``httpx.MockTransport``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from adapters.base import AdapterContext, CallRecord
+from adapters.ghl.client import GhlClient, StaticToken
+from adapters.ghl.fake import VirtualClock
+from syncengine.errors import (
+    AuthError,
+    DuplicateOnSide,
+    RecordNotFound,
+    RecordRejected,
+    TransientAdapterError,
+)
+
+pytestmark = pytest.mark.timeout(20)
+SECRET = "pit-never-show-me-42"
+
+
+def client(
+    handler: Callable[[httpx.Request], httpx.Response], audit: list[CallRecord] | None = None
+) -> GhlClient:
+    rows = audit if audit is not None else []
+    clock = VirtualClock()
+    ctx = AdapterContext(
+        audit=rows.append, http_transport=httpx.MockTransport(handler), sleep=clock.sleep
+    )
+    return GhlClient(
+        base_url="http://ghl",
+        location_id="L1",
+        tokens=StaticToken(SECRET),
+        context=ctx,
+        clock=clock,
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind"),
+    [
+        (
+            400,
+            {
+                "message": "This location does not allow duplicated contacts.",
+                "meta": {"contactId": "X1", "matchingField": "email"},
+            },
+            DuplicateOnSide,
+        ),
+        (400, {"message": "Contact with id Q not found"}, RecordNotFound),
+        (422, {"message": ["property gender should not exist"]}, RecordRejected),
+        (401, {"message": "The token is not authorized for this scope."}, AuthError),
+        (401, {"message": f"Invalid JWT {SECRET}"}, AuthError),
+        (403, {"message": "The token does not have access to this location."}, AuthError),
+    ],
+)
+def test_4xx_map_to_the_error_tree(status: int, body: dict[str, object], kind: type) -> None:
+    c = client(lambda r: httpx.Response(status, json=body))
+    with pytest.raises(kind) as caught:
+        c.call("GET", "/contacts/Q")
+    assert SECRET not in str(caught.value)
+    if kind is DuplicateOnSide:
+        assert caught.value.existing_id == "X1"
+
+
+def test_creates_are_not_retried_on_5xx_but_reads_are() -> None:
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        return (
+            httpx.Response(503, json={"message": "down"})
+            if len(calls) < 3
+            else httpx.Response(200, json={"ok": True})
+        )
+
+    c = client(handler)
+    with pytest.raises(TransientAdapterError):
+        c.call("POST", "/contacts/", json={}, idempotent=False)
+    assert calls == ["POST"]
+    assert c.call("GET", "/contacts/a") == {"ok": True}
+    assert calls == ["POST", "GET", "GET"]
+
+
+def test_429_is_retried_even_for_creates_and_audited() -> None:
+    audit: list[CallRecord] = []
+    answers = iter([httpx.Response(429), httpx.Response(201, json={"contact": {"id": "n"}})])
+    c = client(lambda r: next(answers), audit)
+    assert c.call("POST", "/contacts/", json={}, idempotent=False) == {"contact": {"id": "n"}}
+    assert [(a.status, a.retries) for a in audit] == [(429, 0), (201, 1)]
+
+
+def test_query_secrets_are_masked_in_audit_paths() -> None:
+    audit: list[CallRecord] = []
+    c = client(lambda r: httpx.Response(200, json={}), audit)
+    c.call("GET", "/x", params={"access_token": SECRET, "email": "a@b.c"})
+    assert audit[0].path == "/x?access_token=%2A%2A%2A&email=a%40b.c"
+    assert all(SECRET not in repr(a) for a in audit)

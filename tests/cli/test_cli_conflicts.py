@@ -1,0 +1,153 @@
+"""Held conflicts from the command line: ``conflicts``, ``conflicts show``, ``resolve``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cli_support import Invoke, Project, contact, flat
+
+
+@pytest.fixture
+def held(cli: Invoke, project: Project) -> tuple[Project, int]:
+    """A linked pair whose company_name both sides then changed differently, held for
+    review by ``conflicts = "manual"``; returns the project and the conflict's id."""
+    project.write_config(conflicts="manual")
+    project.write("a", [contact("a1", "ada@example.com", company_name="Analytical")])
+    project.write("b", [contact("b1", "ada@example.com", company_name="Analytical")])
+    assert cli("run", "--config", project.config).exit_code == 0
+    project.edit("a", "ada@example.com", company_name="From A", city="Paris")
+    project.edit("b", "ada@example.com", company_name="From B")
+    result = cli("run", "--config", project.config)
+    assert result.exit_code == 0, result.output
+    with project.store() as store:
+        (row,) = store.open_conflicts("main")
+    return project, int(row["id"])
+
+
+def test_a_held_conflict_is_listed_and_the_rest_of_the_record_syncs(
+    cli: Invoke, held: tuple[Project, int]
+) -> None:
+    project, cid = held
+    # The field nobody disputes moved; the disputed one stays as each side has it.
+    assert project.by_email("b")["ada@example.com"]["city"] == "Paris"
+    assert project.by_email("a")["ada@example.com"]["company_name"] == "From A"
+    assert project.by_email("b")["ada@example.com"]["company_name"] == "From B"
+
+    result = cli("conflicts", "--config", project.config)
+    assert result.exit_code == 0
+    rows = [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in result.output.splitlines()
+        if line.startswith("│")
+    ]
+    assert rows == [
+        [str(cid), "main", "contact", "a1", "b1", "company_name", "From A", "From B", "open"]
+    ]
+    # It stays held, run after run, without a new row.
+    assert cli("run", "--config", project.config).exit_code == 0
+    with project.store() as store:
+        assert [r["id"] for r in store.open_conflicts()] == [cid]
+
+
+def test_conflicts_show_prints_base_both_values_and_how_to_resolve(
+    cli: Invoke, held: tuple[Project, int]
+) -> None:
+    project, cid = held
+    result = cli("conflicts", "show", str(cid), "--config", project.config)
+    assert result.exit_code == 0
+    body, _, hint = result.output.rpartition("resolve with:")
+    row = json.loads(body)
+    assert (row["id"], row["field"], row["status"]) == (cid, "company_name", "open")
+    assert (row["base"], row["a_value"], row["b_value"]) == ("Analytical", "From A", "From B")
+    assert f"syncengine resolve {cid} --keep a|b" in flat(hint)
+
+
+def test_resolve_records_the_decision_for_the_next_run(
+    cli: Invoke, held: tuple[Project, int]
+) -> None:
+    project, cid = held
+    before = {side: project.path(side).read_bytes() for side in ("a", "b")}
+    result = cli("resolve", str(cid), "--keep", "b", "--config", project.config)
+    assert result.exit_code == 0
+    assert f"conflict {cid} (contact company_name) will be resolved on the next run of main" in (
+        flat(result.output)
+    )
+    with project.store() as store:
+        row = store.conflict(cid)
+        assert (row["status"], row["resolution"]) == ("resolving", "b")
+        assert [r["id"] for r in store.pending_resolutions("main")] == [cid]
+    # Deciding writes no side; the next run does.
+    assert {side: project.path(side).read_bytes() for side in ("a", "b")} == before
+    assert "no conflicts waiting for review" in cli("conflicts", "--config", project.config).output
+
+
+def test_resolve_keep_b_is_applied_to_side_a_by_the_next_run(
+    cli: Invoke, held: tuple[Project, int]
+) -> None:
+    project, cid = held
+    assert cli("resolve", str(cid), "--keep", "b", "--config", project.config).exit_code == 0
+
+    assert cli("run", "--config", project.config).exit_code == 0
+    assert project.by_email("a")["ada@example.com"]["company_name"] == "From B"
+    assert project.by_email("b")["ada@example.com"]["company_name"] == "From B"
+    with project.store() as store:
+        assert store.conflict(cid)["status"] == "resolved"
+        assert store.open_conflicts() == []
+    assert "no conflicts waiting for review" in cli("conflicts", "--config", project.config).output
+    listed = cli("conflicts", "--all", "--config", project.config).output
+    assert "resolved" in listed and str(cid) in listed
+    again = json.loads(cli("plan", "--config", project.config, "-f", "json").stdout)
+    assert (again["operations"], again["conflicts"]) == ([], [])
+
+
+def test_resolve_by_key_with_a_value(cli: Invoke, held: tuple[Project, int]) -> None:
+    project, cid = held
+    with project.store() as store:
+        key = store.conflict(cid)["key"]
+    result = cli("resolve", key, "--value", "Both Ltd", "--config", project.config)
+    assert result.exit_code == 0, result.output
+    assert cli("run", "--config", project.config).exit_code == 0
+    for side in ("a", "b"):
+        assert project.by_email(side)["ada@example.com"]["company_name"] == "Both Ltd"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["999", "--keep", "b"], "no conflict with id 999"),
+        (["contact:q1:q2:city", "--keep", "a"], "no open conflict 'contact:q1:q2:city'"),
+        (["1"], "give exactly one of --keep a, --keep b or --value VALUE"),
+        (["1", "--keep", "c"], "give exactly one of --keep a, --keep b or --value VALUE"),
+        (["1", "--keep", "a", "--value", "x"], "give exactly one of"),
+    ],
+)
+def test_resolve_usage_errors_exit_2(
+    cli: Invoke, held: tuple[Project, int], args: list[str], message: str
+) -> None:
+    project, cid = held
+    result = cli("resolve", *args, "--config", project.config)
+    assert result.exit_code == 2
+    assert message in flat(result.output)
+    with project.store() as store:
+        assert store.conflict(cid)["status"] == "open"
+
+
+def test_an_unknown_key_is_echoed_verbatim(cli: Invoke, project: Project) -> None:
+    result = cli("resolve", "contact:x:y:city", "--keep", "a", "--config", project.config)
+    assert result.exit_code == 2
+    assert "no open conflict 'contact:x:y:city'" in flat(result.output)
+
+
+def test_resolving_twice_is_refused(cli: Invoke, held: tuple[Project, int]) -> None:
+    project, cid = held
+    assert cli("resolve", str(cid), "--keep", "a", "--config", project.config).exit_code == 0
+    again = cli("resolve", str(cid), "--keep", "b", "--config", project.config)
+    assert again.exit_code == 2
+    assert f"conflict {cid} is resolving, not open" in flat(again.output)
+
+
+def test_conflicts_show_of_an_unknown_id_exits_2(cli: Invoke, project: Project) -> None:
+    result = cli("conflicts", "show", "42", "--config", project.config)
+    assert result.exit_code == 2
+    assert "no conflict with id 42" in flat(result.output)

@@ -1,0 +1,193 @@
+"""Getting started: ``init``, ``check``, config errors (all at once, exit 2) and ``demo``."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from cli_support import Invoke, Project, flat
+
+from syncengine import config as config_mod
+from syncengine.demo import STARTER_CONFIG
+
+
+# -- init ------------------------------------------------------------------------------------
+def test_init_writes_the_starter_config_and_refuses_to_overwrite(
+    cli: Invoke, tmp_path: Path
+) -> None:
+    target = tmp_path / "new" / "syncengine.toml"
+    target.parent.mkdir()
+
+    first = cli("init", target)
+    assert first.exit_code == 0, first.output
+    assert target.read_text(encoding="utf-8") == STARTER_CONFIG
+    assert "wrote" in first.output
+    # What init writes is a valid config.
+    assert set(config_mod.load(target).connections) == {"main"}
+
+    target.write_text("# my edits\n", encoding="utf-8")
+    again = cli("init", target)
+    assert again.exit_code == 2
+    assert "exists; pass --force to overwrite" in flat(again.output)
+    assert target.read_text(encoding="utf-8") == "# my edits\n"
+
+    forced = cli("init", target, "--force")
+    assert forced.exit_code == 0
+    assert target.read_text(encoding="utf-8") == STARTER_CONFIG
+
+
+# -- check -----------------------------------------------------------------------------------
+def test_check_reads_both_jsonl_sides(cli: Invoke, seeded: Project) -> None:
+    result = cli("check", "--config", seeded.config)
+    assert result.exit_code == 0, result.output
+    out = flat(result.output)
+    assert "side a (jsonl): ok, 3 contacts readable" in out
+    assert "side b (jsonl): ok, 2 contacts readable" in out
+
+
+def test_check_names_a_missing_environment_secret(
+    cli: Invoke, project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SE_TEST_GHL_TOKEN", raising=False)
+    project.config.write_text(
+        "[connections.main.a]\n"
+        'adapter = "jsonl"\n'
+        'path = "a.jsonl"\n'
+        "[connections.main.b]\n"
+        'adapter = "ghl"\n'
+        'location_id = "loc-1"\n'
+        'token = "env:SE_TEST_GHL_TOKEN"\n',
+        encoding="utf-8",
+    )
+    result = cli("check", "--config", project.config)
+    assert result.exit_code == 2
+    out = flat(result.output)
+    assert "token: environment variable SE_TEST_GHL_TOKEN is not set; export it" in out
+    assert "Traceback" not in result.output
+
+
+def test_a_missing_config_file_says_how_to_make_one(cli: Invoke, tmp_path: Path) -> None:
+    result = cli("plan", "--config", tmp_path / "nope.toml")
+    assert result.exit_code == 2
+    assert "create one with `syncengine init`" in flat(result.output)
+
+
+def test_a_config_can_be_found_through_the_environment(cli: Invoke, seeded: Project) -> None:
+    result = cli("check", env={"SYNCENGINE_CONFIG": str(seeded.config)})
+    assert result.exit_code == 0, result.output
+
+
+# -- config errors -----------------------------------------------------------------------------
+BROKEN = """\
+[connections.main]
+conflicts = "sometimes"
+max_delete_share = 3
+
+[connections.main.a]
+adapter = "jsonl"
+path = "a.jsonl"
+token = "sk-live-0123456789abcdef"
+
+[connections.main.b]
+path = "b.jsonl"
+"""
+
+
+def test_every_config_problem_is_reported_at_once(cli: Invoke, project: Project) -> None:
+    project.config.write_text(BROKEN, encoding="utf-8")
+    result = cli("plan", "--config", project.config)
+    assert result.exit_code == 2
+    out = flat(result.output)
+    assert f"{project.config}: 4 problem(s)" in out
+    assert "connections.main.conflicts = 'sometimes': use one of newest, a, b, manual" in out
+    assert "connections.main.max_delete_share = 3: use a share between 0 and 1" in out
+    assert "connections.main.a.token holds a literal secret" in out
+    assert 'connections.main.b.adapter is missing: set adapter = "jsonl"' in out
+    assert "Traceback" not in result.output
+    # Nothing ran: not even the state database was created.
+    assert not project.db.exists()
+
+
+def test_a_literal_token_is_refused_with_the_fix_and_never_echoed(
+    cli: Invoke, project: Project
+) -> None:
+    project.config.write_text(
+        "[connections.main.a]\n"
+        'adapter = "jsonl"\n'
+        'path = "a.jsonl"\n'
+        "[connections.main.b]\n"
+        'adapter = "ghl"\n'
+        'location_id = "loc-1"\n'
+        'token = "pit-9f8e7d6c5b4a"\n',
+        encoding="utf-8",
+    )
+    for command in ("check", "run", "plan"):
+        result = cli(command, "--config", project.config)
+        assert result.exit_code == 2, command
+        out = flat(result.output)
+        assert "connections.main.b.token holds a literal secret" in out
+        assert 'set token = "env:VAR" (export VAR) or "keyring:NAME"' in out
+        assert "pit-9f8e7d6c5b4a" not in result.output
+
+
+def test_an_unknown_connection_name_is_a_usage_error(cli: Invoke, seeded: Project) -> None:
+    result = cli("plan", "nope", "--config", seeded.config)
+    assert result.exit_code == 2
+    assert "no connection 'nope'; known: main" in flat(result.output)
+
+
+def test_a_missing_side_table_is_named_in_the_message(cli: Invoke, project: Project) -> None:
+    project.config.write_text(
+        '[connections.main.a]\nadapter = "jsonl"\npath = "a.jsonl"\n', encoding="utf-8"
+    )
+    result = cli("check", "--config", project.config)
+    assert result.exit_code == 2
+    assert "[connections.main.b] is missing" in flat(result.output)
+
+
+# -- demo ------------------------------------------------------------------------------------
+def test_demo_runs_and_every_file_it_names_exists(cli: Invoke, tmp_path: Path) -> None:
+    where = tmp_path / "demo"
+    result = cli("demo", "--dir", where)
+    assert result.exit_code == 0, result.output
+    named = {
+        m.group(1): Path(m.group(2))
+        for m in re.finditer(
+            r"(config|side a \(app\)|side b \(GHL\)|state database|review report):\s+(\S+)",
+            result.output,
+        )
+    }
+    assert set(named) == {
+        "config",
+        "side a (app)",
+        "side b (GHL)",
+        "state database",
+        "review report",
+    }
+    for label, path in named.items():
+        assert path.is_file(), f"{label}: {path} does not exist"
+        assert path.resolve().parent == where.resolve()
+    assert "second run plans: 0 operations" in result.output
+    assert "<html" in (where / "conflict-review.html").read_text(encoding="utf-8").lower()
+    # Every app contact reached the GHL side (linked by email, not duplicated).
+    emails = {
+        side: [
+            json.loads(line)["email"].lower()
+            for line in (where / f"{side}.jsonl").read_text(encoding="utf-8").splitlines()
+            if '"email"' in line
+        ]
+        for side in ("app", "ghl")
+    }
+    assert emails["app"] and set(emails["app"]) <= set(emails["ghl"])
+    assert len(emails["app"]) == len(set(emails["app"]))
+
+
+def test_the_demo_leaves_a_held_conflict_to_review(cli: Invoke, tmp_path: Path) -> None:
+    where = tmp_path / "demo"
+    assert cli("demo", "--dir", where).exit_code == 0
+    listed = cli("conflicts", "--config", where / "syncengine.toml")
+    assert listed.exit_code == 0
+    assert "company_name" in listed.output
+    assert "Eindhoven University" in listed.output

@@ -1,0 +1,285 @@
+"""Syncing from the command line: ``plan``, ``run``, the guards, the lock, ``schedule``,
+``history`` and ``report``, with their exit codes (0 ok, 1 partial, 3 refused, 4 locked)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_support import Invoke, Project, contact, flat
+
+
+def plan_json(cli: Invoke, project: Project) -> dict[str, object]:
+    result = cli("plan", "--config", project.config, "--format", "json")
+    assert result.exit_code == 0, result.output
+    data: dict[str, object] = json.loads(result.stdout)
+    return data
+
+
+def synced(cli: Invoke, project: Project) -> None:
+    result = cli("run", "--config", project.config)
+    assert result.exit_code == 0, result.output
+
+
+# -- plan ------------------------------------------------------------------------------------
+def test_plan_json_follows_the_contract(cli: Invoke, seeded: Project) -> None:
+    data = plan_json(cli, seeded)
+    assert list(data)[:4] == ["connection", "operations", "conflicts", "duplicates"]
+    assert "summary" in data
+    assert data["connection"] == "main"
+    ops = data["operations"]
+    assert isinstance(ops, list)
+    for op in ops:
+        assert {"side", "action", "entity", "id", "changes"} <= set(op)
+        for change in op["changes"].values():
+            assert set(change) == {"from", "to"}
+    shapes = sorted((op["side"], op["action"], op["entity"]) for op in ops)
+    assert shapes == [
+        ("a", "create", "contact"),  # linus, new on b
+        ("a", "update", "contact"),  # ada gets b's phone
+        ("b", "create", "contact"),  # grace
+        ("b", "create", "contact"),  # alan
+        ("b", "update", "contact"),  # ada gets a's company
+        ("both", "link", "contact"),  # ada: matched by email, not duplicated
+    ]
+    by_key = {(op["side"], op["action"], op["id"]): op for op in ops}
+    assert by_key[("a", "update", "a1")]["changes"] == {
+        "phone": {"from": None, "to": "+1 202 555 0143"}
+    }
+    assert by_key[("b", "update", "b1")]["changes"] == {
+        "company_name": {"from": None, "to": "Analytical"}
+    }
+    creates_on_b = [op for op in ops if op["side"] == "b" and op["action"] == "create"]
+    assert {op["changes"]["email"]["to"] for op in creates_on_b} == {
+        "grace@example.com",
+        "alan@example.com",
+    }
+    assert all(op["changes"]["email"]["from"] is None for op in creates_on_b)
+    assert data["conflicts"] == [] and data["duplicates"] == []
+    summary = data["summary"]
+    assert isinstance(summary, dict)
+    assert (summary["operations"], summary["create_b"], summary["link"]) == (6, 2, 1)
+
+
+def test_plan_writes_nothing(cli: Invoke, seeded: Project) -> None:
+    before = {side: seeded.path(side).read_bytes() for side in ("a", "b")}
+    text = cli("plan", "--config", seeded.config)
+    assert text.exit_code == 0, text.output
+    assert "6 operations" in flat(text.output)
+    plan_json(cli, seeded)
+    assert {side: seeded.path(side).read_bytes() for side in ("a", "b")} == before
+    with seeded.store() as store:
+        assert store.runs(None) == []
+        assert store.fingerprints("main", "a", "contact") == {}
+        assert store.count_links("main", "contact") == 0
+
+
+# -- run -------------------------------------------------------------------------------------
+def test_run_syncs_both_sides_and_a_second_run_plans_nothing(cli: Invoke, seeded: Project) -> None:
+    result = cli("run", "--config", seeded.config)
+    assert result.exit_code == 0, result.output
+    assert "6 done" in flat(result.output)
+    a, b = seeded.by_email("a"), seeded.by_email("b")
+    assert (
+        set(a)
+        == set(b)
+        == {
+            "ada@example.com",
+            "grace@example.com",
+            "alan@example.com",
+            "linus@example.com",
+        }
+    )
+    assert a["ada@example.com"]["id"] == "a1" and b["ada@example.com"]["id"] == "b1"
+    assert a["ada@example.com"]["phone"] == b["ada@example.com"]["phone"] == "+1 202 555 0143"
+    assert b["ada@example.com"]["company_name"] == "Analytical"
+    for email in a:
+        assert a[email].get("first_name") == b[email].get("first_name")
+
+    again = plan_json(cli, seeded)
+    assert again["operations"] == []
+    second = cli("run", "--config", seeded.config, "--format", "json")
+    assert second.exit_code == 0
+    report = json.loads(second.stdout)
+    assert report["outcomes"] == [] and report["dry_run"] is False
+    with seeded.store() as store:
+        assert [r["status"] for r in store.runs("main")] == ["ok", "ok"]
+
+
+def test_run_dry_run_is_plan(cli: Invoke, seeded: Project) -> None:
+    before = seeded.path("b").read_bytes()
+    result = cli("run", "--dry-run", "--config", seeded.config)
+    assert result.exit_code == 0
+    assert seeded.path("b").read_bytes() == before
+
+
+def test_a_malformed_line_is_named_and_the_rest_syncs(cli: Invoke, seeded: Project) -> None:
+    with seeded.path("a").open("a", encoding="utf-8") as f:
+        f.write('{"id": "a9", "email": broken}\n')  # line 4
+    result = cli("run", "--config", seeded.config)
+    assert result.exit_code == 1, result.output
+    assert f"{seeded.path('a')}:4: is not valid JSON" in flat(result.output)
+    # Every readable record synced; the bad line is left as it was.
+    assert set(seeded.by_email("b")) == {
+        "ada@example.com",
+        "grace@example.com",
+        "alan@example.com",
+        "linus@example.com",
+    }
+    assert seeded.path("a").read_text(encoding="utf-8").splitlines()[3] == (
+        '{"id": "a9", "email": broken}'
+    )
+    with seeded.store() as store:
+        (run,) = store.runs("main")
+        assert run["status"] == "partial"
+
+
+# -- safety guards -----------------------------------------------------------------------------
+def test_an_emptied_side_is_refused_until_forced(cli: Invoke, seeded: Project) -> None:
+    synced(cli, seeded)
+    seeded.write("b", [])
+    before_a = seeded.path("a").read_bytes()
+
+    refused = cli("run", "--config", seeded.config)
+    assert refused.exit_code == 3
+    out = flat(refused.output)
+    assert "refused: side b returned no contacts but had 4 linked" in out
+    assert "--force" in out
+    assert seeded.path("a").read_bytes() == before_a
+    assert cli("plan", "--config", seeded.config).exit_code == 3
+    with seeded.store() as store:
+        assert store.runs("main")[0]["status"] == "refused"
+
+    forced = cli("run", "--force", "--config", seeded.config)
+    assert forced.exit_code == 0, forced.output
+    assert seeded.by_email("a") == {}
+
+
+def test_a_mass_delete_is_refused_until_forced(cli: Invoke, project: Project) -> None:
+    people = [contact(f"a{i}", f"p{i}@example.com", first_name=f"P{i}") for i in range(10)]
+    project.write("a", people)
+    synced(cli, project)
+    gone = {f"p{i}@example.com" for i in range(3)}  # 30% > max_delete_share 20%
+    project.drop("b", gone)
+    before_a = project.path("a").read_bytes()
+
+    refused = cli("run", "--config", project.config)
+    assert refused.exit_code == 3
+    assert "the plan deletes 3 of 10 contacts on side a (30%, more than max_delete_share 20%)" in (
+        flat(refused.output)
+    )
+    assert project.path("a").read_bytes() == before_a
+
+    forced = cli("run", "--force", "--config", project.config)
+    assert forced.exit_code == 0, forced.output
+    assert set(project.by_email("a")) == {f"p{i}@example.com" for i in range(3, 10)}
+
+
+def test_a_small_delete_passes_the_guard(cli: Invoke, project: Project) -> None:
+    project.write("a", [contact(f"a{i}", f"p{i}@example.com") for i in range(10)])
+    synced(cli, project)
+    project.drop("b", {"p0@example.com"})
+    synced(cli, project)
+    assert "p0@example.com" not in project.by_email("a")
+
+
+# -- the lock --------------------------------------------------------------------------------
+def test_a_run_while_another_holds_the_lock_exits_4(cli: Invoke, seeded: Project) -> None:
+    with seeded.store() as store:
+        holder = store.acquire_lock("main")
+        before = seeded.path("b").read_bytes()
+        result = cli("run", "--config", seeded.config)
+        assert result.exit_code == 4
+        assert "busy: connection 'main' is being synced by pid" in flat(result.output)
+        assert seeded.path("b").read_bytes() == before
+        # A plan writes nothing, so it takes no lock.
+        assert cli("plan", "--config", seeded.config).exit_code == 0
+        store.release_lock("main", holder)
+    synced(cli, seeded)
+
+
+# -- schedule --------------------------------------------------------------------------------
+def test_schedule_once_runs_each_scheduled_connection(cli: Invoke, seeded: Project) -> None:
+    seeded.write_config(schedule="every 5m")
+    result = cli("schedule", "--once", "--config", seeded.config)
+    assert result.exit_code == 0, result.output
+    assert "main: run 1" in flat(result.output)
+    assert "grace@example.com" in seeded.by_email("b")
+
+
+def test_schedule_without_any_schedule_is_a_usage_error(cli: Invoke, seeded: Project) -> None:
+    result = cli("schedule", "--once", "--config", seeded.config)
+    assert result.exit_code == 2
+    assert "no connection has a schedule" in flat(result.output)
+    with seeded.store() as store:
+        assert store.runs(None) == []
+
+
+def test_schedule_once_skips_a_busy_connection(cli: Invoke, seeded: Project) -> None:
+    seeded.write_config(schedule="*/15 * * * *")
+    with seeded.store() as store:
+        store.acquire_lock("main")
+        result = cli("schedule", "--once", "--config", seeded.config)
+    assert result.exit_code == 0
+    assert "main: skipped" in flat(result.output)
+    assert "grace@example.com" not in seeded.by_email("b")
+
+
+# -- history and report ----------------------------------------------------------------------
+def test_history_lists_runs_newest_first(cli: Invoke, seeded: Project) -> None:
+    empty = cli("history", "--config", seeded.config)
+    assert empty.exit_code == 0
+    assert "no runs yet" in empty.output
+    synced(cli, seeded)
+    seeded.write("b", [])
+    assert cli("run", "--config", seeded.config).exit_code == 3
+
+    result = cli("history", "--config", seeded.config)
+    assert result.exit_code == 0
+    rows = [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in result.output.splitlines()
+        if "│ main" in line
+    ]
+    assert [row[:3] for row in rows] == [["2", "main", "refused"], ["1", "main", "ok"]]
+    assert "side b returned no contacts" in rows[0][5]  # a refused run shows why
+    assert "create_b 2" in rows[1][5] and "link 1" in rows[1][5]
+    only_one = cli("history", "--config", seeded.config, "--limit", "1")
+    assert "│ 1 " not in only_one.output and "│ 2 " in only_one.output
+
+
+@pytest.mark.parametrize(
+    ("fmt", "check"),
+    [
+        ("html", lambda text: "<html" in text.lower()),
+        ("md", lambda text: text.lstrip().startswith("#")),
+        ("json", lambda text: json.loads(text)["plan"]["summary"]["operations"] == 6),
+    ],
+)
+def test_report_writes_the_file_in_each_format(
+    cli: Invoke, seeded: Project, tmp_path: Path, fmt: str, check: object
+) -> None:
+    out = tmp_path / f"review.{fmt}"
+    result = cli("report", "--config", seeded.config, "--format", fmt, "--output", out)
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8")
+    assert callable(check) and check(text)
+    assert "ada@example.com" in text or "a1" in text
+    # A report is a preview: neither side moved.
+    assert "grace@example.com" not in seeded.by_email("b")
+
+
+def test_report_refuses_an_unknown_format(cli: Invoke, seeded: Project, tmp_path: Path) -> None:
+    result = cli("report", "--config", seeded.config, "--format", "pdf", "-o", tmp_path / "r")
+    assert result.exit_code == 2
+    assert "--format 'pdf': use html, md or json" in flat(result.output)
+    assert not (tmp_path / "r").exists()
+
+
+def test_run_can_also_write_its_report(cli: Invoke, seeded: Project, tmp_path: Path) -> None:
+    out = tmp_path / "run.md"
+    result = cli("run", "--config", seeded.config, "--report", out)
+    assert result.exit_code == 0
+    assert out.read_text(encoding="utf-8").lstrip().startswith("#")
+    assert f"report written to {out}" in flat(result.output)

@@ -1,0 +1,101 @@
+"""Migrations: an empty database reaches head, matching the models; a newer one is refused."""
+
+from __future__ import annotations
+
+import gc
+import warnings
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+from sqlmodel import SQLModel
+
+import state.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from state.db import alembic_config, make_engine
+from state.store import Store
+from syncengine.errors import StateError
+
+TABLES = {
+    "alembic_version",
+    "audit",
+    "conflicts",
+    "cursors",
+    "duplicate_groups",
+    "journal",
+    "links",
+    "locks",
+    "quarantine",
+    "runs",
+    "side_records",
+    "vault",
+}
+
+
+def test_an_empty_database_is_migrated_to_head_matching_the_models(state_url: str) -> None:
+    store = Store(state_url)
+    try:
+        head = ScriptDirectory.from_config(alembic_config(store.engine)).get_current_head()
+        with store.engine.connect() as conn:
+            context = MigrationContext.configure(conn)
+            assert context.get_current_revision() == head
+            assert set(inspect(conn).get_table_names()) == TABLES
+            assert compare_metadata(context, SQLModel.metadata) == []
+    finally:
+        store.close()
+
+
+def test_reopening_a_migrated_database_keeps_its_rows(state_url: str) -> None:
+    first = Store(state_url)
+    run_id = first.start_run("c", "run")
+    first.close()
+    second = Store(state_url)
+    try:
+        assert [r["id"] for r in second.runs("c")] == [run_id]
+    finally:
+        second.close()
+
+
+def _make_newer(state_url: str) -> None:
+    store = Store(state_url)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+    store.close()
+
+
+def test_a_database_at_an_unknown_newer_revision_is_refused(state_url: str) -> None:
+    _make_newer(state_url)
+    with pytest.raises(StateError, match="newer than this syncengine knows"):
+        Store(state_url)
+    gc.collect()
+
+    # The refusal touched nothing: the revision is still the unknown one.
+    engine = make_engine(state_url)
+    try:
+        with engine.connect() as conn:
+            revision = MigrationContext.configure(conn).get_current_revision()
+        assert revision == "9999_from_the_future"
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_refused_database_leaves_no_connection_open(pg_url: str) -> None:
+    _make_newer(pg_url)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(StateError):
+            Store(pg_url)
+        gc.collect()
+    leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert leaks == []
+
+
+def test_an_unreachable_database_is_a_state_error_without_the_password() -> None:
+    url = "postgresql://someone:s3cr3t-pw@127.0.0.1:1/nowhere"
+    with pytest.raises(StateError) as info:
+        Store(url)
+    message = str(info.value)
+    assert "cannot open the state database" in message
+    assert "s3cr3t-pw" not in message
