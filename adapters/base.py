@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from syncengine.capabilities import Capabilities
 from syncengine.errors import MalformedRecord
-from syncengine.models import Entity, FieldChange, Record
+from syncengine.models import Entity, FieldChange, Op, Record
 
 __all__ = [
     "Adapter",
@@ -36,6 +36,7 @@ __all__ = [
     "SecretResolver",
     "Snapshot",
     "TokenVault",
+    "WriteCost",
 ]
 
 
@@ -160,6 +161,14 @@ class Batching(Protocol):
     Writes inside ``batch()`` are durable when the block exits."""
 
     def batch(self) -> AbstractContextManager[Any]: ...
+
+
+@runtime_checkable
+class WriteCost(Protocol):
+    """A side whose writes cost more than one request each (GHL: tag changes are extra
+    calls). The plan uses it to say how many requests a run will need."""
+
+    def write_requests(self, op: Op) -> int: ...
 
 
 @runtime_checkable

@@ -54,8 +54,10 @@ class MemoryAdapter:
         self._caps = capabilities or Capabilities()
         self._clock = clock or (lambda: datetime.now(UTC))
         self._records: dict[Entity, dict[str, Record]] = {}
-        self._log: list[tuple[int, Entity, str]] = []
+        self._log: dict[Entity, list[tuple[int, str]]] = {}
+        """Per entity, (sequence number, record id) of every change, in order."""
         self._seq = itertools.count(1)
+        self._last_seq = 0
         self._ids = itertools.count(1)
         self._id_prefix = id_prefix
         self.faults = FaultPlan()
@@ -80,7 +82,7 @@ class MemoryAdapter:
     # -- direct access for tests and seeding -----------------------------------------
     def put(self, record: Record, *, touch: bool = True) -> Record:
         """Write a record as a user of this system would (not through the sync)."""
-        seq = next(self._seq)
+        seq = self._last_seq = next(self._seq)
         stamped = replace(
             record,
             fields=canonical_fields(record.fields),
@@ -88,7 +90,7 @@ class MemoryAdapter:
             version=str(seq),
         )
         self._records.setdefault(record.entity, {})[record.id] = stamped
-        self._log.append((seq, record.entity, record.id))
+        self._log.setdefault(record.entity, []).append((seq, record.id))
         return stamped
 
     def remove(self, entity: Entity, record_id: str) -> None:
@@ -129,13 +131,14 @@ class MemoryAdapter:
 
     def changes_since(self, entity: Entity, cursor: str) -> Snapshot:
         self.reads += 1
-        start = bisect.bisect_right(self._log, (int(cursor), "~", "~"))
+        log = self._log.get(entity, [])
+        start = bisect.bisect_right(log, (int(cursor), "~"))
         current = self._records.get(entity, {})
         seen: set[str] = set()
         changed: list[Record] = []
         deleted: list[str] = []
-        for _, ent, rid in self._log[start:]:
-            if ent != entity or rid in seen:
+        for _, rid in log[start:]:
+            if rid in seen:
                 continue
             seen.add(rid)
             if rid in current:
@@ -209,10 +212,11 @@ class MemoryAdapter:
         return {k: v for k, v in record.fields.items() if k in writable}
 
     def _cursor(self) -> str:
-        return str(self._log[-1][0]) if self._log else "0"
+        return str(self._last_seq)
 
     def _log_change(self, entity: Entity, record_id: str) -> None:
-        self._log.append((next(self._seq), entity, record_id))
+        self._last_seq = next(self._seq)
+        self._log.setdefault(entity, []).append((self._last_seq, record_id))
 
     def _before_write(self, record_id: str | None) -> None:
         if self.faults.transient_writes > 0:

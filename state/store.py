@@ -229,11 +229,16 @@ class Store:
             if ids is None:
                 # The hot read of a full pass: straight through the driver, no Row objects.
                 mark = "?" if self._dialect == "sqlite" else "%s"
-                rows = conn.exec_driver_sql(
-                    "SELECT record_id, fingerprint, linked, version FROM side_records "
-                    f"WHERE connection = {mark} AND side = {mark} AND entity = {mark}",
-                    (connection, side, entity),
-                ).fetchall()
+                cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    cursor.execute(
+                        "SELECT record_id, fingerprint, linked, version FROM side_records "
+                        f"WHERE connection = {mark} AND side = {mark} AND entity = {mark}",
+                        (connection, side, entity),
+                    )
+                    rows = cursor.fetchall()
+                finally:
+                    cursor.close()
                 return {rid: (fp, bool(linked), ver) for rid, fp, linked, ver in rows}
             for chunk in _chunks(sorted(ids)):
                 q = select(*cols).where(*where, t.c.record_id.in_(chunk))

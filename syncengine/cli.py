@@ -379,6 +379,73 @@ def demo(
         raise typer.Exit(run_demo(Path(directory), console))
 
 
+@app.command("fake-ghl")
+def fake_ghl(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8089,
+    location: Annotated[
+        str, typer.Option(help="The location id to create.")
+    ] = "demoLocation00000001",
+    token: Annotated[
+        str | None, typer.Option(help="The token to accept (default: a new one).")
+    ] = None,
+    duplicates: Annotated[
+        bool, typer.Option(help="Whether the location allows duplicate contacts.")
+    ] = False,
+) -> None:
+    """Serve the project's fake GHL API v2 on 127.0.0.1 (in-memory; for trying things out)."""
+    from adapters.ghl.fake import serve
+    from syncengine.fakeghl import prepare_state
+
+    state, issued = prepare_state(location_id=location, allow_duplicates=duplicates, token=token)
+    console.print(
+        f"fake GHL on http://127.0.0.1:{port}  location_id = {location!r}\n"
+        f"export GHL_TOKEN={issued}\n"
+        f'in syncengine.toml: adapter = "ghl", base_url = "http://127.0.0.1:{port}", '
+        f'location_id = "{location}", token = "env:GHL_TOKEN"'
+    )
+    serve(host="127.0.0.1", port=port, state=state)
+
+
+auth_app = typer.Typer(no_args_is_help=True, help="OAuth for GHL sides.")
+app.add_typer(auth_app, name="auth")
+
+
+@auth_app.command("login")
+def auth_login(
+    connection: ConnArg = None,
+    config: ConfigOpt = None,
+    redirect_uri: Annotated[
+        str, typer.Option(help="The redirect URI registered for the app.")
+    ] = "http://localhost:8765/callback",
+    code: Annotated[
+        str | None, typer.Option(help="The code from the redirect (asked for if not given).")
+    ] = None,
+    scopes: Annotated[str, typer.Option(help="Space-separated scopes to ask for.")] = (
+        "contacts.readonly contacts.write locations/customFields.readonly "
+        "calendars/events.readonly calendars/events.write"
+    ),
+) -> None:
+    """Install the GHL app on a location: print the authorize URL, then exchange the code.
+
+    The token pair is stored encrypted in the state database (key: SYNCENGINE_VAULT_KEY).
+    """
+    from adapters.ghl.oauth import authorize_url
+    from syncengine.runtime import open_side_for_oauth
+
+    with _errors():
+        cfg = _load(config)
+        conn = cfg.connection(connection)
+        tokens, client_id = open_side_for_oauth(cfg, conn)
+        console.print("Open this URL, choose the location, and copy the code from the redirect:")
+        console.print(
+            authorize_url(client_id=client_id, redirect_uri=redirect_uri, scopes=scopes.split()),
+            soft_wrap=True,
+        )
+        the_code = code or typer.prompt("code")
+        tokens.exchange_code(the_code, redirect_uri)
+        console.print(f"tokens stored for connection {conn.name!r}; `syncengine check` to try them")
+
+
 def _short(value: Any, width: int = 40) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,20 +1,24 @@
-"""``syncengine demo``: a whole reconciliation on local files, no account, no network.
+"""``syncengine demo``: a whole reconciliation, no account, no network.
 
-Two JSON Lines sides stand in for a business app (``app.jsonl``) and a GHL export
-(``ghl.jsonl``). The demo links existing contacts by email instead of duplicating them,
-syncs once, then makes the edits a week of real use makes (edits on both sides, a
-conflict held for review, one resolved by newest, a delete, tag changes, a duplicate
-group), previews the run, applies it, and writes the HTML conflict-review report.
+Side a is a business app kept in a JSON Lines file (``app.jsonl``); side b is GHL, played
+by the project's fake GHL API v2 served on 127.0.0.1 for the length of the demo, so
+every GHL read and write is real HTTP. The demo links existing contacts by email instead
+of duplicating them, syncs once, then makes the edits a week of real use makes (edits on
+both sides, a conflict held for review, one resolved by newest, a delete, tag changes, a
+duplicate group), previews the run, applies it, and writes the HTML conflict-review
+report.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.panel import Panel
 
@@ -71,7 +75,14 @@ APP_SEED: list[dict[str, Any]] = [
     _contact("app-2", "Grace", "Hopper", "grace@navy.mil", company_name="US Navy", tags=["lead"]),
     _contact("app-3", "Alan", "Turing", "alan@bletchley.uk", company_name="Bletchley Park"),
     _contact("app-4", "Katherine", "Johnson", "kj@nasa.gov", company_name="NASA", city="Hampton"),
-    _contact("app-5", "Edsger", "Dijkstra", "ewd@utexas.edu", company_name="UT Austin"),
+    _contact(
+        "app-5",
+        "Edsger",
+        "Dijkstra",
+        "ewd@utexas.edu",
+        company_name="UT Austin",
+        website="https://www.cs.utexas.edu/~EWD",
+    ),
     _contact("app-6", "Barbara", "Liskov", "liskov@mit.edu", company_name="MIT", crm_score=9),
     _contact("app-7", "Donald", "Knuth", "knuth@stanford.edu", company_name="Stanford"),
     _contact("app-8", "Frances", "Allen", "fran@ibm.com", company_name="IBM"),
@@ -93,15 +104,102 @@ APP_SEED: list[dict[str, Any]] = [
 ]
 GHL_SEED: list[dict[str, Any]] = [
     # Already in GHL with different formatting: linked by email, not duplicated.
-    _contact(
-        "ghl-a", "Ada", "Lovelace", "ADA@analytical.org", source="webinar", tags=["newsletter"]
-    ),
-    _contact("ghl-b", "Grace", "Hopper", "grace@navy.mil", phone="(202) 555-0143"),
-    _contact("ghl-c", "Linus", "Torvalds", "linus@kernel.org", company_name="Linux Foundation"),
+    {
+        "firstName": "Ada",
+        "lastName": "Lovelace",
+        "email": "ADA@analytical.org",
+        "source": "webinar",
+        "tags": ["newsletter"],
+    },
+    {
+        "firstName": "Grace",
+        "lastName": "Hopper",
+        "email": "grace@navy.mil",
+        "phone": "+12025550143",
+    },
+    {
+        "firstName": "Linus",
+        "lastName": "Torvalds",
+        "email": "linus@kernel.org",
+        "companyName": "Linux Foundation",
+    },
     # Two GHL contacts share one email: a duplicate group, reported and never merged.
-    _contact("ghl-d", "Margaret", "Hamilton", "margaret@mit.edu", company_name="MIT"),
-    _contact("ghl-e", "Maggie", "Hamilton", "Margaret@MIT.edu", company_name="Draper Lab"),
+    {
+        "firstName": "Margaret",
+        "lastName": "Hamilton",
+        "email": "margaret@mit.edu",
+        "companyName": "MIT",
+    },
+    {
+        "firstName": "Maggie",
+        "lastName": "Hamilton",
+        "email": "Margaret@MIT.edu",
+        "companyName": "Draper Lab",
+    },
 ]
+DEMO_TOKEN_ENV = "SYNCENGINE_DEMO_GHL_TOKEN"
+
+
+def demo_config(base_url: str, location_id: str) -> str:
+    """The starter config with side b pointed at the fake GHL."""
+    side_b = (
+        '[connections.main.b]\nadapter = "ghl"\n'
+        f'base_url = "{base_url}"\nlocation_id = "{location_id}"\ntoken = "env:{DEMO_TOKEN_ENV}"\n'
+    )
+    config = STARTER_CONFIG.split("[connections.main.b]")[0] + side_b
+    config = config.replace(
+        'entities = ["contact", "note", "task", "appointment"]',
+        'entities = ["contact", "note", "task"]',
+    )
+    # GHL has no feed of deletes: they are seen on a full pass. The demo takes one each run.
+    config = config.replace(
+        "max_delete_share = 0.2",
+        'max_delete_share = 0.2\nfull_pass_every = "0s"               # GHL deletes show on full passes',
+    )
+    return config.replace(
+        'company_name = { conflicts = "manual" }', 'website = { conflicts = "manual" }'
+    )
+
+
+class DemoGhl:
+    """A GHL user's edits, made through the (fake) GHL API like any other client."""
+
+    def __init__(self, base_url: str, token: str, location_id: str) -> None:
+        self.location_id = location_id
+        self.http = httpx.Client(
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {token}", "Version": "2021-07-28"},
+            timeout=10,
+        )
+
+    def create(self, body: dict[str, Any]) -> str:
+        response = self.http.post("/contacts/", json={**body, "locationId": self.location_id})
+        response.raise_for_status()
+        return str(response.json()["contact"]["id"])
+
+    def find(self, email: str) -> str:
+        response = self.http.post(
+            "/contacts/search", json={"locationId": self.location_id, "pageLimit": 100}
+        )
+        response.raise_for_status()
+        for contact in response.json()["contacts"]:
+            if str(contact.get("email", "")).lower() == email.lower():
+                return str(contact["id"])
+        raise LookupError(email)
+
+    def update(self, email: str, **body: Any) -> None:
+        self.http.put(f"/contacts/{self.find(email)}", json=body).raise_for_status()
+
+    def remove_tags(self, email: str, tags: list[str]) -> None:
+        self.http.request(
+            "DELETE", f"/contacts/{self.find(email)}/tags", json={"tags": tags}
+        ).raise_for_status()
+
+    def delete(self, email: str) -> None:
+        self.http.delete(f"/contacts/{self.find(email)}").raise_for_status()
+
+    def close(self) -> None:
+        self.http.close()
 
 
 def _write(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -119,15 +217,9 @@ def _edit(path: Path, match: dict[str, Any], **changes: Any) -> None:
     _write(path, rows)
 
 
-def _drop(path: Path, match: dict[str, Any]) -> None:
-    rows = [
-        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
-    ]
-    _write(path, [r for r in rows if not all(r.get(k) == v for k, v in match.items())])
-
-
 def run_demo(directory: Path, console: Console) -> int:
     from syncengine import config as config_mod
+    from syncengine.fakeghl import prepare_state, start_in_thread
     from syncengine.render import plan_renderable, render, report_renderable
     from syncengine.runtime import open_session
 
@@ -135,54 +227,67 @@ def run_demo(directory: Path, console: Console) -> int:
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
-    cfg_path = directory / "syncengine.toml"
-    cfg_path.write_text(STARTER_CONFIG, encoding="utf-8")
-    app, ghl = directory / "app.jsonl", directory / "ghl.jsonl"
-    _write(app, APP_SEED)
-    _write(ghl, GHL_SEED)
-    config = config_mod.load(cfg_path)
+    state, token = prepare_state()
+    fake = start_in_thread(state, token, "demoLocation00000001")
+    os.environ[DEMO_TOKEN_ENV] = token
+    ghl = DemoGhl(fake.base_url, token, fake.location_id)
+    try:
+        cfg_path = directory / "syncengine.toml"
+        cfg_path.write_text(demo_config(fake.base_url, fake.location_id), encoding="utf-8")
+        app = directory / "app.jsonl"
+        _write(app, APP_SEED)
+        for body in GHL_SEED:
+            ghl.create(body)
+        config = config_mod.load(cfg_path)
+        calls = 0
 
-    def sync(title: str, dry_run: bool = False) -> Any:
-        session = open_session(config, "main")
-        try:
-            report = session.engine.run(dry_run=dry_run)
-        finally:
-            session.close()
-        console.rule(title)
-        console.print(plan_renderable(report.plan) if dry_run else report_renderable(report))
-        return report
+        def sync(title: str, dry_run: bool = False) -> Any:
+            nonlocal calls
+            session = open_session(config, "main")
+            try:
+                report = session.engine.run(dry_run=dry_run)
+            finally:
+                session.close()
+            calls += len(session.engine.calls)
+            console.rule(title)
+            console.print(plan_renderable(report.plan) if dry_run else report_renderable(report))
+            return report
 
-    console.print(
-        Panel.fit(
-            "syncengine demo: a business app (app.jsonl) <-> a GHL export (ghl.jsonl)\n"
-            f"files in {directory.resolve()}"
+        console.print(
+            Panel.fit(
+                "syncengine demo: a business app (app.jsonl) <-> GHL (the project's fake GHL API v2,\n"
+                f"served on {fake.base_url} for the demo). Files in {directory.resolve()}"
+            )
         )
-    )
-    sync("1. first sync: existing contacts are linked by email, the rest created")
-    # A week of use on both sides.
-    _edit(app, {"id": "app-3"}, city="Wilmslow", tags=["lead"])  # a: edit + tag add
-    _edit(ghl, {"email": "kj@nasa.gov"}, phone="+1 757 555 0199")  # b: edit
-    _edit(app, {"id": "app-5"}, company_name="Eindhoven University")  # both edit one field:
-    _edit(ghl, {"email": "ewd@utexas.edu"}, company_name="Burroughs")  # held for review (manual)
-    _edit(app, {"id": "app-7"}, last_name="Knuth (TAOCP)")  # both edit last_name:
-    _edit(ghl, {"email": "knuth@stanford.edu"}, last_name="E. Knuth")  # newest wins
-    _drop(ghl, {"email": "fran@ibm.com"})  # deleted in GHL
-    _edit(ghl, {"id": "ghl-a"}, tags=["vip"])  # tag removed in GHL
-    sync("2. preview (plan): nothing is written", dry_run=True)
-    report = sync("3. run")
-    html = directory / "conflict-review.html"
-    html.write_text(render(report, "html"), encoding="utf-8")
-    again = sync("4. second run: nothing left to do", dry_run=True)
+        sync("1. first sync: existing contacts are linked by email, the rest created")
+        # A week of use on both sides.
+        _edit(app, {"id": "app-3"}, city="Wilmslow", tags=["lead"])  # a: edit + tag add
+        ghl.update("kj@nasa.gov", phone="+17575550199")  # GHL: edit
+        _edit(app, {"id": "app-5"}, website="https://ewd.example.org")  # both edit one field:
+        ghl.update("ewd@utexas.edu", website="https://burroughs.example.com")  # held for review
+        _edit(app, {"id": "app-7"}, last_name="Knuth (TAOCP)")  # both edit last_name:
+        time.sleep(1.1)  # (GHL's edit is newer)
+        ghl.update("knuth@stanford.edu", lastName="E. Knuth")  # newest wins
+        ghl.delete("fran@ibm.com")  # deleted in GHL
+        ghl.remove_tags("ada@analytical.org", ["newsletter"])  # tag removed in GHL
+        sync("2. preview (plan): nothing is written", dry_run=True)
+        report = sync("3. run")
+        html = directory / "conflict-review.html"
+        html.write_text(render(report, "html"), encoding="utf-8")
+        again = sync("4. a second run right away: nothing left to do", dry_run=True)
+    finally:
+        ghl.close()
+        fake.stop()
     held = sum(1 for c in report.plan.conflicts if c.resolution == "held")
     console.print(
         Panel.fit(
-            f"done in {time.monotonic() - started:.1f} s\n"
+            f"done in {time.monotonic() - started:.1f} s, {calls} GHL API calls\n"
             f"config:           {cfg_path}\n"
             f"side a (app):     {app}\n"
-            f"side b (GHL):     {ghl}\n"
+            f"side b (GHL):     the fake GHL at {fake.base_url} (stopped with the demo)\n"
             f"state database:   {directory / 'syncengine.db'}\n"
             f"review report:    {html}\n"
-            f"held conflicts:   {held} (see `syncengine conflicts -c {cfg_path}`)\n"
+            f"held conflicts:   {held} (resolve with `syncengine resolve ID --keep a|b -c {cfg_path}`)\n"
             f"duplicate groups: {len(report.plan.duplicates)}\n"
             f"second run plans: {len(again.plan.operations)} operations",
             title="where everything is",

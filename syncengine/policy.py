@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from enum import StrEnum
 
 from syncengine.models import ENTITIES, Entity, Side, other
@@ -69,6 +70,17 @@ class Policy:
     """The delete guard ignores runs deleting fewer records than this (tiny sides)."""
 
     def rule_for(self, entity: Entity, field_name: str) -> FieldRule:
+        """The most specific rule for a field (cached: asked for every field of every pair)."""
+        found = self._rule_cache.get((entity, field_name))
+        if found is None:
+            found = self._rule_cache[(entity, field_name)] = self._lookup(entity, field_name)
+        return found
+
+    @cached_property
+    def _rule_cache(self) -> dict[tuple[str, str], FieldRule]:
+        return {}
+
+    def _lookup(self, entity: Entity, field_name: str) -> FieldRule:
         names = [f"{entity}.{field_name}", field_name]
         if "." in field_name:
             head = field_name.split(".", 1)[0]

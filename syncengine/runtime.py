@@ -130,6 +130,30 @@ def open_side(
     return open_adapter(side_cfg.adapter, side_cfg.settings, context), audit
 
 
+def open_side_for_oauth(config: Config, conn: ConnectionConfig) -> tuple[Any, str]:
+    """The OAuth token source of the connection's GHL side (for ``auth login``)."""
+    from adapters.ghl.adapter import GhlAdapter
+    from syncengine.errors import ConfigError
+
+    for side, side_cfg in (("a", conn.a), ("b", conn.b)):
+        if side_cfg.adapter == "ghl" and side_cfg.settings.get("auth") == "oauth":
+            store = Store(config.state_url)
+            context = AdapterContext(
+                connection=conn.name,
+                side=side,
+                base_dir=config.base_dir,
+                secrets=SecretStore(),
+                vault=StoreVault(store, conn.name),
+            )
+            adapter = GhlAdapter.from_settings(side_cfg.settings, context)
+            tokens = adapter.client.tokens
+            return tokens, str(getattr(tokens, "client_id", ""))
+    raise ConfigError(
+        [f'connection {conn.name!r} has no side with adapter = "ghl" and auth = "oauth"'],
+        str(config.path),
+    )
+
+
 def open_session(config: Config, name: str | None, *, transport: Any = None) -> Session:
     conn = config.connection(name)
     store = Store(config.state_url)

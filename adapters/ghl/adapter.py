@@ -144,7 +144,7 @@ class GhlAdapter:
 
             tokens = OAuthTokens(
                 name=f"ghl:{context.connection}:{context.side}:{location_id}",
-                client_id=context.secrets(str(settings.get("client_id", "")), setting="client_id"),
+                client_id=_maybe_secret(context, settings.get("client_id", ""), "client_id"),
                 client_secret=context.secrets(
                     str(settings.get("client_secret", "")), setting="client_secret"
                 ),
@@ -659,3 +659,15 @@ class GhlAdapter:
 
 
 __all__ = ["GhlAdapter"]
+
+
+def _maybe_secret(context: AdapterContext, value: object, setting: str) -> str:
+    """A client id is no secret: take it as written, or resolve it if it is a reference."""
+    text = str(value or "")
+    if text.startswith(("env:", "keyring:")) and context.secrets is not None:
+        return context.secrets(text, setting=setting)
+    if not text:
+        raise ConfigError(
+            [f'ghl: set {setting} for auth = "oauth"'], source=f"connection {context.connection}"
+        )
+    return text

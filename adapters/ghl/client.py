@@ -110,6 +110,11 @@ class GhlClient:
         )
         self.calls = 0
 
+    @property
+    def tokens(self) -> TokenSource:
+        """Where the bearer token comes from (a fixed token or the OAuth pair)."""
+        return self._tokens
+
     def close(self) -> None:
         self._http.close()
 

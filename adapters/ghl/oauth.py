@@ -84,6 +84,10 @@ class OAuthTokens:
         self._clock = clock
         self._pair: Mapping[str, Any] | None = None
 
+    @property
+    def client_id(self) -> str:
+        return self._client_id
+
     # -- TokenSource -----------------------------------------------------------------------
     def token(self) -> str:
         pair = self._current()

@@ -71,5 +71,7 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
         "history",
         "schedule",
         "demo",
+        "fake-ghl",
+        "auth",
     ):
         assert f" {command} " in result.stdout

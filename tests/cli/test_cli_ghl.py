@@ -1,0 +1,152 @@
+"""The CLI with a GHL side: ``fake-ghl`` as a real process, and OAuth ``auth login``
+followed by ``check`` and ``run`` against the fake over loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from cli_support import Invoke
+
+from adapters.ghl.fake import FakeGhlState
+from syncengine.fakeghl import RunningFake, free_port, prepare_state, start_in_thread
+
+LOCATION = "locTest0000000000001"
+
+
+@pytest.fixture
+def fake() -> Iterator[RunningFake]:
+    state, token = prepare_state(location_id=LOCATION, allow_duplicates=False)
+    running = start_in_thread(state, token, LOCATION)
+    yield running
+    running.stop()
+
+
+def test_fake_ghl_command_serves_the_api_on_loopback(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "syncengine.cli",
+            "fake-ghl",
+            "--port",
+            str(port),
+            "--token",
+            "pit-test",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = httpx.post(
+                    f"http://127.0.0.1:{port}/contacts/",
+                    headers={"Authorization": "Bearer pit-test", "Version": "2021-07-28"},
+                    json={"locationId": "demoLocation00000001", "email": "x@example.com"},
+                )
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                assert time.monotonic() < deadline, "fake-ghl did not start"
+                time.sleep(0.2)
+        assert response.status_code == 201
+        assert response.json()["contact"]["email"] == "x@example.com"
+        bad = httpx.get(
+            f"http://127.0.0.1:{port}/contacts/nope",
+            headers={"Authorization": "Bearer wrong", "Version": "2021-07-28"},
+        )
+        assert bad.status_code == 401
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    assert "export GHL_TOKEN=pit-test" in out
+
+
+def _oauth_config(tmp: Path, fake: RunningFake) -> Path:
+    (tmp / "app.jsonl").write_text(
+        json.dumps({"id": "a1", "email": "ada@example.com", "first_name": "Ada", "tags": ["vip"]})
+        + "\n",
+        encoding="utf-8",
+    )
+    config = tmp / "syncengine.toml"
+    config.write_text(
+        "[connections.main]\n"
+        'entities = ["contact", "note"]\n'
+        "[connections.main.a]\n"
+        'adapter = "jsonl"\npath = "app.jsonl"\n'
+        "[connections.main.b]\n"
+        'adapter = "ghl"\nauth = "oauth"\n'
+        f'base_url = "{fake.base_url}"\nlocation_id = "{LOCATION}"\n'
+        'client_id = "client-123"\nclient_secret = "env:TEST_GHL_CLIENT_SECRET"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_auth_login_then_check_and_run_over_oauth(
+    cli: Invoke, tmp_path: Path, fake: RunningFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state: FakeGhlState = fake.state
+    state.register_client("client-123", "shh-secret")
+    code = state.issue_code("client-123", LOCATION)
+    monkeypatch.setenv("TEST_GHL_CLIENT_SECRET", "shh-secret")
+    monkeypatch.setenv("SYNCENGINE_VAULT_KEY", "a passphrase for the test vault")
+    config = _oauth_config(tmp_path, fake)
+
+    login = cli("auth", "login", "--config", config, "--code", code)
+    assert login.exit_code == 0, login.output
+    assert "client_id=client-123" in login.output
+    assert "tokens stored" in login.output
+    db = (tmp_path / "syncengine.db").read_bytes()
+    assert b"shh-secret" not in db  # the vault holds ciphertext only
+
+    check = cli("check", "--config", config)
+    assert check.exit_code == 0, check.output
+    run = cli("run", "--config", config)
+    assert run.exit_code == 0, run.output
+    created = [c for loc in state.locations.values() for c in loc.contacts.values()]
+    assert [c["email"] for c in created] == ["ada@example.com"]
+    # The access token expires: the next run refreshes (single-use refresh token) and goes on.
+    for token in state.tokens.values():
+        token.expires_at = time.time() - 1
+    again = cli("run", "--config", config)
+    assert again.exit_code == 0, again.output
+
+
+def test_auth_login_without_an_oauth_side_is_a_config_error(
+    cli: Invoke, tmp_path: Path, fake: RunningFake
+) -> None:
+    config = tmp_path / "syncengine.toml"
+    config.write_text(
+        '[connections.main.a]\nadapter = "jsonl"\npath = "a.jsonl"\n'
+        '[connections.main.b]\nadapter = "jsonl"\npath = "b.jsonl"\n',
+        encoding="utf-8",
+    )
+    result = cli("auth", "login", "--config", config, "--code", "x")
+    assert result.exit_code == 2
+    assert re.search(r'no side with adapter = "ghl" and auth = "oauth"', result.output)
+
+
+def test_a_literal_token_for_ghl_is_refused(cli: Invoke, tmp_path: Path) -> None:
+    config = tmp_path / "syncengine.toml"
+    config.write_text(
+        '[connections.main.a]\nadapter = "jsonl"\npath = "a.jsonl"\n'
+        '[connections.main.b]\nadapter = "ghl"\nlocation_id = "x"\ntoken = "pit-abc123"\n',
+        encoding="utf-8",
+    )
+    result = cli("plan", "--config", config)
+    assert result.exit_code == 2
+    assert "literal secret" in result.output and "env:VAR" in result.output
+    assert "pit-abc123" not in result.output
