@@ -116,6 +116,9 @@ class Applier:
     heartbeat: Callable[[], None] = lambda: None
     """Called after every chunk: the engine renews the connection's lock lease."""
     in_quarantine: set[tuple[str, str, str]] = field(default_factory=set)
+    claimed: set[tuple[str, str, str]] = field(default_factory=set)
+    stopped: bool = False
+    """(side, entity, id) of records this run links to a counterpart."""
     created: dict[tuple[Side, Entity, str], str] = field(default_factory=dict)
     """(target side, entity, source id) -> new id, for children of contacts created now."""
 
@@ -167,25 +170,44 @@ class Applier:
             raise RecordRejected(f"{op.entity} {source_id}: its contact is not on side {side} yet")
         record = Record(op.entity, source_id, dict(op.fields), parent_id=parent)
         if (side, op.entity, source_id) in inflight and isinstance(adapter, KeyLookup):
-            # A previous run may have created it before it could record the id.
+            # A previous run may have created it before it could record the id: take an
+            # unclaimed record with the same key (identical notes: any one of them).
             for key in match_keys(record, self.policy.default_region, self.policy.match_keys):
                 found = [
                     r
                     for r in adapter.find_by_key(op.entity, key)
-                    if r.parent_id == parent or parent is None
+                    if (r.parent_id == parent or parent is None)
+                    and not self._claimed(side, op.entity, r.id)
                 ]
-                if len(found) == 1:
-                    return found[0]
+                if found:
+                    return self._claim(side, op.entity, min(found, key=lambda r: r.id))
         try:
             result, _ = self._call(lambda: adapter.create(record))
         except DuplicateOnSide as dup:
             existing = adapter.get(op.entity, dup.existing_id)
             if existing is None:
                 raise
+            if self._claimed(side, op.entity, existing.id):
+                raise RecordRejected(
+                    f"side {side} refused {op.entity} {source_id} as a duplicate of "
+                    f"{existing.id}, which is already linked to another record; merge or "
+                    f"re-key the two records on side {other(side)}",
+                    record_id=source_id,
+                ) from dup
             unit.linked_existing = True
-            return existing
+            return self._claim(side, op.entity, existing)
         assert isinstance(result, Record)
-        return result
+        return self._claim(side, op.entity, result)
+
+    def _claimed(self, side: Side, entity: Entity, record_id: str) -> bool:
+        """Whether a record already has a counterpart (linked, or claimed by this run)."""
+        if (side, entity, record_id) in self.claimed:
+            return True
+        return bool(self.store.links_by_ids(self.connection, entity, side, [record_id]))
+
+    def _claim(self, side: Side, entity: Entity, record: Record) -> Record:
+        self.claimed.add((side, entity, record.id))
+        return record
 
     def _run_op(self, unit: Unit, op: Op, inflight: set[tuple[str, str, str]]) -> OpOutcome:
         if op.action is Action.LINK:
@@ -231,6 +253,13 @@ class Applier:
         if inflight_rows:
             with self.store.transaction() as conn:
                 self.store.settle_inflight(conn, self.connection)
+        self.claimed = {
+            (side, op.entity, rid)
+            for op in plan.operations
+            if op.action is not Action.CREATE
+            for side, rid in (("a", op.a_id), ("b", op.b_id))
+            if rid
+        }
         units = _units(plan.operations)
         total = len(plan.operations)
         done = 0
@@ -238,7 +267,15 @@ class Applier:
         seq = 0
         for start in range(0, len(units), CHUNK_UNITS):
             if self.should_stop():
-                break  # a clean point: every journaled op so far is settled
+                # A clean point: every journaled op so far is settled. The rest is
+                # planned again next run (cursors stay where they were).
+                self.stopped = True
+                outcomes += [
+                    OpOutcome(op, OpStatus.SKIPPED, error="the run was stopped before this op")
+                    for u in units[start:]
+                    for op in u.ops
+                ]
+                break
             chunk = units[start : start + CHUNK_UNITS]
             rows = []
             for unit in chunk:
@@ -532,8 +569,10 @@ class Applier:
             ],
         )
         self.store.close_duplicates(conn, self.connection, [g.group_key for g in plan.duplicates])
+        if self.stopped:
+            return  # the unapplied rest must be read again: keep the old cursors
+        cursors = self.store.cursors(self.connection)
         for (side, entity), read in prepared.reads.items():
-            cursors = self.store.cursors(self.connection)
             last_full = cursors.get((side, entity), (None, None))[1]
             self.store.put_cursor(
                 conn, self.connection, side, entity, read.cursor, now() if read.full else last_full

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from adapters.base import Adapter, CallRecord
+from adapters.base import Adapter, CallRecord, WriteCost
 from state.store import Store, StoredRecord
 from syncengine.apply import Applier
 from syncengine.ingest import SideRead, Stored, full_pass_due, read_side
@@ -56,6 +56,8 @@ class SyncEngine:
     """Seconds spent per phase of the last run: read, plan, apply (for the bench)."""
     records_read: int = 0
     should_stop: Callable[[], bool] = lambda: False
+    run_started: Callable[[int | None], None] = lambda run_id: None
+    """Told each run's id (None for a plan), so audit rows can name their run."""
     """Checked between chunks of ops: a stop request ends the run at a clean point."""
 
     def adapter(self, side: Side) -> Adapter:
@@ -272,10 +274,33 @@ class SyncEngine:
         return out
 
     # -- running -------------------------------------------------------------------------
+    def _with_request_notes(self, prepared: Prepared) -> Prepared:
+        """Say in the plan how many external requests the reads took and the writes will."""
+        reads = self._calls_by_side()
+        notes = []
+        for side in SIDES:
+            adapter = self.adapter(side)
+            ops = [op for op in prepared.plan.operations if op.side == side]
+            if isinstance(adapter, WriteCost):
+                writes = sum(adapter.write_requests(op) for op in ops)
+            elif reads.get(side):
+                writes = len(ops)
+            else:
+                continue  # a local side (file, memory): requests mean nothing there
+            notes.append(
+                f"side {side} ({adapter.name}): {reads.get(side, 0)} requests to read; "
+                f"about {writes} more to apply this plan"
+            )
+        if notes:
+            prepared.plan = replace(prepared.plan, notes=(*prepared.plan.notes, *notes))
+        return prepared
+
     def run(self, *, dry_run: bool = False, force: bool = False) -> RunReport:
         started = self.clock()
+        self.calls.clear()
         if dry_run:
-            prepared = self.prepare()
+            self.run_started(None)
+            prepared = self._with_request_notes(self.prepare())
             check_plan(prepared.plan, prepared.stats, self.policy, force=force)
             return RunReport(
                 None,
@@ -288,8 +313,9 @@ class SyncEngine:
             )
         holder = self.store.acquire_lock(self.connection)
         run_id = self.store.start_run(self.connection, "run")
+        self.run_started(run_id)
         try:
-            prepared = self.prepare()
+            prepared = self._with_request_notes(self.prepare())
             check_plan(prepared.plan, prepared.stats, self.policy, force=force)
             applier = Applier(
                 self.store,
@@ -322,7 +348,7 @@ class SyncEngine:
             )
             self.store.finish_run(
                 run_id,
-                "partial" if failed else "ok",
+                "stopped" if applier.stopped else "partial" if failed else "ok",
                 {
                     **prepared.plan.summary(),
                     **{f"outcome_{k}": v for k, v in report.counts().items()},

@@ -163,4 +163,11 @@ def open_session(config: Config, name: str | None, *, transport: Any = None) -> 
     engine = SyncEngine(
         store, conn.name, a, b, conn.policy, full_pass_every=conn.full_pass_every, calls=calls
     )
+
+    def run_started(run_id: int | None) -> None:
+        for audit in (audit_a, audit_b):
+            audit.flush()
+            audit.run_id = run_id
+
+    engine.run_started = run_started
     return Session(config, store, conn, engine, [audit_a, audit_b])
