@@ -160,6 +160,11 @@ class AdapterContract:
         """A sort key for cursors when the side's cursors are ordered; None if opaque."""
         return None
 
+    def comparable(self, record: Record | None) -> Record | None:
+        """What of a written record must equal the same record read back. Override when a
+        side's write responses leave something out that its reads return (a timestamp)."""
+        return record
+
     # -- fixtures and helpers -------------------------------------------------------------
     @pytest.fixture
     def adapter(self, make_adapter: MakeAdapter) -> Iterator[Adapter]:
@@ -289,7 +294,7 @@ class AdapterContract:
         assert created.entity == entity
         assert created.parent_id == parent
         assert dict(created.fields) == self.expected(adapter, entity, fields)
-        assert adapter.get(entity, created.id) == created
+        assert self.comparable(adapter.get(entity, created.id)) == self.comparable(created)
 
     def test_create_gives_distinct_ids(self, adapter: Adapter) -> None:
         self.require(adapter, "contact")
@@ -321,7 +326,7 @@ class AdapterContract:
         assert dict(after.fields) == self.expected(adapter, entity, expected)
         assert after.id == before.id
         assert after.parent_id == before.parent_id
-        assert adapter.get(entity, before.id) == after
+        assert self.comparable(adapter.get(entity, before.id)) == self.comparable(after)
 
     @pytest.mark.parametrize("field", ["first_name", "email", "tags", "custom_fields"])
     def test_update_to_none_clears_the_field(self, adapter: Adapter, field: str) -> None:

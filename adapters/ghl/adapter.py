@@ -4,7 +4,7 @@ Reads go through ``POST /contacts/search`` sorted by ``dateUpdated`` and paged w
 ``searchAfter`` (``page`` paging stops at 10,000 records). Incremental reads ask for
 ``dateUpdated >= watermark - overlap``, because search lags writes by seconds, and drop
 at the boundary what the previous read already delivered (same id, same
-``dateUpdated``); the cursor carries both, as opaque text. Search shows no deletions,
+``dateUpdated`` and same content fingerprint); the cursor carries them, as opaque text. Search shows no deletions,
 so an incremental contact read is never complete: the engine's periodic full pass sees
 them (STYLE §13).
 
@@ -50,7 +50,8 @@ from syncengine.errors import (
     RecordRejected,
     TransientAdapterError,
 )
-from syncengine.models import ENTITIES, Entity, FieldChange, Record
+from syncengine.fingerprint import fingerprint
+from syncengine.models import ENTITIES, Action, Entity, FieldChange, Op, Record
 from syncengine.normalize import canonical_fields, match_keys
 
 PAGE_LIMIT = 500
@@ -80,8 +81,37 @@ def _decode(cursor: str) -> dict[str, Any]:
     return value
 
 
+def _split_child_id(record_id: str) -> tuple[str, str]:
+    """A note or task id this adapter could have made; any other id names no record."""
+    try:
+        return mapping.split_child_id(record_id)
+    except RecordRejected as exc:
+        raise RecordNotFound(str(exc), record_id=record_id) from exc
+
+
 def _ms(record: Record) -> int:
     return int(record.updated_at.timestamp() * 1000) if record.updated_at else 0
+
+
+def _create_key(record: Record, body: Mapping[str, Any]) -> str:
+    return json.dumps([record.entity, record.parent_id, body], sort_keys=True, default=str)
+
+
+def _mark(record: Record) -> list[Any]:
+    """What the cursor remembers of a delivered version: its ``dateUpdated`` and a short
+    fingerprint, so a second edit within the same millisecond is not taken for the
+    version already delivered (STYLE §2: a change is a content change, never a time)."""
+    return [_ms(record), fingerprint(record.fields)[:12]]
+
+
+def _already_seen(record: Record, mark: Any) -> bool:
+    if isinstance(mark, int):  # a cursor from before fingerprints were kept
+        return mark == _ms(record)
+    return isinstance(mark, list) and mark == _mark(record)
+
+
+def _mark_ms(mark: Any) -> int:
+    return mark if isinstance(mark, int) else int(mark[0]) if isinstance(mark, list) else 0
 
 
 class GhlAdapter:
@@ -111,6 +141,8 @@ class GhlAdapter:
         self._contact_ids: list[str] | None = None
         self._child_reads = 0
         self._rolling: dict[Entity, str] = {}
+        self._uncertain: set[str] = set()
+        """Creates that may have landed although no response said so (see ``_create_once``)."""
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -219,12 +251,12 @@ class GhlAdapter:
         if entity != "contact":
             return self._children(entity, (), str(state.get("pos", "")))
         read_at = self._now_ms()
-        seen: dict[str, int] = dict(state.get("seen", {}))
+        seen: dict[str, Any] = dict(state.get("seen", {}))
         since = self._since(int(state.get("w", 0)), int(state.get("r", 0)))
         found, problems = self._search(
             [{"field": "dateUpdated", "operator": "range", "value": {"gte": since}}]
         )
-        fresh = [r for r in found if seen.get(r.id) != _ms(r)]
+        fresh = [r for r in found if not _already_seen(r, seen.get(r.id))]
         return Snapshot(
             "contact",
             fresh,
@@ -246,7 +278,7 @@ class GhlAdapter:
                     record_id=record_id,
                 )
                 return mapping.appointment_from_ghl(body["event"], naive_tz=self.timezone)
-            contact_id, child_id = mapping.split_child_id(record_id)
+            contact_id, child_id = _split_child_id(record_id)
             kind = "notes" if entity == "note" else "tasks"
             body = self.client.call(
                 "GET", f"/contacts/{contact_id}/{kind}/{child_id}", record_id=record_id
@@ -280,6 +312,7 @@ class GhlAdapter:
         if record.entity == "contact":
             body = mapping.contact_create_body(record.fields, self._custom_defs(), self.location_id)
             return self._create_once(
+                _create_key(record, body),
                 lambda: self.client.call("POST", "/contacts/", json=body, idempotent=False),
                 lambda reply: mapping.contact_from_ghl(reply["contact"], self._custom_defs()),
                 lambda: self._lookup_contact(record),
@@ -302,6 +335,7 @@ class GhlAdapter:
                 }
             )
             return self._create_once(
+                _create_key(record, body),
                 lambda: self.client.call(
                     "POST",
                     "/calendars/events/appointments",
@@ -323,6 +357,7 @@ class GhlAdapter:
                 )
         kind = "notes" if record.entity == "note" else "tasks"
         return self._create_once(
+            _create_key(record, body),
             lambda: self.client.call(
                 "POST", f"/contacts/{parent}/{kind}", json=body, idempotent=False
             ),
@@ -347,7 +382,7 @@ class GhlAdapter:
                 record_id=record_id,
             )
             return mapping.appointment_from_ghl(reply, naive_tz=self.timezone)
-        contact_id, child_id = mapping.split_child_id(record_id)
+        contact_id, child_id = _split_child_id(record_id)
         kind = "notes" if entity == "note" else "tasks"
         reply = self.client.call(
             "PUT",
@@ -364,13 +399,31 @@ class GhlAdapter:
         elif entity == "appointment":
             path = f"/calendars/events/{record_id}"
         else:
-            contact_id, child_id = mapping.split_child_id(record_id)
+            contact_id, child_id = _split_child_id(record_id)
             path = f"/contacts/{contact_id}/{'notes' if entity == 'note' else 'tasks'}/{child_id}"
         version = CALENDARS_VERSION if entity == "appointment" else "2021-07-28"
         self.client.call("DELETE", path, version=version, record_id=record_id)
 
     def close(self) -> None:
         self.client.close()
+
+    # -- WriteCost ---------------------------------------------------------------------------------
+    def write_requests(self, op: Op) -> int:
+        """Write calls (POST/PUT/DELETE) applying ``op`` will make, for the plan's estimate.
+
+        A create is one POST, tags included (nothing to overwrite yet); a delete is one
+        DELETE; a child update is one PUT. A contact update is a PUT only if a writable
+        non-tag field changes, plus one POST for added tags and one DELETE for removed
+        ones (a PUT with ``tags`` would replace GHL's own tags). Reads are not counted:
+        the GET that completes a tags-only update, the look-ups before a create is sent
+        again after a lost response, and retries of transient failures.
+        """
+        if op.action is Action.LINK:
+            return 0
+        if op.action is not Action.UPDATE or op.entity != "contact":
+            return 1
+        writable = self.capabilities().writable_fields("contact")
+        return mapping.contact_update_requests([c for c in op.changes if c.field in writable])
 
     # -- Checkable --------------------------------------------------------------------------------
     def check(self) -> list[str]:
@@ -490,12 +543,12 @@ class GhlAdapter:
         return max(0, watermark - self.overlap_ms, read_at - self.overlap_ms)
 
     def _contact_cursor(
-        self, records: Sequence[Record], watermark: int, seen: Mapping[str, int], read_at: int
+        self, records: Sequence[Record], watermark: int, seen: Mapping[str, Any], read_at: int
     ) -> str:
         top = max([watermark, *(_ms(r) for r in records)])
         floor = self._since(top, read_at)
-        keep = {rid: ms for rid, ms in seen.items() if ms >= floor}
-        keep.update({r.id: _ms(r) for r in records if _ms(r) >= floor})
+        keep = {rid: mark for rid, mark in seen.items() if _mark_ms(mark) >= floor}
+        keep.update({r.id: _mark(r) for r in records if _ms(r) >= floor})
         return _encode({"w": top, "r": read_at, "seen": keep})
 
     def _now_ms(self) -> int:
@@ -585,21 +638,33 @@ class GhlAdapter:
 
     def _create_once(
         self,
+        key: str,
         post: Callable[[], Any],
         read: Callable[[Any], Record],
         lookup: Callable[[], Record | None],
     ) -> Record:
-        """Create, and after a failure that may have landed, look before creating again."""
+        """Create, and after a failure that may have landed, look before creating again.
+
+        A create whose outcome is unknown is remembered by its body (``key``), so when
+        this create gives up and the engine calls ``create`` again for the same record,
+        the new call also looks before it posts: the lost response's contact or note is
+        found instead of made a second time.
+        """
         last: TransientAdapterError | None = None
         for _ in range(CREATE_ROUNDS):
-            if last is not None:
+            if last is not None or key in self._uncertain:
                 found = lookup()
                 if found is not None:
+                    self._uncertain.discard(key)
                     return found
             try:
-                return read(post())
+                created = read(post())
             except TransientAdapterError as exc:
+                self._uncertain.add(key)
                 last = exc
+            else:
+                self._uncertain.discard(key)
+                return created
         assert last is not None
         raise last
 

@@ -234,7 +234,36 @@ class ContactUpdate:
 
 
 def contact_update(changes: Sequence[FieldChange], defs: CustomFieldDefs) -> ContactUpdate:
+    parts = _update_parts(changes)
+    body = dict(parts.body)
+    if parts.custom:
+        body["customFields"] = _custom_writes(parts.custom, defs)
+    return ContactUpdate(body, parts.tags_added, parts.tags_removed)
+
+
+def contact_update_requests(changes: Sequence[FieldChange]) -> int:
+    """Write calls one contact update makes: a PUT only if a non-tag field changes,
+    one POST for added tags, one DELETE for removed tags (no custom-field ids needed)."""
+    parts = _update_parts(changes)
+    return (
+        int(bool(parts.body or parts.custom))
+        + int(bool(parts.tags_added))
+        + int(bool(parts.tags_removed))
+    )
+
+
+@dataclass(frozen=True)
+class _UpdateParts:
+    body: dict[str, JSON]
+    custom: dict[str, JSON]
+    tags_added: tuple[str, ...]
+    tags_removed: tuple[str, ...]
+
+
+def _update_parts(changes: Sequence[FieldChange]) -> _UpdateParts:
+    """The pieces of a contact update: PUT fields, custom-field writes by key, tag delta."""
     body: dict[str, JSON] = {}
+    custom: dict[str, JSON] = {}
     added: set[str] = set()
     removed: set[str] = set()
     for change in changes:
@@ -245,15 +274,13 @@ def contact_update(changes: Sequence[FieldChange], defs: CustomFieldDefs) -> Con
         elif change.field == "custom_fields":
             before_map: Mapping[str, JSON] = change.before or {}
             after_map: Mapping[str, JSON] = change.after or {}
-            writes = {k: v for k, v in after_map.items() if before_map.get(k) != v}
-            writes.update({k: "" for k in before_map if k not in after_map})
-            if writes:
-                body["customFields"] = _custom_writes(writes, defs)
+            custom = {k: v for k, v in after_map.items() if before_map.get(k) != v}
+            custom.update({k: "" for k in before_map if k not in after_map})
         elif change.field in CONTACT_NAMES and change.field not in CREATE_ONLY:
             ghl = CONTACT_NAMES[change.field]
             value = _contact_value(change.field, change.after)
             body[ghl] = "" if value is None and ghl in NOT_NULLABLE_ON_UPDATE else value
-    return ContactUpdate(body, tuple(sorted(added)), tuple(sorted(removed)))
+    return _UpdateParts(body, custom, tuple(sorted(added)), tuple(sorted(removed)))
 
 
 def note_body(fields: Mapping[str, JSON]) -> dict[str, JSON]:

@@ -2,7 +2,8 @@
 
 An outer ASGI layer, so it can do what a route cannot: drop the connection after the
 response started (the client sees a truncated response, as when a proxy resets it),
-and stamp the ``X-RateLimit-*`` headers on every response, errors included. Order, as
+let a write take effect and then drop its response (the client cannot tell whether
+it landed: GHL pitfall 9, the case creates must be idempotent for), and stamp the ``X-RateLimit-*`` headers on every response, errors included. Order, as
 on the real server: bearer token (401), rate limit (429), ``Version`` header (400 if
 missing, 422 if wrong); scope (401) and location (403) are checked by the handlers
 because only they know which scope and location a route needs.
@@ -16,7 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.ghl.fake.errors import error_response
-from adapters.ghl.fake.state import FakeGhlState, LoggedRequest, Token
+from adapters.ghl.fake.state import FakeGhlState, LoggedRequest, Token, is_write
 
 CONTACTS_VERSION = "2021-07-28"
 CALENDARS_VERSION = "2021-04-15"
@@ -58,18 +59,13 @@ class Gate:
             status = st.rng.choice((500, 502, 503))
             early = error_response(status, "Internal server error (injected fault)")
         if early is None and drop:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")],
-                }
-            )
-            await send({"type": "http.response.body", "body": b'{"cont', "more_body": True})
+            await _truncated_response(send)
             st.requests.append(LoggedRequest(method, path, 0, location_id))
             raise DroppedConnection(f"injected dropped connection on {method} {path}")
         scope["ghl.token"] = token
         status_seen = [0]
+        # drawn only for writes that will be handled, so "the next N" means N applied writes
+        lose = early is None and is_write(method, path) and self._draw_lost_response()
 
         async def send_with_limits(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -90,9 +86,26 @@ class Gate:
 
         if early is not None:
             await early(scope, receive, send_with_limits)
+        elif lose:
+            await self._handle_then_drop(scope, receive, send, status_seen)
+            st.requests.append(LoggedRequest(method, path, status_seen[0], location_id, True))
+            raise DroppedConnection(f"injected lost response after {method} {path}")
         else:
             await self.app(scope, receive, send_with_limits)
         st.requests.append(LoggedRequest(method, path, status_seen[0], location_id))
+
+    async def _handle_then_drop(
+        self, scope: Scope, receive: Receive, send: Send, status_seen: list[int]
+    ) -> None:
+        """Run the handler to the end (its effect happens), keep its response, and send
+        the client only the start of one: the connection then dies mid-body."""
+
+        async def swallow(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_seen[0] = message["status"]
+
+        await self.app(scope, receive, swallow)
+        await _truncated_response(send)
 
     def _draw_faults(self) -> tuple[float, bool, bool, bool]:
         st = self.state
@@ -112,6 +125,15 @@ class Gate:
             if throttle:
                 f.burst_429 -= 1
             return delay, drop, fail, throttle
+
+    def _draw_lost_response(self) -> bool:
+        st = self.state
+        with st.lock:
+            f = st.faults
+            if f.lost_response_next > 0:
+                f.lost_response_next -= 1
+                return True
+            return f.lost_response_share > 0 and st.rng.random() < f.lost_response_share
 
     def _authenticate(
         self, path: str, headers: Headers
@@ -138,3 +160,15 @@ class Gate:
         if got != expected:
             return error_response(422, [f"Version must be one of the following values: {expected}"])
         return None
+
+
+async def _truncated_response(send: Send) -> None:
+    """The start of a 200 and a few bytes of a body that promised more."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b'{"cont', "more_body": True})

@@ -69,6 +69,11 @@ class Faults:
     drop_share: float = 0.0
     """Share of requests whose connection drops mid-response (nothing is handled)."""
     drop_next: int = 0
+    lost_response_share: float = 0.0
+    """Share of writes (POST/PUT/DELETE but search) that are applied, and whose
+    connection then drops before the response: the client cannot tell it landed."""
+    lost_response_next: int = 0
+    """The next N writes are applied and lose their response."""
 
 
 @dataclass
@@ -111,7 +116,15 @@ class LoggedRequest:
     method: str
     path: str
     status: int
+    """What the server answered; 0 when the connection dropped before it handled it."""
     location_id: str | None
+    lost: bool = False
+    """Handled (with ``status``), but the response never reached the client."""
+
+
+def is_write(method: str, path: str) -> bool:
+    """Whether a request could change data: everything but GET and search (and tokens)."""
+    return method != "GET" and not path.startswith("/contacts/search") and path != "/oauth/token"
 
 
 class FakeGhlState:
@@ -255,10 +268,4 @@ class FakeGhlState:
 
     def writes(self) -> list[LoggedRequest]:
         """Logged requests that could change data (everything but GET and search)."""
-        return [
-            r
-            for r in self.requests
-            if r.method != "GET"
-            and not r.path.startswith("/contacts/search")
-            and r.path != "/oauth/token"
-        ]
+        return [r for r in self.requests if is_write(r.method, r.path)]
