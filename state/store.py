@@ -578,11 +578,27 @@ class Store:
         with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
-    def settle_inflight(self, conn: Connection, connection: str) -> None:
+    def settle_interrupted(self, conn: Connection, connection: str, current_run: int) -> None:
+        """Close what runs that died left open: their ``pending`` journal rows and their
+        ``running`` run rows. Called by a run that holds the lock, so no other run of the
+        connection is alive; what those ops did is read again from the sides."""
         conn.execute(
             update(JOURNAL)
-            .where(JOURNAL.c.connection == connection, JOURNAL.c.status == "pending")
+            .where(
+                JOURNAL.c.connection == connection,
+                JOURNAL.c.status == "pending",
+                JOURNAL.c.run_id != current_run,
+            )
             .values(status="interrupted", finished_at=now())
+        )
+        conn.execute(
+            update(RUNS)
+            .where(
+                RUNS.c.connection == connection,
+                RUNS.c.status == "running",
+                RUNS.c.id != current_run,
+            )
+            .values(status="interrupted", finished_at=now(), error="the run's process died")
         )
 
     def journal(self, run_id: int) -> list[dict[str, Any]]:
@@ -853,9 +869,9 @@ class Store:
     def acquire_lock(self, connection: str, ttl: timedelta = LOCK_TTL) -> str:
         """Take the connection's lock, or raise LockedError naming the holder.
 
-        A lease row: held until released or expired. The engine renews it after every
-        chunk of ops, so the lease can be short; a holder that died (kill -9) frees it
-        when the lease runs out, or at once when it ran on this host."""
+        A lease row: held until released or expired. A live run renews it all along
+        (``syncengine.locking.Lease``), so the lease can be short; a holder that died
+        (kill -9) frees it when the lease runs out, or at once when it ran on this host."""
         holder = uuid.uuid4().hex
         t = LOCKS
         with self.transaction() as conn:
@@ -889,13 +905,15 @@ class Store:
                 ) from None
         return holder
 
-    def renew_lock(self, connection: str, holder: str, ttl: timedelta = LOCK_TTL) -> None:
+    def renew_lock(self, connection: str, holder: str, ttl: timedelta = LOCK_TTL) -> bool:
+        """Extend ``holder``'s lease; False if it no longer holds the lock (taken over)."""
         with self.transaction() as conn:
-            conn.execute(
+            res = conn.execute(
                 update(LOCKS)
                 .where(LOCKS.c.connection == connection, LOCKS.c.holder == holder)
                 .values(expires_at=now() + ttl)
             )
+            return bool(res.rowcount)
 
     def release_lock(self, connection: str, holder: str) -> None:
         with self.transaction() as conn:

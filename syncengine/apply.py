@@ -117,8 +117,8 @@ class Applier:
     """Called after every chunk: the engine renews the connection's lock lease."""
     in_quarantine: set[tuple[str, str, str]] = field(default_factory=set)
     claimed: set[tuple[str, str, str]] = field(default_factory=set)
-    stopped: bool = False
     """(side, entity, id) of records this run links to a counterpart."""
+    stopped: bool = False
     created: dict[tuple[Side, Entity, str], str] = field(default_factory=dict)
     """(target side, entity, source id) -> new id, for children of contacts created now."""
 
@@ -250,9 +250,8 @@ class Applier:
             (r["side"], r["entity"], r["a_id"] if r["side"] == "b" else r["b_id"])
             for r in inflight_rows
         }
-        if inflight_rows:
-            with self.store.transaction() as conn:
-                self.store.settle_inflight(conn, self.connection)
+        with self.store.transaction() as conn:
+            self.store.settle_interrupted(conn, self.connection, self.run_id)
         self.claimed = {
             (side, op.entity, rid)
             for op in plan.operations

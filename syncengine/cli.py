@@ -19,7 +19,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from syncengine import config as config_mod
-from syncengine.errors import ConfigError, LockedError, SafetyRefusal, SyncError, UserError
+from syncengine.errors import (
+    ConfigError,
+    LockedError,
+    SafetyRefusal,
+    SyncError,
+    UsageError,
+    UserError,
+)
 from syncengine.models import OpStatus, RunReport
 
 app = typer.Typer(
@@ -103,6 +110,10 @@ def _run(
     from syncengine.runtime import open_session
 
     with _errors():
+        if fmt not in OUTPUT_FORMATS:
+            raise UsageError(f"--format {fmt!r}: use one of {', '.join(OUTPUT_FORMATS)}")
+        if report_path:
+            _report_format(report_path)  # refuse a bad name before anything runs
         config = _load(cfg)
         session = open_session(config, connection)
         try:
@@ -125,12 +136,22 @@ def _run(
         return 0 if dry_run and not report.problems else _exit_code(report)
 
 
-def _write_report(report: RunReport, path: str) -> None:
+OUTPUT_FORMATS = ("text", "json", "md", "html")
+
+
+def _report_format(path: str) -> str:
+    """A report's format, from its file name's suffix."""
     suffix = Path(path).suffix.lstrip(".").lower()
     fmt = {"htm": "html", "markdown": "md"}.get(suffix, suffix)
     if fmt not in ("html", "md", "json"):
-        fmt = "html"
-    Path(path).write_text(_render(report, fmt), encoding="utf-8")
+        raise UsageError(
+            f"--report {path!r}: name the file .html, .md or .json; the suffix picks the format"
+        )
+    return fmt
+
+
+def _write_report(report: RunReport, path: str) -> None:
+    Path(path).write_text(_render(report, _report_format(path)), encoding="utf-8")
     err.print(f"report written to {path}")
 
 
@@ -182,7 +203,7 @@ def report_cmd(
 
     with _errors():
         if fmt not in ("html", "md", "json"):
-            raise ConfigError([f"--format {fmt!r}: use html, md or json"], "report")
+            raise UsageError(f"--format {fmt!r}: use html, md or json")
         session = open_session(_load(config), connection)
         try:
             rep = session.engine.run(dry_run=True, force=True)

@@ -246,4 +246,10 @@ def parse(raw: Mapping[str, Any], path: Path) -> Config:
 def _valid_schedule(text: str) -> bool:
     if text.startswith("every"):
         return parse_duration(text) is not None
-    return len(text.split()) == 5
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(text)  # the scheduler's own parser: what it accepts
+    except ValueError:
+        return False
+    return True

@@ -18,9 +18,10 @@ from functools import partial
 from typing import Any
 
 from adapters.base import Adapter, CallRecord, WriteCost
-from state.store import Store, StoredRecord
+from state.store import Store
 from syncengine.apply import Applier
 from syncengine.ingest import SideRead, Stored, full_pass_due, read_side
+from syncengine.locking import Lease
 from syncengine.models import CHILD_ENTITIES, ENTITIES, SIDES, Entity, Plan, Record, RunReport, Side
 from syncengine.normalize import canonical_fields, match_keys
 from syncengine.plan import LinkedPair, SyncInput, reconcile
@@ -58,9 +59,9 @@ class SyncEngine:
     """Seconds spent per phase of the last run: read, plan, apply (for the bench)."""
     records_read: int = 0
     should_stop: Callable[[], bool] = lambda: False
+    """Checked between chunks of ops: a stop request ends the run at a clean point."""
     run_started: Callable[[int | None], None] = lambda run_id: None
     """Told each run's id (None for a plan), so audit rows can name their run."""
-    """Checked between chunks of ops: a stop request ends the run at a clean point."""
 
     def adapter(self, side: Side) -> Adapter:
         return self.a if side == "a" else self.b
@@ -110,14 +111,13 @@ class SyncEngine:
                                 del read.changed[rid]
                 stored_all[(side, entity)] = stored
                 reads[(side, entity)] = read
+                # What the side holds linked, whatever this read saw: the deletes a plan
+                # sends *to* a side are guarded against its count, and an incremental
+                # read of that side (one that saw no deletes itself) knows nothing of it.
                 had = (
                     sum(1 for _, is_linked, _ in stored.values() if is_linked)
                     if read.full
-                    else (
-                        self.store.count_linked(self.connection, side, entity)
-                        if read.deleted
-                        else 0
-                    )
+                    else self.store.count_linked(self.connection, side, entity)
                 )
                 stats.append(
                     SideStats(
@@ -317,7 +317,10 @@ class SyncEngine:
                 dry_run=True,
                 problems=tuple(prepared.problems),
             )
-        holder = self.store.acquire_lock(self.connection)
+        with Lease(self.store, self.connection) as lease:
+            return self._run_locked(lease, started, force)
+
+    def _run_locked(self, lease: Lease, started: datetime, force: bool) -> RunReport:
         run_id = self.store.start_run(self.connection, "run")
         self.run_started(run_id)
         try:
@@ -332,8 +335,8 @@ class SyncEngine:
                 self.policy,
                 sleep=self.sleep,
                 progress=self.progress,
-                should_stop=self.should_stop,
-                heartbeat=partial(self.store.renew_lock, self.connection, holder),
+                should_stop=lambda: self.should_stop() or lease.lost,
+                heartbeat=lease.renew,
             )
             t0 = time.perf_counter()
             outcomes = applier.apply(prepared)
@@ -352,6 +355,7 @@ class SyncEngine:
                 any(o.status.value in ("failed", "quarantined") for o in outcomes)
                 or prepared.problems
             )
+            lease.check()
             self.store.finish_run(
                 run_id,
                 "stopped" if applier.stopped else "partial" if failed else "ok",
@@ -363,15 +367,10 @@ class SyncEngine:
             )
             return report
         except BaseException as exc:
-            self.store.finish_run(
-                run_id,
-                "refused" if getattr(exc, "exit_code", 0) == 3 else "failed",
-                {},
-                error=str(exc),
-            )
+            status = {3: "refused", 4: "lock lost"}.get(getattr(exc, "exit_code", 0), "failed")
+            self.store.finish_run(run_id, status, {}, error=str(exc))
             raise
         finally:
-            self.store.release_lock(self.connection, holder)
             self.store.checkpoint()
 
     def _calls_by_side(self) -> dict[str, int]:
@@ -397,9 +396,3 @@ def _collector_paused() -> Iterator[None]:
 
 def _by_side(ra: SideRead, rb: SideRead) -> tuple[tuple[Side, SideRead], tuple[Side, SideRead]]:
     return (("a", ra), ("b", rb))
-
-
-def stored_record(record: Record, policy: Policy, linked: bool = True) -> StoredRecord:
-    from state.store import stored
-
-    return stored(record, match_keys(record, policy.default_region, policy.match_keys)[:2], linked)

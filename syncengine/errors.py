@@ -12,11 +12,13 @@ Foreign exceptions (httpx, sqlalchemy, json) are translated where they enter, wi
     │   ├── ConfigError               all config problems of a file, reported at once
     │   ├── SecretError               a secret reference that cannot be resolved
     │   ├── UnknownAdapterError       no adapter registered under that name
-    │   └── NotFoundError             a conflict/run/connection id that does not exist
+    │   ├── NotFoundError             a conflict/run/connection id that does not exist
+    │   └── UsageError                a command-line option with a value it cannot take
     ├── SafetyRefusal                 a guard refused the run, exit code 3
     │   ├── SideEmptiedRefusal        a side that had records returned none
     │   └── MassDeleteRefusal         deletes exceed the configured share
     ├── LockedError                   another run of the same connection holds the lock
+    │   └── LockLostError             this run's lease ran out and another run took over
     ├── AdapterError                  a side failed an operation
     │   ├── TransientAdapterError     (Transient) 429, 5xx, timeouts, resets
     │   ├── PermanentAdapterError     (Permanent) other 4xx, validation
@@ -71,6 +73,10 @@ class NotFoundError(UserError):
     """A named object (connection, conflict, run) does not exist."""
 
 
+class UsageError(UserError):
+    """A command-line option with a value it cannot take; nothing has run yet."""
+
+
 class SafetyRefusal(SyncError):
     """A safety guard refused the run; ``--force`` overrides (exit 3)."""
 
@@ -89,6 +95,10 @@ class LockedError(SyncError):
     """Another run of this connection holds its lock."""
 
     exit_code = 4
+
+
+class LockLostError(LockedError):
+    """This run's lease ran out (the process stalled) and another run took over."""
 
 
 class AdapterError(SyncError):

@@ -283,3 +283,70 @@ def test_run_can_also_write_its_report(cli: Invoke, seeded: Project, tmp_path: P
     assert result.exit_code == 0
     assert out.read_text(encoding="utf-8").lstrip().startswith("#")
     assert f"report written to {out}" in flat(result.output)
+
+
+# -- bad input is refused before anything runs ------------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--format", "yaml"), "--format 'yaml': use one of text, json, md, html"),
+        (("--report", "out.txt"), "--report 'out.txt': name the file .html, .md or .json"),
+    ],
+)
+def test_run_with_a_bad_option_exits_2_and_writes_nothing(
+    cli: Invoke, seeded: Project, args: tuple[str, ...], message: str
+) -> None:
+    before = seeded.path("b").read_bytes()
+    result = cli("run", "--config", seeded.config, *args)
+    assert result.exit_code == 2, result.output
+    assert message in flat(result.output)
+    assert seeded.path("b").read_bytes() == before
+    with seeded.store() as store:
+        assert store.runs(None) == []
+
+
+def test_a_cron_expression_the_scheduler_cannot_parse_is_a_config_error(
+    cli: Invoke, seeded: Project
+) -> None:
+    seeded.write_config(schedule="61 * * * *")
+    for command in ("check", "schedule", "run"):
+        result = cli(command, "--config", seeded.config)
+        assert result.exit_code == 2, (command, result.output)
+        assert "schedule = '61 * * * *'" in flat(result.output)
+
+
+def test_the_lock_holds_against_a_run_in_another_process(cli: Invoke, seeded: Project) -> None:
+    """A real second process holds the lock; a run here exits 4 and writes nothing. Once
+    that process is killed with -9, its lease is freed at once (same host, dead pid)."""
+    import signal
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from state.store import Store\n"
+            "from syncengine.locking import Lease\n"
+            f"with Lease(Store({seeded.state_url!r}), 'main'):\n"
+            "    print('held', flush=True)\n"
+            "    time.sleep(120)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        before = seeded.path("b").read_bytes()
+        result = cli("run", "--config", seeded.config)
+        assert result.exit_code == 4, result.output
+        assert f"pid {holder.pid}" in flat(result.output)
+        assert seeded.path("b").read_bytes() == before
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+        if holder.stdout is not None:
+            holder.stdout.close()
+    synced(cli, seeded)
+    assert "grace@example.com" in seeded.by_email("b")

@@ -104,12 +104,17 @@ def test_inflight_creates_are_pending_creates_until_settled(store: Store) -> Non
         store.journal_finish(conn, crashed, [(3, "done", "b3", None, 1)])
     assert [r["a_id"] for r in store.inflight_creates("c")] == ["a1"]
 
+    current = store.start_run("c", "run")
     with store.transaction() as conn:
-        store.settle_inflight(conn, "c")
-    assert store.inflight_creates("c") == []
+        store.journal_begin(conn, [journal_row(current, 1, "create")])
+        store.settle_interrupted(conn, "c", current)
+    assert [r["run_id"] for r in store.inflight_creates("c")] == [current]
     statuses = [r["status"] for r in store.journal(crashed)]
-    # Both pending rows of "c" are settled; the other connection's row is untouched.
+    # Both pending rows of the dead run are settled; the other connection's row and the
+    # current run's own row are untouched.
     assert statuses == ["interrupted", "interrupted", "done", "pending"]
+    runs = {r["id"]: r["status"] for r in store.runs("c")}
+    assert runs == {crashed: "interrupted", current: "running"}
 
 
 # -- conflicts -----------------------------------------------------------------------------

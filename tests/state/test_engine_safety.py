@@ -1,0 +1,122 @@
+"""Engine-level guarantees that need the real store: the delete guard on incremental
+reads, crashed runs settled by the next one, and the lock lease (on both backends)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import delete, update
+
+from adapters.memory import MemoryAdapter, SimulatedCrash
+from state.store import LOCKS, RUNS, Store
+from syncengine.engine import SyncEngine
+from syncengine.errors import LockLostError, MassDeleteRefusal
+from syncengine.locking import Lease
+from syncengine.models import Record
+
+
+def seeded(n: int) -> tuple[MemoryAdapter, MemoryAdapter]:
+    a, b = MemoryAdapter(id_prefix="a"), MemoryAdapter(id_prefix="b")
+    for i in range(n):
+        a.put(Record("contact", f"a{i}", {"email": f"p{i}@example.com", "first_name": f"P{i}"}))
+    return a, b
+
+
+def test_mass_delete_is_refused_though_both_sides_were_read_incrementally(store: Store) -> None:
+    """Side b saw no deletes itself (its read knows nothing of its size): the guard must
+    still weigh the deletes sent to b against what b holds linked."""
+    a, b = seeded(10)
+    engine = SyncEngine(store, "conn", a, b)
+    engine.run()
+    for i in range(6):
+        a.remove("contact", f"a{i}")
+    with pytest.raises(MassDeleteRefusal, match="deletes 6 of 10 contacts on side b"):
+        engine.run()
+    assert len(b.records("contact")) == 10
+    assert store.runs("conn")[0]["status"] == "refused"
+    engine.run(force=True)
+    assert len(b.records("contact")) == 4
+
+
+def test_a_crash_during_updates_is_settled_by_the_next_run(store: Store) -> None:
+    a, b = seeded(8)
+    engine = SyncEngine(store, "conn", a, b)
+    engine.run()
+    for i in range(5):
+        rec = a.records("contact")[f"a{i}"]
+        a.put(Record("contact", rec.id, {**rec.fields, "city": "Oslo"}))
+    b.faults.crash_after_writes = 2
+    with pytest.raises(SimulatedCrash):
+        engine.run()
+    crashed = store.runs("conn")[0]
+    assert {r["status"] for r in store.journal(crashed["id"])} == {"pending"}
+    with store.transaction() as conn:  # what kill -9 leaves: nothing closed the run
+        conn.execute(update(RUNS).where(RUNS.c.id == crashed["id"]).values(status="running"))
+
+    engine.run()
+    assert {r["status"] for r in store.journal(crashed["id"])} == {"interrupted"}
+    runs = {r["id"]: r["status"] for r in store.runs("conn")}
+    assert runs[crashed["id"]] == "interrupted"
+    assert sorted(r.fields.get("city") or "" for r in b.records("contact").values()) == [
+        *[""] * 3,
+        *["Oslo"] * 5,
+    ]
+    assert engine.run(dry_run=True).plan.operations == ()
+
+
+class TakeOver(MemoryAdapter):
+    """Side b: at its first write, another run takes the connection over (as if this
+    process had stalled past its lease); later writes of this run must not happen."""
+
+    def __init__(self, rival: Store) -> None:
+        super().__init__(id_prefix="b")
+        self.rival = rival
+        self.rival_holder: str | None = None
+
+    def create(self, record: Record) -> Record:
+        if self.rival_holder is None:
+            with self.rival.transaction() as conn:
+                conn.execute(delete(LOCKS))
+            self.rival_holder = self.rival.acquire_lock("conn")
+        return super().create(record)
+
+
+def test_a_run_whose_lease_was_taken_over_stops_and_says_so(state_url: str) -> None:
+    from syncengine.apply import CHUNK_UNITS
+
+    store, rival = Store(state_url), Store(state_url)
+    try:
+        a, _ = seeded(CHUNK_UNITS + 20)
+        b = TakeOver(rival)
+        with pytest.raises(LockLostError, match="another run took the connection over"):
+            SyncEngine(store, "conn", a, b).run()
+        # The first chunk was written and settled; the second never started.
+        assert len(b.records("contact")) == CHUNK_UNITS
+        assert store.count_links("conn", "contact") == CHUNK_UNITS
+        assert store.runs("conn")[0]["status"] == "lock lost"
+        assert store.cursors("conn") == {}  # the rest is read again next run
+        # The rival still holds the lock: the lost run did not release it.
+        assert b.rival_holder is not None
+        assert rival.renew_lock("conn", b.rival_holder)
+    finally:
+        store.close()
+        rival.close()
+
+
+def test_the_lease_is_renewed_in_the_background(store: Store) -> None:
+    """A run that reads for longer than its lease (no chunk boundary to renew at)
+    keeps the lock: the keeper thread renews it every third of the lease."""
+    renewed = threading.Event()
+    original = store.renew_lock
+
+    def spy(connection: str, holder: str, ttl: object = None) -> bool:
+        renewed.set()
+        return original(connection, holder)
+
+    store.renew_lock = spy  # type: ignore[assignment,method-assign]
+    with Lease(store, "conn", every=0.01) as lease:
+        assert renewed.wait(5)
+        assert not lease.lost
+    with Lease(store, "conn") as again:  # released on exit: free again
+        assert again.holder
