@@ -31,6 +31,7 @@ __all__ = [
     "CallRecord",
     "Capabilities",
     "Checkable",
+    "ImmediateChanges",
     "Incremental",
     "KeyLookup",
     "SecretResolver",
@@ -146,6 +147,16 @@ class Incremental(Protocol):
     """A side that can list what changed since a cursor (an opaque string it made)."""
 
     def changes_since(self, entity: Entity, cursor: str) -> Snapshot: ...
+
+
+@runtime_checkable
+class ImmediateChanges(Incremental, Protocol):
+    """An incremental side whose change feed shows a write as soon as it returns (no
+    search index lagging behind). The engine then reads a run's own writes back at the
+    end of the run and, when that is all it finds, moves the cursor past them, so the
+    next run does not list them again. GHL's search lags: it is not one of these."""
+
+    immediate_changes: bool
 
 
 @runtime_checkable

@@ -42,6 +42,8 @@ class SimulatedCrash(BaseException):
 
 class MemoryAdapter:
     name = "memory"
+    immediate_changes = True
+    """Its change log is written with the record: a run may read its own writes back."""
     _stores: ClassVar[dict[str, MemoryAdapter]] = {}
 
     def __init__(

@@ -21,6 +21,7 @@ class SideRecord(SQLModel, table=True):
         Index("ix_side_records_key1", "connection", "side", "entity", "key1"),
         Index("ix_side_records_key2", "connection", "side", "entity", "key2"),
         Index("ix_side_records_parent", "connection", "side", "entity", "parent_id"),
+        Index("ix_side_records_linked", "connection", "side", "entity", "linked"),
     )
 
     connection: str = Field(primary_key=True)

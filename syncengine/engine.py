@@ -17,12 +17,29 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from adapters.base import Adapter, CallRecord, WriteCost
+from adapters.base import Adapter, CallRecord, ImmediateChanges, WriteCost
 from state.store import Store
 from syncengine.apply import Applier
-from syncengine.ingest import SideRead, Stored, full_pass_due, read_side
+from syncengine.ingest import (
+    BULK_LOOKUP_LIMIT,
+    SideRead,
+    Stored,
+    full_pass_due,
+    only_echoes,
+    read_side,
+)
 from syncengine.locking import Lease
-from syncengine.models import CHILD_ENTITIES, ENTITIES, SIDES, Entity, Plan, Record, RunReport, Side
+from syncengine.models import (
+    CHILD_ENTITIES,
+    ENTITIES,
+    SIDES,
+    Action,
+    Entity,
+    Plan,
+    Record,
+    RunReport,
+    Side,
+)
 from syncengine.normalize import canonical_fields, match_keys
 from syncengine.plan import LinkedPair, SyncInput, reconcile
 from syncengine.policy import Policy
@@ -77,7 +94,7 @@ class SyncEngine:
         now = self.clock()
         reads: dict[tuple[Side, Entity], SideRead] = {}
         stored_all: dict[tuple[Side, Entity], Stored] = {}
-        stats: list[SideStats] = []
+        full_had: dict[tuple[Side, Entity], int] = {}
         for entity in self.entities():
             for side in SIDES:
                 adapter = self.adapter(side)
@@ -111,28 +128,44 @@ class SyncEngine:
                                 del read.changed[rid]
                 stored_all[(side, entity)] = stored
                 reads[(side, entity)] = read
-                # What the side holds linked, whatever this read saw: the deletes a plan
-                # sends *to* a side are guarded against its count, and an incremental
-                # read of that side (one that saw no deletes itself) knows nothing of it.
-                had = (
-                    sum(1 for _, is_linked, _ in stored.values() if is_linked)
-                    if read.full
-                    else self.store.count_linked(self.connection, side, entity)
-                )
-                stats.append(
-                    SideStats(
-                        side,
-                        entity,
-                        had=had,
-                        returned=read.returned if read.full else None,
-                        deletes=len(read.deleted),
-                    )
-                )
+                if read.full:
+                    full_had[(side, entity)] = sum(1 for _, linked, _ in stored.values() if linked)
         self.records_read = sum(r.returned for r in reads.values())
         t1 = time.perf_counter()
-        prepared = self._assemble(reads, stored_all, stats)
+        prepared = self._assemble(reads, stored_all)
+        prepared.stats = self._side_stats(prepared, full_had)
         self.timings = {"read": t1 - t0, "plan": time.perf_counter() - t1}
         return prepared
+
+    def _side_stats(
+        self, prepared: Prepared, full_had: Mapping[tuple[Side, Entity], int]
+    ) -> list[SideStats]:
+        """What the guards weigh the plan against: per side and entity, the linked
+        records it holds. The deletes a plan sends *to* a side are weighed against that
+        side's count, which an incremental read of it does not know: it is counted in
+        the store, only where the plan deletes something."""
+        deleting = {
+            (op.side, op.entity) for op in prepared.plan.operations if op.action is Action.DELETE
+        }
+        stats = []
+        for (side, entity), read in prepared.reads.items():
+            had = full_had.get((side, entity))
+            if had is None:
+                had = (
+                    self.store.count_linked(self.connection, side, entity)
+                    if (side, entity) in deleting
+                    else 0
+                )
+            stats.append(
+                SideStats(
+                    side,
+                    entity,
+                    had=had,
+                    returned=read.returned if read.full else None,
+                    deletes=len(read.deleted),
+                )
+            )
+        return stats
 
     def _parents(self, side: Side, entity: Entity) -> dict[str, str | None]:
         ids = self.store.fingerprints(self.connection, side, entity)
@@ -161,7 +194,6 @@ class SyncEngine:
         self,
         reads: dict[tuple[Side, Entity], SideRead],
         stored_all: dict[tuple[Side, Entity], Stored],
-        stats: list[SideStats],
     ) -> Prepared:
         extra, resolutions = self._extra_in_play()
         pairs: dict[tuple[Entity, str, str], LinkedPair] = {}
@@ -245,7 +277,7 @@ class SyncEngine:
             resolutions={k: (v["resolution"], v["resolved_value"]) for k, v in resolutions.items()},
         )
         plan = reconcile(inp, self.policy)
-        return Prepared(plan, reads, pairs, unlinked, pending_gone, stats, resolutions, problems)
+        return Prepared(plan, reads, pairs, unlinked, pending_gone, [], resolutions, problems)
 
     def _contact_links(
         self,
@@ -356,6 +388,8 @@ class SyncEngine:
                 or prepared.problems
             )
             lease.check()
+            if not applier.stopped:
+                self._absorb_echoes(prepared)
             self.store.finish_run(
                 run_id,
                 "stopped" if applier.stopped else "partial" if failed else "ok",
@@ -372,6 +406,33 @@ class SyncEngine:
             raise
         finally:
             self.store.checkpoint()
+
+    def _absorb_echoes(self, prepared: Prepared) -> None:
+        """Read this run's own writes back from sides with an immediate change feed and
+        move their cursors past them, so the next run does not list (and compare) every
+        record this run wrote. Skipped where anything else changed meanwhile."""
+        moved: list[tuple[Side, Entity, str, datetime | None]] = []
+        cursors = self.store.cursors(self.connection)
+        for (side, entity), read in prepared.reads.items():
+            adapter = self.adapter(side)
+            if read.cursor is None or not (
+                isinstance(adapter, ImmediateChanges) and adapter.immediate_changes
+            ):
+                continue
+            snap = adapter.changes_since(entity, read.cursor)
+            if snap.cursor is None or snap.cursor == read.cursor:
+                continue
+            ids = [r.id for r in snap.records] + list(snap.deleted_ids)
+            stored = self.store.fingerprints(
+                self.connection, side, entity, ids if len(ids) <= BULK_LOOKUP_LIMIT else None
+            )
+            if only_echoes(snap, stored):
+                last_full = cursors.get((side, entity), (None, None))[1]
+                moved.append((side, entity, snap.cursor, last_full))
+        if moved:
+            with self.store.transaction() as conn:
+                for side, entity, cursor, last_full in moved:
+                    self.store.put_cursor(conn, self.connection, side, entity, cursor, last_full)
 
     def _calls_by_side(self) -> dict[str, int]:
         out: dict[str, int] = {}

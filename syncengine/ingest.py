@@ -114,6 +114,22 @@ def ingest(
     return out
 
 
+def only_echoes(snap: Snapshot, stored: Stored) -> bool:
+    """Whether a change feed read right after a run holds nothing but that run's own
+    writes: every changed record is stored at the version (or content) the run wrote,
+    and every deleted one is already gone from the base. Anything else (an edit made
+    on the side while the run was writing) means the cursor must stay where it was."""
+    for rec in snap.records:
+        known = stored.get(rec.id)
+        if known is None:
+            return False
+        if rec.version is not None and known[2] == rec.version:
+            continue
+        if known[0] != fingerprint(canonical_fields(rec.fields)):
+            return False
+    return not any(rid in stored for rid in snap.deleted_ids)
+
+
 def full_pass_due(last_full: datetime | None, every: timedelta | None, now: datetime) -> bool:
     if every is None:
         return False

@@ -208,9 +208,14 @@ def merge_pair(
             )
         return to_a, to_b
 
+    fields_a, fields_b = a.fields, b.fields
     for name in synced_fields(entity, caps_a, caps_b):
+        ba, bb, va, vb = base_a.get(name), base_b.get(name), fields_a.get(name), fields_b.get(name)
+        if va == ba and vb == bb:
+            # Neither side moved this field (nor any key or member of it): every branch
+            # of the decision table leaves it as it is, so skip the table.
+            continue
         rule = policy.rule_for(entity, name)
-        ba, bb, va, vb = base_a.get(name), base_b.get(name), a.fields.get(name), b.fields.get(name)
         if name in SET_FIELDS:
             to_a, to_b = record(name, merge_set(ba, bb, va, vb, rule.direction), ba, bb, va, vb)
         elif name in MAP_FIELDS:
