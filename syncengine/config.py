@@ -7,6 +7,7 @@ file) is refused: the file must hold a reference (``env:VAR`` or ``keyring:NAME`
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -16,14 +17,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from syncengine.errors import ConfigError
+from adapters.registry import adapter_names
+from syncengine.errors import ConfigError, SecretError
 from syncengine.models import ENTITIES, Entity
 from syncengine.policy import ConflictRule, DeleteRule, Direction, FieldRule, Policy
-from syncengine.secrets import SECRET_SETTINGS, is_reference
+from syncengine.secrets import SECRET_SETTINGS, SecretStore, is_reference
 
 DEFAULT_NAME = "syncengine.toml"
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_PASSWORD_IN_URL = re.compile(r"^[a-z0-9+]+://[^/@:]*:[^/@]+@")
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,38 @@ def load(path: Path) -> Config:
     return parse(raw, path)
 
 
+_TOP_KEYS = ("state", "connections")
+_STATE_KEYS = ("url",)
+_CONNECTION_KEYS = (
+    "a",
+    "b",
+    "schedule",
+    "entities",
+    "match",
+    "default_region",
+    "conflicts",
+    "tie_break",
+    "deletes",
+    "max_delete_share",
+    "min_guarded_deletes",
+    "full_pass_every",
+    "fields",
+)
+_FIELD_RULE_KEYS = ("conflicts", "direction")
+
+
+def _unknown_keys(
+    problems: list[str], where: str, raw: Mapping[str, Any], known: tuple[str, ...]
+) -> None:
+    """A misspelt key would silently fall back to its default: name it and the likely fix."""
+    for key in raw:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(str(key), known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+        problems.append(f"{where}{'.' if where else ''}{key}: unknown setting; {hint}")
+
+
 def _enum(problems: list[str], where: str, value: Any, enum: type[Any], default: Any) -> Any:
     if value is None:
         return default
@@ -114,11 +149,16 @@ def _side(problems: list[str], where: str, raw: Any) -> SideConfig:
         )
         return SideConfig("memory", {})
     adapter = raw.get("adapter")
+    known = adapter_names()
     if not isinstance(adapter, str) or not adapter:
-        problems.append(
-            f'{where}.adapter is missing: set adapter = "jsonl", "csv", "ghl" or "memory"'
-        )
+        problems.append(f"{where}.adapter is missing: set adapter = one of {', '.join(known)}")
         adapter = "memory"
+    elif adapter not in known:
+        close = difflib.get_close_matches(adapter, known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        problems.append(
+            f"{where}.adapter = {adapter!r}: no such adapter; {hint}use one of {', '.join(known)}"
+        )
     for key, value in raw.items():
         if key in SECRET_SETTINGS and not is_reference(value):
             problems.append(
@@ -157,6 +197,7 @@ def _policy(problems: list[str], where: str, raw: Mapping[str, Any]) -> Policy:
                 f'{where}.fields.{fname} must be a table, e.g. {{ direction = "a->b" }}'
             )
             continue
+        _unknown_keys(problems, f"{where}.fields.{fname}", rule, _FIELD_RULE_KEYS)
         fields[fname] = FieldRule(
             conflicts=_enum(
                 problems,
@@ -183,6 +224,20 @@ def _policy(problems: list[str], where: str, raw: Mapping[str, Any]) -> Policy:
             f"{where}.max_delete_share = {share!r}: use a share between 0 and 1, like 0.2"
         )
         share = 0.2
+    guarded = raw.get("min_guarded_deletes", 3)
+    if not isinstance(guarded, int) or isinstance(guarded, bool) or guarded < 1:
+        problems.append(
+            f"{where}.min_guarded_deletes = {guarded!r}: use a whole number of at least 1, "
+            "like 3 (plans deleting fewer records are never refused)"
+        )
+        guarded = 3
+    region = str(raw.get("default_region", "US")).upper()
+    if region not in _regions():
+        problems.append(
+            f"{where}.default_region = {raw.get('default_region')!r}: use a two-letter "
+            'country code such as "US", "GB" or "DE" (for phone numbers without a +prefix)'
+        )
+        region = "US"
     return Policy(
         conflicts=_enum(
             problems, f"{where}.conflicts", raw.get("conflicts"), ConflictRule, ConflictRule.NEWEST
@@ -193,22 +248,51 @@ def _policy(problems: list[str], where: str, raw: Mapping[str, Any]) -> Policy:
         ),
         fields=fields,
         match_keys=tuple(match),
-        default_region=str(raw.get("default_region", "US")),
+        default_region=region,
         entities=tuple(ents) or ENTITIES,
         max_delete_share=float(share),
+        min_guarded_deletes=guarded,
     )
+
+
+def _regions() -> frozenset[str]:
+    import phonenumbers
+
+    return frozenset(phonenumbers.SUPPORTED_REGIONS)
+
+
+def _state_url(problems: list[str], url: Any, path: Path) -> str:
+    """The state database URL: a path relative to the config file, a URL, or a secret
+    reference to one (a PostgreSQL URL with a password is a secret)."""
+    if url is None:
+        return f"sqlite:///{path.parent / 'syncengine.db'}"
+    if not isinstance(url, str):
+        problems.append('state.url must be a string like "sqlite:///syncengine.db"')
+        return f"sqlite:///{path.parent / 'syncengine.db'}"
+    if is_reference(url):
+        try:
+            url = SecretStore()(url, setting="state.url")
+        except SecretError as exc:
+            problems.append(str(exc))
+            return f"sqlite:///{path.parent / 'syncengine.db'}"
+    elif _PASSWORD_IN_URL.match(url):
+        problems.append(
+            "state.url holds a literal password: never put secrets in the file; set "
+            'url = "env:SYNCENGINE_STATE_URL" (export the full URL) or use trust/peer '
+            "authentication or a ~/.pgpass file"
+        )
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        return f"sqlite:///{(path.parent / url.removeprefix('sqlite:///')).resolve()}"
+    return str(url)
 
 
 def parse(raw: Mapping[str, Any], path: Path) -> Config:
     problems: list[str] = []
+    _unknown_keys(problems, "", raw, _TOP_KEYS)
     state = raw.get("state", {})
-    url = state.get("url") if isinstance(state, Mapping) else None
-    if url is None:
-        url = f"sqlite:///{path.parent / 'syncengine.db'}"
-    elif (
-        isinstance(url, str) and url.startswith("sqlite:///") and not url.startswith("sqlite:////")
-    ):
-        url = f"sqlite:///{(path.parent / url.removeprefix('sqlite:///')).resolve()}"
+    if isinstance(state, Mapping):
+        _unknown_keys(problems, "state", state, _STATE_KEYS)
+    url = _state_url(problems, state.get("url") if isinstance(state, Mapping) else None, path)
     connections: dict[str, ConnectionConfig] = {}
     raw_conns = raw.get("connections", {})
     if not isinstance(raw_conns, Mapping) or not raw_conns:
@@ -221,6 +305,7 @@ def parse(raw: Mapping[str, Any], path: Path) -> Config:
         if not isinstance(body, Mapping):
             problems.append(f"[{where}] must be a table")
             continue
+        _unknown_keys(problems, where, body, _CONNECTION_KEYS)
         schedule = body.get("schedule")
         if schedule is not None and not _valid_schedule(str(schedule)):
             problems.append(

@@ -104,7 +104,7 @@ def test_every_config_problem_is_reported_at_once(cli: Invoke, project: Project)
     assert "connections.main.conflicts = 'sometimes': use one of newest, a, b, manual" in out
     assert "connections.main.max_delete_share = 3: use a share between 0 and 1" in out
     assert "connections.main.a.token holds a literal secret" in out
-    assert 'connections.main.b.adapter is missing: set adapter = "jsonl"' in out
+    assert "connections.main.b.adapter is missing: set adapter = one of csv, ghl, jsonl" in out
     assert "Traceback" not in result.output
     # Nothing ran: not even the state database was created.
     assert not project.db.exists()

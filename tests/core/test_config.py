@@ -63,3 +63,80 @@ def test_secret_references_resolve_and_fail_clearly():
     assert store("env:TOKEN", setting="token") == "s3cret"
     with pytest.raises(SecretError, match="environment variable MISSING is not set"):
         store("env:MISSING", setting="token")
+
+
+def test_misspelt_and_unknown_keys_are_named_with_the_likely_fix():
+    raw = {
+        "state": {"uri": "sqlite:///x.db"},
+        "connections": {
+            "x": {
+                "conflict": "a",
+                "fields": {"email": {"direction": "a->b", "conflict": "b"}},
+                "a": {"adapter": "jsnol", "path": "a.jsonl"},
+                "b": {"adapter": "memory"},
+            }
+        },
+        "conections": {},
+    }
+    with pytest.raises(ConfigError) as info:
+        parse(raw, Path("syncengine.toml"))
+    problems = info.value.problems
+    assert "conections: unknown setting; did you mean 'connections'?" in problems
+    assert "state.uri: unknown setting; did you mean 'url'?" in problems
+    assert "connections.x.conflict: unknown setting; did you mean 'conflicts'?" in problems
+    assert (
+        "connections.x.fields.email.conflict: unknown setting; did you mean 'conflicts'?"
+        in problems
+    )
+    assert any(
+        p.startswith("connections.x.a.adapter = 'jsnol': no such adapter; did you mean 'jsonl'?")
+        for p in problems
+    )
+    assert len(problems) == 5
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "needle"),
+    [
+        ("default_region", "Narnia", 'two-letter country code such as "US"'),
+        ("min_guarded_deletes", 0, "whole number of at least 1"),
+        ("max_delete_share", 2, "share between 0 and 1"),
+    ],
+)
+def test_policy_values_are_checked(key: str, value: object, needle: str):
+    raw = {
+        "connections": {"x": {key: value, "a": {"adapter": "memory"}, "b": {"adapter": "memory"}}}
+    }
+    with pytest.raises(ConfigError, match=needle):
+        parse(raw, Path("syncengine.toml"))
+
+
+def test_policy_guards_and_region_are_configurable():
+    raw = {
+        "connections": {
+            "x": {
+                "default_region": "gb",
+                "min_guarded_deletes": 10,
+                "a": {"adapter": "memory"},
+                "b": {"adapter": "memory"},
+            }
+        }
+    }
+    policy = parse(raw, Path("syncengine.toml")).connection("x").policy
+    assert (policy.default_region, policy.min_guarded_deletes) == ("GB", 10)
+
+
+def test_a_password_in_the_state_url_is_refused_and_a_reference_is_resolved(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    sides = {"a": {"adapter": "memory"}, "b": {"adapter": "memory"}}
+    literal = {"state": {"url": "postgresql://sync:hunter2@db/sync"}, "connections": {"x": sides}}
+    with pytest.raises(ConfigError, match="state.url holds a literal password") as info:
+        parse(literal, Path("syncengine.toml"))
+    assert "hunter2" not in str(info.value)
+    monkeypatch.setenv("SYNC_DB", "postgresql://sync:hunter2@db/sync")
+    ref = {"state": {"url": "env:SYNC_DB"}, "connections": {"x": sides}}
+    assert parse(ref, Path("syncengine.toml")).state_url == "postgresql://sync:hunter2@db/sync"
+    monkeypatch.delenv("SYNC_DB")
+    with pytest.raises(ConfigError, match="environment variable SYNC_DB is not set"):
+        parse(ref, Path("syncengine.toml"))
