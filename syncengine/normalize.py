@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
+import email_validator
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
@@ -65,6 +66,10 @@ _PLAIN_EMAIL = re.compile(
 )
 
 
+_SPECIAL_USE = frozenset(email_validator.SPECIAL_USE_DOMAIN_NAMES)
+"""Top-level names email-validator refuses (``test``, ``local``, ...): left to it."""
+
+
 @lru_cache(maxsize=65536)
 def email_key(email: str) -> str | None:
     """The matching key of an email, or None if it is not a valid address.
@@ -74,7 +79,12 @@ def email_key(email: str) -> str | None:
     quoted local parts) goes through email-validator itself.
     """
     email = email.strip()
-    if _PLAIN_EMAIL.match(email) and len(email) <= 254 and len(email.split("@")[0]) <= 64:
+    if (
+        _PLAIN_EMAIL.match(email)
+        and len(email) <= 254
+        and len(email.split("@")[0]) <= 64
+        and email.rpartition(".")[2].lower() not in _SPECIAL_USE
+    ):
         local, _, domain = email.rpartition("@")
         return f"{local.casefold()}@{domain.lower()}"
     try:
