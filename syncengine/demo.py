@@ -22,6 +22,8 @@ import httpx
 from rich.console import Console
 from rich.panel import Panel
 
+from syncengine.errors import UsageError
+
 STARTER_CONFIG = """\
 # syncengine configuration. Secrets are references (env:VAR or keyring:NAME), never values.
 [state]
@@ -217,6 +219,27 @@ def _edit(path: Path, match: dict[str, Any], **changes: Any) -> None:
     _write(path, rows)
 
 
+DEMO_MARK = ".syncengine-demo"
+"""A file the demo leaves in its folder: only a folder holding it is ever emptied."""
+
+
+def _fresh_demo_dir(directory: Path) -> None:
+    """Start from an empty folder. A previous demo's folder is cleared; any other
+    non-empty folder is refused, never deleted (``--dir`` may be mistyped)."""
+    if directory.exists():
+        if not directory.is_dir():
+            raise UsageError(f"--dir {directory}: is a file; name a folder for the demo")
+        if (directory / DEMO_MARK).exists():
+            shutil.rmtree(directory)
+        elif any(directory.iterdir()):
+            raise UsageError(
+                f"--dir {directory}: the folder has files the demo did not make; "
+                "name a new or empty folder (the demo clears only its own)"
+            )
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / DEMO_MARK).write_text("made by `syncengine demo`\n", encoding="utf-8")
+
+
 def run_demo(directory: Path, console: Console) -> int:
     from syncengine import config as config_mod
     from syncengine.fakeghl import prepare_state, start_in_thread
@@ -224,9 +247,7 @@ def run_demo(directory: Path, console: Console) -> int:
     from syncengine.runtime import open_session
 
     started = time.monotonic()
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
+    _fresh_demo_dir(directory)
     state, token = prepare_state()
     fake = start_in_thread(state, token, "demoLocation00000001")
     os.environ[DEMO_TOKEN_ENV] = token

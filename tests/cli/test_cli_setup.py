@@ -177,9 +177,24 @@ def test_demo_runs_and_every_file_it_names_exists(cli: Invoke, tmp_path: Path) -
     assert len(emails) == len(set(emails))
 
 
+def test_the_demo_never_empties_a_folder_it_did_not_make(cli: Invoke, tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("years of work", encoding="utf-8")
+    result = cli("demo", "--dir", mine)
+    assert result.exit_code == 2
+    assert "the folder has files the demo did not make" in flat(result.output)
+    assert (mine / "thesis.txt").read_text(encoding="utf-8") == "years of work"
+    assert sorted(p.name for p in mine.iterdir()) == ["thesis.txt"]
+
+
 def test_the_demo_leaves_a_held_conflict_to_review(cli: Invoke, tmp_path: Path) -> None:
     where = tmp_path / "demo"
     assert cli("demo", "--dir", where).exit_code == 0
+    # Its own folder is cleared and made again on the next run.
+    (where / "stale.txt").write_text("left over", encoding="utf-8")
+    assert cli("demo", "--dir", where).exit_code == 0
+    assert not (where / "stale.txt").exists()
     listed = cli("conflicts", "--config", where / "syncengine.toml")
     assert listed.exit_code == 0
     assert "website" in listed.output
