@@ -63,7 +63,12 @@ def run_scheduler(config: Config, *, once: bool = False) -> int:
         return 2
     stop = threading.Event()
     if once:
-        results = [run_connection(config, n, stop) for n in sorted(scheduled)]
+
+        def _stop_once(signum: int, _frame: FrameType | None) -> None:
+            stop.set()  # the run in flight stops at its next clean point
+
+        signal.signal(signal.SIGTERM, _stop_once)
+        results = [run_connection(config, n, stop) for n in sorted(scheduled) if not stop.is_set()]
         return 0 if all(r in ("ok", "busy") for r in results) else 1
     scheduler = BlockingScheduler(
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}

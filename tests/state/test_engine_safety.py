@@ -120,3 +120,34 @@ def test_the_lease_is_renewed_in_the_background(store: Store) -> None:
         assert not lease.lost
     with Lease(store, "conn") as again:  # released on exit: free again
         assert again.holder
+
+
+def test_a_stop_request_ends_the_run_at_a_clean_point_and_the_next_run_finishes(
+    store: Store,
+) -> None:
+    """What SIGTERM does to a scheduled run: the chunk in flight is settled, the rest is
+    skipped, the cursors stay, and the next run picks up exactly the rest."""
+    from syncengine.apply import CHUNK_UNITS
+
+    a, b = seeded(CHUNK_UNITS * 2 + 7)
+    stop = threading.Event()
+
+    class StopAfterFirstWrite(MemoryAdapter):
+        def create(self, record: Record) -> Record:
+            stop.set()
+            return super().create(record)
+
+    b = StopAfterFirstWrite(id_prefix="b")
+    engine = SyncEngine(store, "conn", a, b, should_stop=stop.is_set)
+    report = engine.run()
+    assert store.runs("conn")[0]["status"] == "stopped"
+    assert len(b.records("contact")) == CHUNK_UNITS
+    skipped = [o for o in report.outcomes if o.status.value == "skipped"]
+    assert len(skipped) == CHUNK_UNITS + 7
+    assert {r["status"] for r in store.journal(report.run_id or 0)} == {"done"}
+    assert store.cursors("conn") == {}
+
+    engine.should_stop = lambda: False
+    engine.run()
+    assert len(b.records("contact")) == CHUNK_UNITS * 2 + 7
+    assert engine.run(dry_run=True).plan.operations == ()
