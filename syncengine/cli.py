@@ -314,7 +314,9 @@ def history(
             table.add_column(col)
         for r in rows:
             summary = ", ".join(
-                f"{k} {v}" for k, v in r["summary"].items() if v and k != "operations"
+                f"{k} {v}"
+                for k, v in r["summary"].items()
+                if v and k != "operations" and not isinstance(v, list)
             )
             table.add_row(
                 str(r["id"]),
@@ -325,6 +327,52 @@ def history(
                 summary or r.get("error") or "",
             )
         console.print(table if rows else "no runs yet")
+
+
+@app.command()
+def quarantine(
+    config: ConfigOpt = None,
+    connection: Annotated[str | None, typer.Option("--connection")] = None,
+) -> None:
+    """Records held back: writes a side refused (retried every run, with the reason), and
+    records the last run could not read (fix them at the source; the rest synced)."""
+    from state.store import Store
+
+    with _errors():
+        cfg = _load(config)
+        names = [cfg.connection(connection).name] if connection else sorted(cfg.connections)
+        store = Store(cfg.state_url)
+        try:
+            held = [(n, q) for n in names for q in store.quarantined(n)]
+            unreadable = []
+            for n in names:
+                last = next(iter(store.runs(n, 1)), None)
+                if last is not None:
+                    unreadable += [(n, text) for text in last["summary"].get("unreadable", [])]
+        finally:
+            store.close()
+        if not held and not unreadable:
+            console.print("nothing is quarantined")
+            return
+        if held:
+            table = Table(title="quarantined: retried every run until the side accepts them")
+            for col in ("connection", "side", "entity", "record", "attempts", "since", "reason"):
+                table.add_column(col, overflow="fold")
+            for n, q in held:
+                table.add_row(
+                    n,
+                    q["side"],
+                    q["entity"],
+                    q["record_id"],
+                    str(q["attempts"]),
+                    f"{q['first_seen']:%Y-%m-%d %H:%M}",
+                    q["reason"],
+                )
+            console.print(table)
+        if unreadable:
+            console.print("[bold]unreadable in the last run[/] (fix them where they are):")
+            for n, text in unreadable:
+                console.print(f"  {n}: {escape(text)}", highlight=False)
 
 
 @app.command()

@@ -45,6 +45,9 @@ from syncengine.plan import LinkedPair, SyncInput, reconcile
 from syncengine.policy import Policy
 from syncengine.safety import SideStats, check_plan
 
+UNREADABLE_KEPT = 200
+"""How many unreadable-record messages a run keeps in its summary (`syncengine quarantine`)."""
+
 
 @dataclass
 class Prepared:
@@ -397,6 +400,7 @@ class SyncEngine:
                     **prepared.plan.summary(),
                     **{f"outcome_{k}": v for k, v in report.counts().items()},
                     "problems": len(prepared.problems),
+                    "unreadable": prepared.problems[:UNREADABLE_KEPT],
                 },
             )
             return report

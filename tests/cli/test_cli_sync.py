@@ -133,6 +133,41 @@ def test_a_malformed_line_is_named_and_the_rest_syncs(cli: Invoke, seeded: Proje
     with seeded.store() as store:
         (run,) = store.runs("main")
         assert run["status"] == "partial"
+    # `quarantine` names what was held back and where to fix it.
+    shown = cli("quarantine", "--config", seeded.config)
+    assert shown.exit_code == 0
+    assert f"main: {seeded.path('a')}:4: is not valid JSON" in flat(shown.output)
+
+
+def test_quarantine_lists_a_write_the_side_keeps_refusing(cli: Invoke, project: Project) -> None:
+    from adapters.memory import MemoryAdapter
+
+    project.config.write_text(
+        '[connections.main.a]\nadapter = "jsonl"\npath = "a.jsonl"\n'
+        '[connections.main.b]\nadapter = "memory"\nname = "quarantine-b"\n',
+        encoding="utf-8",
+    )
+    project.write("a", [contact("a1", "ada@example.com"), contact("a2", "bob@example.com")])
+    assert cli("quarantine", "--config", project.config).output.strip() == (
+        "nothing is quarantined"
+    )
+    side_b = MemoryAdapter.named("quarantine-b")
+    try:
+        assert cli("run", "--config", project.config).exit_code == 0
+        (ada,) = [
+            r for r in side_b.records("contact").values() if r.fields["email"] == "ada@example.com"
+        ]
+        side_b.faults.permanent_ids.add(ada.id)
+        project.edit("a", "ada@example.com", first_name="Ada")
+        assert cli("run", "--config", project.config).exit_code == 1
+        shown = flat(cli("quarantine", "--config", project.config).output)
+        assert "injected permanent failure" in shown and ada.id in shown
+        side_b.faults.permanent_ids.clear()
+        assert cli("run", "--config", project.config).exit_code == 0
+        assert "nothing is quarantined" in cli("quarantine", "--config", project.config).output
+        assert side_b.records("contact")[ada.id].fields["first_name"] == "Ada"
+    finally:
+        MemoryAdapter.forget_all()
 
 
 # -- safety guards -----------------------------------------------------------------------------
