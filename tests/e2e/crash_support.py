@@ -178,7 +178,7 @@ class Workspace:
             proc.wait()
 
     def expire_lease(self) -> None:
-        """Let the killed run's lease run out (it would after its 30-minute TTL)."""
+        """Let the killed run's lease run out (it would after its 5-minute TTL)."""
         store = Store(f"sqlite:///{self.db}")
         try:
             with store.transaction() as conn:
@@ -204,6 +204,8 @@ class Workspace:
             if not line.strip():
                 continue
             record = read_object(json.loads(line))
+            if record.entity != "contact":
+                continue
             key = record.fields["email"]
             assert key not in out, f"{key} is on side {side} twice: a duplicate was created"
             out[key] = dict(record.fields)

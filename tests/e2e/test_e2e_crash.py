@@ -10,6 +10,7 @@ person exactly once per side, no edit lost, and nothing more to plan.
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,78 @@ def test_a_rerun_right_after_kill_9_is_not_locked_out(tmp_path: Path) -> None:
     crash(ws, "journaled")
     rerun = ws.cli("run")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+
+
+def _notes(ws: Workspace, side: str) -> dict[str, str]:
+    """Note body -> the email of its contact, on one side; fails on a duplicate note."""
+    rows = [json.loads(line) for line in ws.path(side).read_text().splitlines() if line.strip()]
+    email_of = {r["id"]: r.get("email") for r in rows if r.get("entity", "contact") == "contact"}
+    out: dict[str, str] = {}
+    for r in rows:
+        if r.get("entity") == "note":
+            assert r["body"] not in out, f"note {r['body']!r} twice on side {side}"
+            out[r["body"]] = email_of[r["contact_id"]]
+    return out
+
+
+def test_kill_9_during_a_steady_state_sync_of_updates_deletes_and_notes(tmp_path: Path) -> None:
+    """After a clean first sync, a run carrying updates of every contact, deletes and new
+    notes is killed mid-apply; a rerun after more edits converges, loses nothing and
+    duplicates nothing, and the killed run is marked interrupted."""
+    ws = Workspace(tmp_path)
+    ws.seed()
+    first = ws.cli("run")
+    assert first.returncode == 0, first.stdout + first.stderr
+    everyone = sorted(ws.contacts("a"))
+    doomed = everyone[:3]
+
+    def change_the_world() -> None:
+        rows = [json.loads(line) for line in ws.path("a").read_text().splitlines() if line]
+        by_email = {r["email"]: r for r in rows if "email" in r}
+        for r in rows:
+            r["city"] = f"Moved {r['email']}"
+        for who in doomed:
+            rows.remove(by_email[who])
+        rows += [
+            {
+                "id": f"n{i}",
+                "entity": "note",
+                "contact_id": by_email[who]["id"],
+                "body": f"met {who}",
+            }
+            for i, who in enumerate(everyone[10:40])
+        ]
+        ws.path("a").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+    for _ in range(ATTEMPTS):
+        change_the_world()
+        if ws.run_and_kill(lambda s: s.pending > 0) is not None and ws.journal_counts().get(
+            "pending", 0
+        ):
+            break
+        ws.seed()  # the run finished before the kill: start over
+        assert ws.cli("run").returncode == 0
+    else:
+        pytest.fail(f"no kill landed mid-apply in {ATTEMPTS} tries")
+
+    ws.edit("b", everyone[50], last_name="Edited on b after the crash")
+    ws.edit("a", everyone[60], company_name="Edited on a after the crash")
+    ws.expire_lease()
+    rerun = ws.cli("run")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+
+    side_a, side_b = ws.contacts("a"), ws.contacts("b")
+    assert side_a == side_b
+    assert set(side_a) == set(everyone) - set(doomed)
+    for who in side_a:
+        assert side_a[who]["city"] == f"Moved {who}", who
+    assert side_a[everyone[50]]["last_name"] == "Edited on b after the crash"
+    assert side_a[everyone[60]]["company_name"] == "Edited on a after the crash"
+    assert _notes(ws, "a") == _notes(ws, "b") == {f"met {w}": w for w in everyone[10:40]}
+    store_runs = sqlite3.connect(ws.db).execute("SELECT status FROM runs ORDER BY id").fetchall()
+    assert [s for (s,) in store_runs][-2:] == ["interrupted", "ok"]
+    assert ws.cli("plan").returncode == 0
+    plan = CliRunner().invoke(
+        app, ["plan", "--format", "json", "--config", str(ws.dir / "syncengine.toml")]
+    )
+    assert json.loads(plan.stdout)["operations"] == []
