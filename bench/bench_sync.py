@@ -72,12 +72,10 @@ def main() -> None:
         print(f"N = {args.n:,} contacts on side a; state in SQLite ({Path(tmp) / 'bench.db'})")
         sync(engine, "1 first sync")
         ids_a = sorted(a.records("contact"))
-        ids_b = sorted(b.records("contact"))
         picks = rng.sample(range(len(ids_a)), int(args.n * 0.03))
         one, half = int(args.n * 0.01), int(args.n * 0.005)
         edit_a, edit_b = picks[:one], picks[one : 2 * one]
         del_a, del_b = picks[2 * one : 2 * one + half], picks[2 * one + half : 2 * one + 2 * half]
-        links = dict(zip(ids_a, ids_b, strict=False))  # not used for identity: look up by email
         by_email_b = {r.fields["email"]: r for r in b.records("contact").values()}
         for i in edit_a:
             r = a.records("contact")[ids_a[i]]
@@ -90,7 +88,6 @@ def main() -> None:
         for i in del_b:
             email = f"person{int(ids_a[i][1:])}@example.com"
             b.remove("contact", by_email_b[email].id)
-        del links
         sync(engine, "2 changes")
         sync(engine, "3 no change")
         left = sorted(
@@ -101,10 +98,12 @@ def main() -> None:
             (r.fields["email"], tuple(sorted(r.fields.items(), key=str)))
             for r in b.records("contact").values()
         )
-        print(
-            f"sides equal: {left == right} ({len(left):,} contacts each side; expected {args.n - 2 * half:,})"
-        )
+        expected = args.n - 2 * half
+        equal = left == right and len(left) == expected
+        print(f"sides equal: {equal} ({len(left):,} contacts each side; expected {expected:,})")
         store.close()
+        if not equal:
+            raise SystemExit("the two sides disagree after the benchmark: a correctness bug")
 
 
 if __name__ == "__main__":
