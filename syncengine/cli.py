@@ -279,18 +279,25 @@ def resolve(
 
     with _errors():
         if (keep is None) == (value is None) or (keep is not None and keep not in ("a", "b")):
-            raise ConfigError(
-                ["give exactly one of --keep a, --keep b or --value VALUE"], "resolve"
-            )
+            raise UsageError("give exactly one of --keep a, --keep b or --value VALUE")
         store = Store(_load(config).state_url)
-        parsed: Any = None
-        if value is not None:
-            try:
-                parsed = json.loads(value)
-            except json.JSONDecodeError:
-                parsed = value
-        row = store.resolve_conflict(store.conflict_id(conflict_id), keep or "value", parsed)
-        store.close()
+        try:
+            cid = store.conflict_id(conflict_id)
+            if value is not None and store.conflict(cid)["kind"] != "field":
+                raise UsageError(
+                    f"conflict {conflict_id} is a delete against an edit: there is no value to "
+                    "set; --keep the side whose outcome you want (the deleting side: the record "
+                    "goes on both; the editing side: it is restored on the other)"
+                )
+            parsed: Any = None
+            if value is not None:
+                try:
+                    parsed = json.loads(value)
+                except json.JSONDecodeError:
+                    parsed = value
+            row = store.resolve_conflict(cid, keep or "value", parsed)
+        finally:
+            store.close()
         console.print(
             f"conflict {conflict_id} ({row['entity']} {row['field']}) will be resolved on the next run of {row['connection']}"
         )

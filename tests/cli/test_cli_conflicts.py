@@ -151,3 +151,27 @@ def test_conflicts_show_of_an_unknown_id_exits_2(cli: Invoke, project: Project) 
     result = cli("conflicts", "show", "42", "--config", project.config)
     assert result.exit_code == 2
     assert "no conflict with id 42" in flat(result.output)
+
+
+def test_a_delete_conflict_takes_keep_not_a_value(cli: Invoke, project: Project) -> None:
+    """A delete against an edit, held (conflicts = "manual"): --value has no meaning
+    there and is refused; --keep b (the side that edited) restores the record on a."""
+    project.write_config(conflicts="manual")
+    people = [contact(f"a{i}", f"p{i}@example.com", first_name=f"P{i}") for i in range(10)]
+    project.write("a", people)
+    assert cli("run", "--config", project.config).exit_code == 0
+    project.drop("a", {"p0@example.com"})
+    project.edit("b", "p0@example.com", first_name="Edited on b")
+    assert cli("run", "--config", project.config).exit_code == 0
+    with project.store() as store:
+        (row,) = store.open_conflicts("main")
+    assert row["kind"] == "delete_vs_edit"
+    refused = cli("resolve", str(row["id"]), "--value", '"x"', "--config", project.config)
+    assert refused.exit_code == 2
+    assert "is a delete against an edit: there is no value to set" in flat(refused.output)
+    kept = cli("resolve", str(row["id"]), "--keep", "b", "--config", project.config)
+    assert kept.exit_code == 0, kept.output
+    assert cli("run", "--config", project.config).exit_code == 0
+    assert project.by_email("a")["p0@example.com"]["first_name"] == "Edited on b"
+    with project.store() as store:
+        assert store.open_conflicts("main") == []
