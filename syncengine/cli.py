@@ -20,7 +20,6 @@ from rich.table import Table
 
 from syncengine import config as config_mod
 from syncengine.errors import (
-    ConfigError,
     LockedError,
     SafetyRefusal,
     SyncError,
