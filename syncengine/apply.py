@@ -12,15 +12,37 @@ After a crash, journal rows are left ``pending``. The next run settles them: a c
 whose outcome is unknown is looked up by its match key on the target side (where the
 adapter can) before it is sent again, and otherwise the new record is found by the
 ordinary matching of unlinked records. Either way no duplicate is created.
+
+**Concurrency.** A side whose ``Capabilities.write_concurrency`` is above 1 (GHL: each
+call waits 150-400 ms on the network, so one at a time reaches a quarter to half of
+the allowed rate) gets that many units in flight at once. Within a chunk, contact
+units go first and the other units (children, which may need a contact created in
+this chunk) after them; inside each wave, units run on one thread pool per side (the
+side most of their writes go to), each write holding one of its side's slots. A unit's
+own ops stay in order. The journal rows of a chunk are committed before its first
+call; the progress callback and every store write (the settle transaction after the
+chunk) stay on the applier's thread, and outcomes come back in plan order. Workers
+fill in only their own unit, read links from the store, and change the run's shared
+maps (``claimed``, ``created``, ``unavailable``) under one lock. When both sides take
+one write at a time no thread is started at all.
+
+**A side that cannot be written any more.** A ``SideUnavailable`` error (revoked token,
+missing scope, spent daily budget) says nothing about the record: the op fails once,
+with the side's message, and every later op to that side in this run is skipped,
+while ops to the other side go on. Nothing is quarantined for it; the units not applied
+keep their base, and the run keeps every cursor where it was (as a stopped run does),
+so all of it is read and planned again by the next run.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import threading
 import time
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack, suppress
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -34,12 +56,14 @@ from syncengine.errors import (
     DuplicateOnSide,
     RecordNotFound,
     RecordRejected,
+    SideUnavailable,
     TransientAdapterError,
     is_transient,
 )
 from syncengine.models import (
     CHILD_ENTITIES,
     JSON,
+    SIDES,
     Action,
     ConflictKind,
     Entity,
@@ -69,6 +93,9 @@ class Unit:
     results: dict[Side, Record] = field(default_factory=dict)
     outcomes: list[OpOutcome] = field(default_factory=list)
     linked_existing: bool = False
+    side_unavailable: bool = False
+    """It stopped because a side refuses every write: not the record's fault, so it is
+    not quarantined (its base stays, and the next run plans it again)."""
 
     @property
     def ok(self) -> bool:
@@ -89,6 +116,29 @@ def _units(ops: Sequence[Op]) -> list[Unit]:
         unit = units.setdefault(key, Unit(op.entity, [], op.a_id, op.b_id))
         unit.ops.append(op)
     return list(units.values())
+
+
+def _sides_written(unit: Unit) -> list[Side]:
+    """The sides a unit sends writes to, in the order of its ops (a link writes nothing)."""
+    out: list[Side] = []
+    for op in unit.ops:
+        side = _side(op.side)
+        if op.action is not Action.LINK and side not in out:
+            out.append(side)
+    return out
+
+
+def _waves(chunk: list[Unit]) -> list[list[Unit]]:
+    """Contacts first, then everything else: a child created now may need the id of a
+    contact created in this chunk (``Applier.created``), so it waits for the contact wave."""
+    contacts = [u for u in chunk if u.entity == "contact"]
+    rest = [u for u in chunk if u.entity != "contact"]
+    return [w for w in (contacts, rest) if w]
+
+
+def _retryable(exc: BaseException) -> bool:
+    # A side that refuses every call will not take this one after a backoff either.
+    return is_transient(exc) and not isinstance(exc, SideUnavailable)
 
 
 def _delay(attempt: int, exc: BaseException | None) -> float:
@@ -121,6 +171,17 @@ class Applier:
     stopped: bool = False
     created: dict[tuple[Side, Entity, str], str] = field(default_factory=dict)
     """(target side, entity, source id) -> new id, for children of contacts created now."""
+    unavailable: dict[Side, str] = field(default_factory=dict)
+    """Sides that refused a write with ``SideUnavailable`` in this run: side -> why. No
+    further op is sent to them; the engine should report each once."""
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    """Guards ``claimed``, ``created`` and ``unavailable`` while units run in parallel."""
+    _slots: dict[Side, threading.BoundedSemaphore] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    """Per side, its ``write_concurrency`` slots; empty when the run is sequential."""
+    _aborted: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    """Set when a worker raised (a crash, a bug): no other worker starts another op."""
 
     def adapter(self, side: Side) -> Adapter:
         return self.a if side == "a" else self.b
@@ -130,6 +191,8 @@ class Applier:
         try:
             return fn(), 1  # the common case, without building a retry loop
         except TransientAdapterError as exc:
+            if not _retryable(exc):
+                raise
             (self.sleep or time.sleep)(_delay(1, exc))
         attempts = 1
 
@@ -141,7 +204,7 @@ class Applier:
         retrying = Retrying(
             stop=stop_after_attempt(MAX_ATTEMPTS - 1),
             wait=_wait,
-            retry=retry_if_exception(is_transient),
+            retry=retry_if_exception(_retryable),
             sleep=self.sleep or time.sleep,
             reraise=True,
         )
@@ -173,21 +236,24 @@ class Applier:
             # A previous run may have created it before it could record the id: take an
             # unclaimed record with the same key (identical notes: any one of them).
             for key in match_keys(record, self.policy.default_region, self.policy.match_keys):
-                found = [
-                    r
-                    for r in adapter.find_by_key(op.entity, key)
-                    if (r.parent_id == parent or parent is None)
-                    and not self._claimed(side, op.entity, r.id)
-                ]
-                if found:
-                    return self._claim(side, op.entity, min(found, key=lambda r: r.id))
+                found = sorted(
+                    (
+                        r
+                        for r in adapter.find_by_key(op.entity, key)
+                        if r.parent_id == parent or parent is None
+                    ),
+                    key=lambda r: r.id,
+                )
+                for candidate in found:
+                    if self._try_claim(side, op.entity, candidate):
+                        return candidate
         try:
             result, _ = self._call(lambda: adapter.create(record))
         except DuplicateOnSide as dup:
             existing = adapter.get(op.entity, dup.existing_id)
             if existing is None:
                 raise
-            if self._claimed(side, op.entity, existing.id):
+            if not self._try_claim(side, op.entity, existing):
                 raise RecordRejected(
                     f"side {side} refused {op.entity} {source_id} as a duplicate of "
                     f"{existing.id}, which is already linked to another record; merge or "
@@ -195,9 +261,11 @@ class Applier:
                     record_id=source_id,
                 ) from dup
             unit.linked_existing = True
-            return self._claim(side, op.entity, existing)
+            return existing
         assert isinstance(result, Record)
-        return self._claim(side, op.entity, result)
+        with self._lock:
+            self.claimed.add((side, op.entity, result.id))
+        return result
 
     def _claimed(self, side: Side, entity: Entity, record_id: str) -> bool:
         """Whether a record already has a counterpart (linked, or claimed by this run)."""
@@ -205,21 +273,79 @@ class Applier:
             return True
         return bool(self.store.links_by_ids(self.connection, entity, side, [record_id]))
 
-    def _claim(self, side: Side, entity: Entity, record: Record) -> Record:
-        self.claimed.add((side, entity, record.id))
-        return record
+    def _try_claim(self, side: Side, entity: Entity, record: Record) -> bool:
+        """Claim a record this run found on a side, unless it already has a counterpart.
+        Check and claim are one step, so two units running at once never take one record."""
+        with self._lock:
+            if self._claimed(side, entity, record.id):
+                return False
+            self.claimed.add((side, entity, record.id))
+            return True
+
+    def _slot(self, side: Side) -> AbstractContextManager[Any]:
+        """One of the side's write slots (nothing to wait for when the run is sequential)."""
+        slot = self._slots.get(side)
+        return slot if slot is not None else nullcontext()
+
+    def _unavailable(self, unit: Unit, op: Op, side: Side, exc: SideUnavailable) -> OpOutcome:
+        """The first refusal fails its op with the side's message; the rest are skipped."""
+        unit.side_unavailable = True
+        with self._lock:
+            first = side not in self.unavailable
+            if first:
+                self.unavailable[side] = f"{type(exc).__name__}: {exc}"
+        if first:
+            return OpOutcome(op, OpStatus.FAILED, error=self.unavailable[side])
+        return self._skip_unavailable(unit, op, side)
+
+    def _skip_unavailable(self, unit: Unit, op: Op, side: Side) -> OpOutcome:
+        unit.side_unavailable = True
+        why = self.unavailable[side].partition(":")[0]
+        return OpOutcome(
+            op,
+            OpStatus.SKIPPED,
+            error=f"not written: side {side} is unavailable for the rest of this run ({why})",
+        )
+
+    def _run_unit(self, unit: Unit, inflight: set[tuple[str, str, str]]) -> None:
+        """Run a unit's ops in order, up to the first that does not succeed. Once any
+        worker raised, the run is going down: start nothing more (the journal rows stay
+        ``pending``, as after a kill)."""
+        for op in unit.ops:
+            if self._aborted.is_set():
+                return
+            outcome = self._run_op(unit, op, inflight)
+            unit.outcomes.append(outcome)
+            if outcome.status is not OpStatus.DONE:
+                return
+
+    def _run_unit_in_worker(self, unit: Unit, inflight: set[tuple[str, str, str]]) -> None:
+        try:
+            self._run_unit(unit, inflight)
+        except BaseException:
+            self._aborted.set()
+            raise
 
     def _run_op(self, unit: Unit, op: Op, inflight: set[tuple[str, str, str]]) -> OpOutcome:
         if op.action is Action.LINK:
             return OpOutcome(op, OpStatus.DONE)
         side: Side = "a" if op.side == "a" else "b"
+        with self._slot(side):
+            if side in self.unavailable:  # seen after the wait: a slot's write may have failed
+                return self._skip_unavailable(unit, op, side)
+            return self._write(unit, op, side, inflight)
+
+    def _write(
+        self, unit: Unit, op: Op, side: Side, inflight: set[tuple[str, str, str]]
+    ) -> OpOutcome:
         adapter = self.adapter(side)
         attempts = 1
         try:
             if op.action is Action.CREATE:
                 result = self._create(unit, op, inflight)
                 unit.results[side] = result
-                self.created[(side, op.entity, op.source_id or "")] = result.id
+                with self._lock:
+                    self.created[(side, op.entity, op.source_id or "")] = result.id
                 return OpOutcome(op, OpStatus.DONE, result_id=result.id)
             target = op.target_id or ""
             if op.action is Action.UPDATE:
@@ -229,6 +355,8 @@ class Applier:
             with suppress(RecordNotFound):  # already gone: the delete's goal holds
                 _, attempts = self._call(lambda: adapter.delete(op.entity, target))
             return OpOutcome(op, OpStatus.DONE, result_id=target, attempts=attempts)
+        except SideUnavailable as exc:
+            return self._unavailable(unit, op, side, exc)
         except AdapterError as exc:
             status = OpStatus.FAILED if is_transient(exc) else OpStatus.QUARANTINED
             return OpOutcome(
@@ -260,7 +388,36 @@ class Applier:
             if rid
         }
         units = _units(plan.operations)
-        total = len(plan.operations)
+        concurrency = {
+            side: max(1, self.adapter(side).capabilities().write_concurrency) for side in SIDES
+        }
+        with ExitStack() as pools:
+            workers: dict[Side, ThreadPoolExecutor] = {}
+            if max(concurrency.values()) > 1:
+                self._slots = {s: threading.BoundedSemaphore(n) for s, n in concurrency.items()}
+                for side, n in concurrency.items():
+                    pool = ThreadPoolExecutor(n, thread_name_prefix=f"apply-{side}")
+                    workers[side] = pools.enter_context(_shut_down(pool))
+            try:
+                outcomes = self._apply_chunks(prepared, units, inflight, workers, concurrency)
+            except BaseException:
+                self._aborted.set()  # e.g. Ctrl-C on the applier's thread: workers stop too
+                raise
+            finally:
+                self._slots = {}
+        with self.store.transaction() as conn:
+            self._finish_run(conn, prepared, units)
+        return outcomes
+
+    def _apply_chunks(
+        self,
+        prepared: Prepared,
+        units: list[Unit],
+        inflight: set[tuple[str, str, str]],
+        workers: dict[Side, ThreadPoolExecutor],
+        concurrency: dict[Side, int],
+    ) -> list[OpOutcome]:
+        total = len(prepared.plan.operations)
         done = 0
         outcomes: list[OpOutcome] = []
         seq = 0
@@ -287,15 +444,14 @@ class Applier:
                 for adapter in (self.a, self.b):
                     if isinstance(adapter, Batching):
                         batches.enter_context(adapter.batch())
-                for unit in chunk:
-                    for op in unit.ops:
-                        outcome = self._run_op(unit, op, inflight)
-                        unit.outcomes.append(outcome)
-                        if outcome.status is not OpStatus.DONE:
-                            break
-                    done += len(unit.ops)
-                    if self.progress:
-                        self.progress(done, total)
+                if workers:
+                    done = self._run_parallel(chunk, inflight, workers, concurrency, done, total)
+                else:
+                    for unit in chunk:
+                        self._run_unit(unit, inflight)
+                        done += len(unit.ops)
+                        if self.progress:
+                            self.progress(done, total)
             with self.store.transaction() as conn:
                 self._finish_chunk(conn, chunk, rows, prepared)
             self.heartbeat()
@@ -305,9 +461,47 @@ class Applier:
                 for u in chunk
                 for op in u.ops[len(u.outcomes) :]
             ]
-        with self.store.transaction() as conn:
-            self._finish_run(conn, prepared, units)
         return outcomes
+
+    def _run_parallel(
+        self,
+        chunk: list[Unit],
+        inflight: set[tuple[str, str, str]],
+        workers: dict[Side, ThreadPoolExecutor],
+        concurrency: dict[Side, int],
+        done: int,
+        total: int,
+    ) -> int:
+        """Run a chunk's units on the side pools, wave by wave; returns ``done`` advanced.
+
+        Workers touch only their own unit (and the shared maps under ``_lock``); the
+        progress callback runs here, on the applier's thread, as units finish. If a
+        worker raises (a crash, a bug), units not yet started are cancelled and the
+        error propagates: their journal rows stay ``pending`` for the next run."""
+        for wave in _waves(chunk):
+            running: dict[Future[None], Unit] = {}
+            for unit in wave:
+                sides = _sides_written(unit)
+                if not sides:  # links only: nothing to send
+                    self._run_unit(unit, inflight)
+                    done += len(unit.ops)
+                    if self.progress:
+                        self.progress(done, total)
+                    continue
+                home = max(sides, key=lambda s: concurrency[s])
+                running[workers[home].submit(self._run_unit_in_worker, unit, inflight)] = unit
+            pending: set[Future[None]] = set(running)
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    if future.exception() is not None:
+                        for other_future in pending:
+                            other_future.cancel()
+                        future.result()  # re-raise it here, on the applier's thread
+                    done += len(running[future].ops)
+                if self.progress:
+                    self.progress(done, total)
+        return done
 
     def _finish_chunk(
         self, conn: Connection, chunk: list[Unit], rows: list[dict[str, Any]], prepared: Prepared
@@ -334,7 +528,8 @@ class Applier:
         gone: dict[Entity, list[tuple[str, str]]] = {}
         for unit in chunk:
             if not unit.ok:
-                self._quarantine_unit(conn, unit)
+                if not unit.side_unavailable:
+                    self._quarantine_unit(conn, unit)
                 continue
             self._settle_unit(conn, unit, prepared, bases, new_links, fresh_links, gone)
         for side in ("a", "b"):
@@ -568,7 +763,7 @@ class Applier:
             ],
         )
         self.store.close_duplicates(conn, self.connection, [g.group_key for g in plan.duplicates])
-        if self.stopped:
+        if self.stopped or self.unavailable:
             return  # the unapplied rest must be read again: keep the old cursors
         cursors = self.store.cursors(self.connection)
         for (side, entity), read in prepared.reads.items():
@@ -576,6 +771,17 @@ class Applier:
             self.store.put_cursor(
                 conn, self.connection, side, entity, read.cursor, now() if read.full else last_full
             )
+
+
+@contextmanager
+def _shut_down(pool: ThreadPoolExecutor) -> Iterator[ThreadPoolExecutor]:
+    """Use a pool and shut it down after, dropping work not started if an error ends it."""
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _keep_held(record: Record, old: dict[str, JSON] | Any, held: list[str]) -> Record:

@@ -22,6 +22,10 @@ class Capabilities:
     read_only_fields: Mapping[Entity, frozenset[str]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     """Plain-language facts the plan should show (e.g. "appointments are read-only")."""
+    write_concurrency: int = 1
+    """How many writes the side takes at once (files and memory: 1). A remote API whose
+    calls wait on the network (GHL: 150-400 ms each, 100 requests / 10 s allowed) needs
+    several in flight to use its allowance; the applier runs that many units at a time."""
 
     def writable_fields(self, entity: Entity) -> frozenset[str]:
         return self.fields.get(entity, frozenset()) - self.read_only_fields.get(entity, frozenset())

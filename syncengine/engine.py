@@ -384,14 +384,23 @@ class SyncEngine:
                 started,
                 self.clock(),
                 calls=self._calls_by_side(),
-                problems=tuple(prepared.problems),
+                problems=(
+                    *prepared.problems,
+                    *(
+                        f"side {side} took no more writes this run ({why}); "
+                        "what it missed is planned again next run"
+                        for side, why in sorted(applier.unavailable.items())
+                    ),
+                ),
             )
             failed = (
                 any(o.status.value in ("failed", "quarantined") for o in outcomes)
                 or prepared.problems
             )
             lease.check()
-            if not applier.stopped:
+            if not applier.stopped and not applier.unavailable:
+                # Cursors stayed where they were for a stopped run or a refusing side:
+                # moving them past echoes would skip what was not applied.
                 self._absorb_echoes(prepared)
             self.store.finish_run(
                 run_id,

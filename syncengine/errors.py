@@ -2,8 +2,11 @@
 
 Every error the engine raises on purpose is a ``SyncError``. Two marker mixins decide
 what the runner does with a failed op: a ``Transient`` error is retried with backoff,
-a ``Permanent`` one is quarantined at once. ``UserError`` subclasses are printed to the
-user without a traceback, each naming the thing that is wrong and how to fix it.
+a ``Permanent`` one is quarantined at once. A ``SideUnavailable`` error is neither: it
+says nothing about the record, only that the side refuses every call alike (revoked
+token, missing scope, spent daily budget), so the run stops writing to that side and
+quarantines nothing. ``UserError`` subclasses are printed to the user without a
+traceback, each naming the thing that is wrong and how to fix it.
 Foreign exceptions (httpx, sqlalchemy, json) are translated where they enter, with
 ``raise ... from exc``; the core never sees them.
 
@@ -23,14 +26,19 @@ Foreign exceptions (httpx, sqlalchemy, json) are translated where they enter, wi
     │   ├── TransientAdapterError     (Transient) 429, 5xx, timeouts, resets
     │   ├── PermanentAdapterError     (Permanent) other 4xx, validation
     │   │   ├── RecordRejected        the side refused one record (bad data)
-    │   │   ├── RecordNotFound        the record is gone on that side
-    │   │   └── AuthError             bad or expired credentials, missing scope
+    │   │   └── RecordNotFound        the record is gone on that side
+    │   ├── SideUnavailable           every further call to the side fails the same way:
+    │   │   │                         stop writing to it this run, quarantine nothing
+    │   │   ├── AuthError             bad, expired or revoked credentials, missing scope
+    │   │   └── RateLimitExhausted    the side's daily request budget is spent; carries resets_at
     │   └── DuplicateOnSide           a create refused as duplicate; carries the existing id
     ├── MalformedRecord               (Permanent) a record in a source could not be read
     └── StateError                    the state store failed or is at a wrong schema
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 
 class Transient:
@@ -131,8 +139,17 @@ class RecordNotFound(PermanentAdapterError):
     """The record does not exist (any more) on that side."""
 
 
-class AuthError(PermanentAdapterError):
-    """Credentials are missing, wrong, expired for good, or lack a scope."""
+class SideUnavailable(AdapterError):
+    """Every further call to this side will fail the same way, whatever the record.
+
+    Not ``Permanent``: the record is not at fault, so quarantining it (and every record
+    after it) would bury one side-wide cause under many per-record failures. Not
+    ``Transient`` either: retrying the op with backoff cannot help within a run. Stop
+    writing to the side for this run and quarantine nothing."""
+
+
+class AuthError(SideUnavailable):
+    """Credentials are missing, wrong, revoked or expired for good, or lack a scope."""
 
 
 class DuplicateOnSide(AdapterError, Permanent):
@@ -160,3 +177,16 @@ class StateError(SyncError):
 def is_transient(exc: BaseException) -> bool:
     """Whether a failed op may be retried."""
     return isinstance(exc, Transient)
+
+
+class RateLimitExhausted(SideUnavailable):
+    """The side's daily request budget is spent; no call will succeed before it resets.
+
+    ``resets_at`` (UTC, when known) is when the budget is expected back: the next run
+    after it can go on. Waiting for it inside a run would stall the run for hours."""
+
+    def __init__(
+        self, message: str, *, resets_at: datetime | None = None, record_id: str | None = None
+    ) -> None:
+        self.resets_at = resets_at
+        super().__init__(message, record_id=record_id)
