@@ -7,8 +7,11 @@ import base64
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from adapters.base import Adapter, AdapterContext, CallRecord
@@ -16,17 +19,51 @@ from adapters.registry import open_adapter
 from state.store import Store
 from syncengine.config import Config, ConnectionConfig
 from syncengine.engine import SyncEngine
-from syncengine.errors import SecretError
+from syncengine.errors import LockedError, SecretError
 from syncengine.models import Side
 from syncengine.secrets import SecretStore
 
 
 class StoreVault:
-    """Encrypted token storage in the state store (Fernet, key from the environment)."""
+    """Encrypted token storage in the state store (Fernet, key from the environment).
+
+    It also offers ``locked(name)`` (``adapters.ghl.oauth.LockingVault``): a lease in
+    the store's lock table, so every process sharing this state database, on any host,
+    takes turns with an entry. GHL refresh tokens are single-use; two processes
+    refreshing one pair at once would leave one of them with a dead token."""
+
+    LOCK_TTL = timedelta(seconds=60)
+    """Long enough for one token request (30 s timeout); a holder that died frees the
+    lease when it runs out, or at once when it ran on this host."""
+    LOCK_WAIT = 45.0
+    """Seconds to wait for another process's refresh before giving up."""
+    LOCK_POLL = 0.05
 
     def __init__(self, store: Store, connection: str) -> None:
         self._store = store
         self._connection = connection
+
+    @contextmanager
+    def locked(self, name: str) -> Iterator[None]:
+        """Hold the vault entry ``name`` against other processes until the block exits."""
+        lock = f"{self._connection}#oauth:{name}"
+        deadline = time.monotonic() + self.LOCK_WAIT
+        while True:
+            try:
+                holder = self._store.acquire_lock(lock, ttl=self.LOCK_TTL)
+                break
+            except LockedError as exc:
+                if time.monotonic() >= deadline:
+                    raise LockedError(
+                        f"another process has been refreshing the OAuth tokens of connection "
+                        f"{self._connection!r} for {self.LOCK_WAIT:.0f} s; try again when it "
+                        "is done"
+                    ) from exc
+                time.sleep(self.LOCK_POLL)
+        try:
+            yield
+        finally:
+            self._store.release_lock(lock, holder)
 
     def _fernet(self) -> Any:
         from cryptography.fernet import Fernet

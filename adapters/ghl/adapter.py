@@ -8,16 +8,34 @@ at the boundary what the previous read already delivered (same id, same
 so an incremental contact read is never complete: the engine's periodic full pass sees
 them (STYLE §13).
 
-Children cost one request per contact (no bulk endpoint, issue #173).
-``snapshot(child, changed_parents=...)`` reads the contacts that changed plus a rolling
-share of the others within ``request_budget``, and says which in ``covered_parents``.
+A full read can also go through the deprecated ``GET /contacts/`` (``reader = "list"``,
+or by itself when search fails): 100 contacts a page in ``dateAdded`` order, paged with
+``startAfter``/``startAfterId``, with no filter, so an incremental read through it lists
+every contact and keeps those updated since the cursor.
+
+Children cost one request per contact (no bulk endpoint, issue #173). A run reads the
+children of the contacts that changed, plus a rolling window of the others within
+``request_budget`` (``rolling``), and says which in ``covered_parents``. The changed
+contacts are the engine's ``changed_parents`` when it passes them, else those the
+adapter's own incremental contact read of this run returned (the engine reads contacts
+first). The window's contacts come from this session's full contact read when there
+was one, otherwise from one listing page per child entity, never a full contact search.
 
 Writes never read back through search (it lags): the record returned is built from the
 write's own response, or a ``GET`` by id. Contact creates are not blindly retried (a
 lost response may have created the contact): the adapter looks the contact up by email
 or phone first (pitfall 9). ``company_name`` is accepted only on create
 (``UpdateContactDto`` lacks it), so it is a read-only field for updates; appointment
-writes need ``calendar_id`` (otherwise appointments flow one way, out of GHL).
+writes need ``calendar_id`` (otherwise appointments flow one way, out of GHL). A task
+update that only completes (or reopens) it uses ``PUT .../tasks/{id}/completed``.
+
+``POST /contacts/upsert`` is offered (``upsert_contact``) but never used for creates,
+not even to recover a create whose response was lost: upsert matches by the location's
+dedupe rule and then overwrites what it matched, so a create that did not land would
+update somebody else's contact with the same email (and, per the research notes, drop a
+phone matching a third contact silently, promote an additional email to primary, and
+replace every tag). The look-up by email or phone before a repost only reads: what it
+finds is claimed as the created record, and nothing in GHL is changed by looking.
 """
 
 from __future__ import annotations
@@ -25,13 +43,14 @@ from __future__ import annotations
 import base64
 import bisect
 import json
+import logging
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 from adapters.base import AdapterContext, Capabilities, Snapshot
-from adapters.ghl import mapping
+from adapters.ghl import mapping, rolling
 from adapters.ghl.client import (
     CALENDARS_VERSION,
     DEFAULT_BASE_URL,
@@ -40,10 +59,12 @@ from adapters.ghl.client import (
     TokenSource,
 )
 from adapters.ghl.mapping import CustomFieldDefs
+from adapters.ghl.rolling import DEFAULT_REQUEST_BUDGET, Position
 from syncengine.errors import (
     AdapterError,
     AuthError,
     ConfigError,
+    DuplicateOnSide,
     MalformedRecord,
     PermanentAdapterError,
     RecordNotFound,
@@ -51,10 +72,17 @@ from syncengine.errors import (
     TransientAdapterError,
 )
 from syncengine.fingerprint import fingerprint
-from syncengine.models import ENTITIES, Action, Entity, FieldChange, Op, Record
-from syncengine.normalize import canonical_fields, match_keys
+from syncengine.models import CHILD_ENTITIES, ENTITIES, Action, Entity, FieldChange, Op, Record
+from syncengine.normalize import canonical_fields, email_key, match_keys, phone_key
 
+log = logging.getLogger("adapters.ghl")
+
+Reader = Literal["search", "list"]
+READERS: tuple[Reader, ...] = ("search", "list")
 PAGE_LIMIT = 500
+LIST_LIMIT = 100
+"""The deprecated ``GET /contacts/`` gives at most 100 contacts a page."""
+BUSINESS_LIMIT = 100
 OVERLAP_SECONDS = 300.0
 CREATE_ROUNDS = 3
 PROBE_ID = "syncengine-scope-probe"
@@ -93,6 +121,33 @@ def _ms(record: Record) -> int:
     return int(record.updated_at.timestamp() * 1000) if record.updated_at else 0
 
 
+def _added_ms(item: Mapping[str, Any]) -> int:
+    """A listed contact's ``dateAdded`` in ms: its place in the ``rolling`` order."""
+    value = item.get("dateAdded")
+    if not isinstance(value, str) or not value:
+        return 0
+    try:
+        return int(mapping.parse_instant(value).timestamp() * 1000)
+    except ValueError:
+        return 0
+
+
+def _holds(found: Record, fields: Mapping[str, Any]) -> bool:
+    """Whether ``found`` has every value of ``fields`` (emails and phones compared as
+    match keys: GHL stores them in its own spelling)."""
+    for name, value in canonical_fields(fields).items():
+        have = found.fields.get(name)
+        if name == "email" and isinstance(value, str) and isinstance(have, str):
+            same = email_key(have) == email_key(value)
+        elif name == "phone" and isinstance(value, str) and isinstance(have, str):
+            same = phone_key(have) == phone_key(value)
+        else:
+            same = have == value
+        if not same:
+            return False
+    return True
+
+
 def _create_key(record: Record, body: Mapping[str, Any]) -> str:
     return json.dumps([record.entity, record.parent_id, body], sort_keys=True, default=str)
 
@@ -114,6 +169,17 @@ def _mark_ms(mark: Any) -> int:
     return mark if isinstance(mark, int) else int(mark[0]) if isinstance(mark, list) else 0
 
 
+@dataclass(frozen=True)
+class Upserted:
+    """What ``POST /contacts/upsert`` did: the contact as GHL now holds it, whether it
+    was created, and the fields we sent that GHL did not keep (pitfall 6: a phone that
+    matches another contact is dropped without an error)."""
+
+    record: Record
+    created: bool
+    ignored: tuple[str, ...] = ()
+
+
 class GhlAdapter:
     name = "ghl"
 
@@ -127,20 +193,28 @@ class GhlAdapter:
         timezone: str = "UTC",
         overlap_seconds: float = OVERLAP_SECONDS,
         page_limit: int = PAGE_LIMIT,
+        reader: Reader = "search",
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
         self.location_id = location_id
         self.calendar_id = calendar_id
-        self.request_budget = request_budget
+        self.request_budget = DEFAULT_REQUEST_BUDGET if request_budget is None else request_budget
+        """Child reads per run, shared equally by notes, tasks and appointments."""
         self.timezone = timezone
         self.overlap_ms = int(overlap_seconds * 1000)
         self.page_limit = page_limit
+        self.reader: Reader = reader
         self._wall = wall_clock
         self._defs: CustomFieldDefs | None = None
-        self._contact_ids: list[str] | None = None
-        self._child_reads = 0
-        self._rolling: dict[Entity, str] = {}
+        self._caps_cache: Capabilities | None = None
+        self._added: dict[str, int] = {}
+        """``dateAdded`` (ms) of every contact read this session: its place in ``rolling``."""
+        self._order: list[Position] | None = None
+        """Every contact of this session's full contact read, in ``rolling`` order."""
+        self._changed_contacts: set[str] = set()
+        """Contacts the latest incremental contact read returned: new or changed."""
+        self._rolling: dict[Entity, Position | None] = {}
         self._uncertain: set[str] = set()
         """Creates that may have landed although no response said so (see ``_create_once``)."""
 
@@ -164,8 +238,16 @@ class GhlAdapter:
         if auth not in ("token", "oauth"):
             problems.append(f"ghl: auth must be 'token' or 'oauth', not {auth!r}")
         budget = settings.get("request_budget")
-        if budget is not None and (not isinstance(budget, int) or budget < 0):
+        if budget is not None and (
+            not isinstance(budget, int) or isinstance(budget, bool) or budget < 0
+        ):
             problems.append("ghl: request_budget must be a whole number >= 0")
+        reader = settings.get("reader", "search")
+        if reader not in READERS:
+            problems.append(
+                f"ghl: reader must be 'search' or 'list' (the deprecated GET /contacts/), "
+                f"not {reader!r}"
+            )
         if problems:
             raise ConfigError(problems, source=f"connection {context.connection}")
         assert isinstance(location_id, str) and context.secrets is not None
@@ -182,6 +264,7 @@ class GhlAdapter:
                 ),
                 base_url=base_url,
                 context=context,
+                clock=clock or time.time,
             )
         else:
             tokens = StaticToken(context.secrets(str(settings.get("token", "")), setting="token"))
@@ -200,6 +283,7 @@ class GhlAdapter:
             request_budget=budget,
             timezone=str(settings.get("timezone", "UTC")),
             overlap_seconds=float(settings.get("overlap_seconds", OVERLAP_SECONDS)),
+            reader=reader,
             wall_clock=clock or time.time,
         )
 
@@ -226,6 +310,9 @@ class GhlAdapter:
                 "appointment": mapping.APPOINTMENT_READ_ONLY,
             },
             notes=tuple(notes),
+            # A call waits 150-400 ms on the network: one at a time reaches a quarter to
+            # a half of the 100 requests / 10 s allowed; the RateLimiter keeps 8 in check.
+            write_concurrency=8,
         )
 
     # -- Protocol: reads ----------------------------------------------------------------------
@@ -234,8 +321,9 @@ class GhlAdapter:
     ) -> Snapshot:
         if entity == "contact":
             read_at = self._now_ms()
-            records, problems = self._search([])
-            self._contact_ids = sorted(r.id for r in records)
+            records, problems = self._all_contacts()
+            self._order = sorted((self._added.get(r.id, 0), r.id) for r in records)
+            self._changed_contacts = set()  # the engine names the changed ones (vs its base)
             return Snapshot(
                 "contact",
                 records,
@@ -243,20 +331,36 @@ class GhlAdapter:
                 problems=problems,
                 cursor=self._contact_cursor(records, 0, {}, read_at),
             )
-        start = self._rolling.get(entity) or self._clock_start()
-        return self._children(entity, changed_parents or (), start)
+        start = self._rolling[entity] if entity in self._rolling else self._clock_start()
+        changed = {*(changed_parents or ()), *self._changed_contacts}
+        return self._children(entity, changed, start)
 
-    def changes_since(self, entity: Entity, cursor: str) -> Snapshot:
+    def changes_since(
+        self, entity: Entity, cursor: str, *, changed_parents: Collection[str] | None = None
+    ) -> Snapshot:
+        """What changed since ``cursor``. For children, ``changed_parents`` (when the
+        engine passes it: the contacts whose content differs from the base) replaces
+        the contacts this adapter's own incremental read returned, which include the
+        ones the previous run wrote to GHL itself."""
         state = _decode(cursor)
         if entity != "contact":
-            return self._children(entity, (), str(state.get("pos", "")))
+            # Not complete, though each covered contact's children are all here: the
+            # engine compares an incremental read with the base of the ids it returns
+            # only (so it could not see a child deleted anyway), and stamps a complete
+            # read as the full pass, which would put off the real one for ever.
+            position = rolling.as_position(state.get("pos"))
+            if changed_parents is None:
+                read = self._children(entity, self._changed_contacts, position)
+            else:
+                read = self._children(entity, changed_parents, position)
+            return replace(read, complete=False)
         read_at = self._now_ms()
         seen: dict[str, Any] = dict(state.get("seen", {}))
         since = self._since(int(state.get("w", 0)), int(state.get("r", 0)))
-        found, problems = self._search(
-            [{"field": "dateUpdated", "operator": "range", "value": {"gte": since}}]
-        )
+        self._order = None  # a new run: the last full read no longer lists every contact
+        found, problems = self._contacts_since(since)
         fresh = [r for r in found if not _already_seen(r, seen.get(r.id))]
+        self._changed_contacts = {r.id for r in fresh}
         return Snapshot(
             "contact",
             fresh,
@@ -306,25 +410,48 @@ class GhlAdapter:
         record = mapping.contact_from_ghl(found, self._custom_defs())
         return [record] if key in match_keys(record) else []
 
+    def contacts_of_business(self, business_id: str) -> list[Record]:
+        """The contacts GHL attaches to a business (``GET /contacts/business/{id}``).
+
+        Not part of a sync: canonical contacts carry ``company_name``, not GHL's business
+        objects, so nothing in a record names a business to look up. Offered for callers
+        that map businesses themselves (a report, a one-off import)."""
+        defs = self._custom_defs()
+        out: list[Record] = []
+        skip = 0
+        while True:
+            reply = self.client.call(
+                "GET",
+                f"/contacts/business/{business_id}",
+                params={
+                    "locationId": self.location_id,
+                    "limit": str(BUSINESS_LIMIT),
+                    "skip": str(skip),
+                },
+            )
+            page = reply.get("contacts", []) if isinstance(reply, dict) else []
+            out += [mapping.contact_from_ghl(item, defs) for item in page]
+            skip += len(page)
+            total = reply.get("count") if isinstance(reply, dict) else None
+            if len(page) < BUSINESS_LIMIT or (isinstance(total, int) and skip >= total):
+                return out
+
     # -- Protocol: writes ---------------------------------------------------------------------
     def create(self, record: Record) -> Record:
         self._writable(record.entity)
         if record.entity == "contact":
-            body = mapping.contact_create_body(record.fields, self._custom_defs(), self.location_id)
+            defs = self._custom_defs()
+            body = mapping.contact_create_body(record.fields, defs, self.location_id)
             return self._create_once(
                 _create_key(record, body),
                 lambda: self.client.call("POST", "/contacts/", json=body, idempotent=False),
-                lambda reply: mapping.contact_from_ghl(reply["contact"], self._custom_defs()),
+                lambda reply: self._created_contact(reply["contact"], defs),
                 lambda: self._lookup_contact(record),
             )
         parent = record.parent_id
         if not parent:
             raise RecordRejected(f"a GHL {record.entity} needs its contact (parent_id)")
-        fields = {
-            k: v
-            for k, v in record.fields.items()
-            if k in self.capabilities().writable_fields(record.entity)
-        }
+        fields = self._writable_fields(record.entity, record.fields)
         if record.entity == "appointment":
             body = mapping.appointment_body(fields)
             body.update(
@@ -367,7 +494,7 @@ class GhlAdapter:
 
     def update(self, entity: Entity, record_id: str, changes: Sequence[FieldChange]) -> Record:
         self._writable(entity)
-        writable = self.capabilities().writable_fields(entity)
+        writable = self._caps().writable_fields(entity)
         changes = [c for c in changes if c.field in writable]
         if entity == "contact":
             return self._update_contact(record_id, changes)
@@ -384,13 +511,41 @@ class GhlAdapter:
             return mapping.appointment_from_ghl(reply, naive_tz=self.timezone)
         contact_id, child_id = _split_child_id(record_id)
         kind = "notes" if entity == "note" else "tasks"
-        reply = self.client.call(
-            "PUT",
-            f"/contacts/{contact_id}/{kind}/{child_id}",
-            json=mapping.child_body(entity, fields),
-            record_id=record_id,
-        )
+        path = f"/contacts/{contact_id}/{kind}/{child_id}"
+        if entity == "task" and set(fields) == {"completed"}:
+            # GHL's own endpoint for ticking a task off: it takes nothing else, so no
+            # other field of the task can be overwritten by a stale value.
+            path += "/completed"
+            body = {"completed": bool(fields["completed"])}
+        else:
+            body = mapping.child_body(entity, fields)
+        reply = self.client.call("PUT", path, json=body, record_id=record_id)
         return self._child_record(entity, reply[entity], contact_id)
+
+    def upsert_contact(self, fields: Mapping[str, Any]) -> Upserted:
+        """``POST /contacts/upsert``: update the contact GHL's dedupe rule matches, or create.
+
+        Never used by the sync (see the module docstring for why). Tags are not sent
+        with the upsert, which would replace every tag of a matched contact (pitfall 11);
+        they are added afterwards through the tags endpoint, as updates do."""
+        defs = self._custom_defs()
+        body = mapping.contact_create_body(
+            {k: v for k, v in fields.items() if k != "tags"}, defs, self.location_id
+        )
+        if "email" not in body and "phone" not in body:
+            raise RecordRejected("a GHL upsert needs an email or a phone to match on")
+        reply = self.client.call("POST", "/contacts/upsert", json=body)
+        record = mapping.contact_from_ghl(reply["contact"], defs)
+        tags = [t for t in fields.get("tags") or [] if t not in (record.fields.get("tags") or [])]
+        if tags:
+            added = self.client.call(
+                "POST", f"/contacts/{record.id}/tags", json={"tags": tags}, record_id=record.id
+            )
+            merged = {**record.fields, "tags": list(added.get("tags", []))}
+            record = replace(record, fields=canonical_fields(merged))
+        sent = canonical_fields({k: v for k, v in fields.items() if k in mapping.CONTACT_NAMES})
+        ignored = tuple(sorted(k for k, v in sent.items() if record.fields.get(k) != v))
+        return Upserted(record, bool(reply.get("new")), ignored)
 
     def delete(self, entity: Entity, record_id: str) -> None:
         self._writable(entity)
@@ -422,7 +577,7 @@ class GhlAdapter:
             return 0
         if op.action is not Action.UPDATE or op.entity != "contact":
             return 1
-        writable = self.capabilities().writable_fields("contact")
+        writable = self._caps().writable_fields("contact")
         return mapping.contact_update_requests([c for c in op.changes if c.field in writable])
 
     # -- Checkable --------------------------------------------------------------------------------
@@ -485,6 +640,12 @@ class GhlAdapter:
         return problems
 
     # -- internals: reads ---------------------------------------------------------------------------
+    def _caps(self) -> Capabilities:
+        """``capabilities()`` once per adapter: it depends only on settings fixed at birth."""
+        if self._caps_cache is None:
+            self._caps_cache = self.capabilities()
+        return self._caps_cache
+
     def _custom_defs(self) -> CustomFieldDefs:
         if self._defs is None:
             body = self.client.call(
@@ -493,11 +654,36 @@ class GhlAdapter:
             self._defs = CustomFieldDefs.from_api(body.get("customFields", []))
         return self._defs
 
-    def _search(self, filters: list[dict[str, Any]]) -> tuple[list[Record], list[MalformedRecord]]:
+    def _all_contacts(self) -> tuple[list[Record], list[MalformedRecord]]:
+        """Every contact, through search or, when it is off or failing, the deprecated list."""
+        if self.reader == "search":
+            try:
+                return self._records(self._search_pages([]))
+            except (TransientAdapterError, PermanentAdapterError) as exc:
+                log.warning("GHL search failed (%s); reading through GET /contacts/ instead", exc)
+        return self._records(self._list_pages())
+
+    def _contacts_since(self, since: int) -> tuple[list[Record], list[MalformedRecord]]:
+        """Contacts updated at or after ``since`` (ms). Search filters on the server; the
+        list cannot filter, so it lists every contact and keeps the recent ones."""
+        if self.reader == "search":
+            window = [{"field": "dateUpdated", "operator": "range", "value": {"gte": since}}]
+            try:
+                return self._records(self._search_pages(window))
+            except (TransientAdapterError, PermanentAdapterError) as exc:
+                log.warning("GHL search failed (%s); reading through GET /contacts/ instead", exc)
+        records, problems = self._records(self._list_pages())
+        self._order = sorted((self._added.get(r.id, 0), r.id) for r in records)
+        return [r for r in records if _ms(r) >= since], problems
+
+    def _records(
+        self, items: Iterator[dict[str, Any]]
+    ) -> tuple[list[Record], list[MalformedRecord]]:
+        """Contacts from a listing, by ``dateUpdated``; unreadable ones become problems."""
         defs = self._custom_defs()
         by_id: dict[str, Record] = {}
         problems: list[MalformedRecord] = []
-        for item in self._search_pages(filters):
+        for item in items:
             try:
                 record = mapping.contact_from_ghl(item, defs)
             except (MalformedRecord, ValueError) as exc:
@@ -510,26 +696,59 @@ class GhlAdapter:
                 )
                 continue
             by_id[record.id] = record  # a contact updated mid-paging shows up twice
+            self._added[record.id] = _added_ms(item)
         return sorted(by_id.values(), key=lambda r: (_ms(r), r.id)), problems
 
     def _search_pages(self, filters: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         after: list[Any] | None = None
         while True:
-            body: dict[str, Any] = {
-                "locationId": self.location_id,
-                "pageLimit": self.page_limit,
-                "sort": [{"field": "dateUpdated", "direction": "asc"}],
-            }
-            if filters:
-                body["filters"] = filters
-            if after is not None:
-                body["searchAfter"] = after
-            reply = self.client.call("POST", "/contacts/search", json=body)
-            page = reply.get("contacts", []) if isinstance(reply, dict) else []
+            page = self._search_page(filters, "dateUpdated", after, self.page_limit)
             yield from page
             if len(page) < self.page_limit or not page[-1].get("searchAfter"):
                 return
             after = page[-1]["searchAfter"]
+
+    def _search_page(
+        self, filters: list[dict[str, Any]], sort: str, after: list[Any] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        body: dict[str, Any] = {
+            "locationId": self.location_id,
+            "pageLimit": limit,
+            "sort": [{"field": sort, "direction": "asc"}],
+        }
+        if filters:
+            body["filters"] = filters
+        if after is not None:
+            body["searchAfter"] = after
+        reply = self.client.call("POST", "/contacts/search", json=body)
+        page = reply.get("contacts", []) if isinstance(reply, dict) else []
+        return [item for item in page if isinstance(item, dict)]
+
+    def _list_pages(self, after: Position | None = None) -> Iterator[dict[str, Any]]:
+        """The deprecated ``GET /contacts/``, in ``dateAdded`` order, after ``after``."""
+        while True:
+            page, after = self._list_page(after, LIST_LIMIT)
+            yield from page
+            if after is None:
+                return
+
+    def _list_page(
+        self, after: Position | None, limit: int
+    ) -> tuple[list[dict[str, Any]], Position | None]:
+        """One page of the list and where the next starts (None: this was the last).
+
+        The next request is built from ``meta.startAfter``/``meta.startAfterId``, never
+        from ``meta.nextPageUrl`` (the spec's example of it points at localhost)."""
+        params = {"locationId": self.location_id, "limit": str(limit)}
+        if after is not None:
+            params.update({"startAfter": str(after[0]), "startAfterId": after[1]})
+        reply = self.client.call("GET", "/contacts/", params=params)
+        page = [c for c in reply.get("contacts", []) if isinstance(c, dict)]
+        meta = reply.get("meta") or {}
+        more_ms, more_id = meta.get("startAfter"), meta.get("startAfterId")
+        if not page or meta.get("nextPage") is None or more_ms is None or not more_id:
+            return page, None
+        return page, (int(more_ms), str(more_id))
 
     def _since(self, watermark: int, read_at: int) -> int:
         """Where the next read starts: anything older was visible to the last read.
@@ -554,58 +773,83 @@ class GhlAdapter:
     def _now_ms(self) -> int:
         return int(self._wall() * 1000)
 
-    def _known_contacts(self) -> list[str]:
-        if self._contact_ids is None:
-            records, _ = self._search([])
-            self._contact_ids = sorted(r.id for r in records)
-        return self._contact_ids
+    def _child_share(self) -> int:
+        return rolling.child_share(self.request_budget, len(CHILD_ENTITIES))
 
-    def _clock_start(self) -> str:
-        """Without a cursor, start the rolling share at an hour-dependent place."""
-        ids = self._known_contacts()
-        if not ids or self.request_budget is None:
-            return ""
-        return ids[(int(self._wall() // 3600) * max(1, self.request_budget)) % len(ids)]
+    def _clock_start(self) -> Position | None:
+        """Without a cursor, start the window at an hour-dependent place, so that many
+        fresh starts (a new connection, lost cursors) do not all read the same contacts."""
+        if not self._order:
+            return None
+        hour = int(self._wall() // 3600)
+        return self._order[(hour * max(1, self._child_share())) % len(self._order)]
 
-    def _children(self, entity: Entity, changed: Collection[str], start: str) -> Snapshot:
-        ids = self._known_contacts()
+    def _children(
+        self, entity: Entity, changed: Collection[str], start: Position | None
+    ) -> Snapshot:
+        """The children of the changed contacts, and of a window of the others."""
         must = sorted(set(changed))
-        spare = (
-            None
-            if self.request_budget is None
-            else max(0, self.request_budget - self._child_reads - len(must))
+        spare = max(0, self._child_share() - len(must))
+        window, last = rolling.take_window(
+            self._window_fetch(), start, spare, exclude=set(must), page_max=self._window_max()
         )
-        rest = [i for i in ids if i not in set(must)]
-        if spare is None or spare >= len(rest):
-            chosen = rest
-        else:
-            at = bisect.bisect_right(rest, start) if start else 0
-            chosen = [rest[(at + k) % len(rest)] for k in range(spare)]
         records: list[Record] = []
         problems: list[MalformedRecord] = []
         covered: set[str] = set()
-        for contact_id in [*must, *chosen]:
+        for contact_id in [*must, *window]:
             try:
                 records.extend(self._read_children(entity, contact_id, problems))
             except RecordNotFound:
                 continue  # deleted since the contact read; its children went with it
             covered.add(contact_id)
-        last = chosen[-1] if chosen else start
         self._rolling[entity] = last
-        everything = covered >= set(ids)
+        everything = self._order is not None and covered >= {cid for _, cid in self._order}
         return Snapshot(
             entity,
             records,
             complete=True,
             problems=problems,
-            cursor=_encode({"pos": last}),
+            cursor=_encode({"pos": list(last) if last else None}),
             covered_parents=None if everything else frozenset(covered),
         )
+
+    def _window_max(self) -> int:
+        """Positions asked for at once: a listing page (the list pages itself in 100s)."""
+        return max(1, len(self._order)) if self._order is not None else self.page_limit
+
+    def _window_fetch(self) -> rolling.Fetch:
+        """Where the window's contacts come from: this session's full read if there was
+        one (no request), else one page of a listing in ``dateAdded`` order."""
+        if self._order is not None:
+            return rolling.from_order(self._order)
+
+        def fetch(after: Position | None, limit: int) -> list[Position]:
+            if self.reader == "search":
+                try:
+                    items = self._search_page(
+                        [], "dateAdded", list(after) if after else None, limit
+                    )
+                except (TransientAdapterError, PermanentAdapterError) as exc:
+                    log.warning("GHL search failed (%s); listing through GET /contacts/", exc)
+                else:
+                    return [(_added_ms(i), str(i["id"])) for i in items if i.get("id")]
+            return self._list_positions(after, limit)
+
+        return fetch
+
+    def _list_positions(self, after: Position | None, limit: int) -> list[Position]:
+        """Up to ``limit`` positions from the list (100 a page) after ``after``."""
+        out: list[Position] = []
+        while len(out) < limit:
+            page, after = self._list_page(after, min(LIST_LIMIT, limit - len(out)))
+            out += [(_added_ms(i), str(i["id"])) for i in page if i.get("id")]
+            if after is None:
+                return out
+        return out
 
     def _read_children(
         self, entity: Entity, contact_id: str, problems: list[MalformedRecord]
     ) -> list[Record]:
-        self._child_reads += 1
         kind = {"note": "notes", "task": "tasks", "appointment": "appointments"}[entity]
         body = self.client.call("GET", f"/contacts/{contact_id}/{kind}", record_id=contact_id)
         items = body.get("events" if entity == "appointment" else kind, [])
@@ -635,6 +879,10 @@ class GhlAdapter:
                 "GHL appointments are read-only for this connection; set calendar_id to the "
                 "calendar new appointments should go to"
             )
+
+    def _writable_fields(self, entity: Entity, fields: Mapping[str, Any]) -> dict[str, Any]:
+        writable = self._caps().writable_fields(entity)
+        return {k: v for k, v in fields.items() if k in writable}
 
     def _create_once(
         self,
@@ -668,28 +916,44 @@ class GhlAdapter:
         assert last is not None
         raise last
 
+    def _created_contact(self, item: Mapping[str, Any], defs: CustomFieldDefs) -> Record:
+        record = mapping.contact_from_ghl(item, defs)
+        self._added[record.id] = _added_ms(item) or self._now_ms()
+        if self._order is not None:  # so "every contact covered" stays true to its word
+            bisect.insort(self._order, (self._added[record.id], record.id))
+        return record
+
     def _lookup_contact(self, record: Record) -> Record | None:
+        """The contact a create whose outcome is unknown may have made.
+
+        GHL's duplicate look-up finds a contact by email or phone, but cannot say who
+        made it. One that holds what we sent is taken as ours; one that differs was
+        there before (or was edited since), so it is reported as the duplicate it is,
+        and the engine links and merges it instead of taking GHL's values for ours."""
         for key in match_keys(record):
             if key.startswith(("email:", "phone:")):
                 found = self.find_by_key("contact", key)
                 if found:
-                    return found[0]
+                    if _holds(found[0], record.fields):
+                        return found[0]
+                    raise DuplicateOnSide(
+                        f"GHL already has contact {found[0].id} with {key.partition(':')[0]} "
+                        "of this record, with other values: linked, not created",
+                        existing_id=found[0].id,
+                        record_id=record.id or None,
+                    )
         return None
 
     def _lookup_child(self, record: Record, contact_id: str) -> Record | None:
-        wanted = {
-            k: v
-            for k, v in record.fields.items()
-            if k in self.capabilities().writable_fields(record.entity)
-        }
+        wanted = self._writable_fields(record.entity, record.fields)
         for existing in self._read_children(record.entity, contact_id, []):
             if all(existing.fields.get(k) == v for k, v in wanted.items()):
                 return existing
         return None
 
     def _update_contact(self, record_id: str, changes: Sequence[FieldChange]) -> Record:
-        plan = mapping.contact_update(changes, self._custom_defs())
         defs = self._custom_defs()
+        plan = mapping.contact_update(changes, defs)
         record: Record | None = None
         if plan.body:
             reply = self.client.call(
@@ -723,7 +987,7 @@ class GhlAdapter:
         return record
 
 
-__all__ = ["GhlAdapter"]
+__all__ = ["GhlAdapter", "Upserted"]
 
 
 def _maybe_secret(context: AdapterContext, value: object, setting: str) -> str:

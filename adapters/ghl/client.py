@@ -8,12 +8,20 @@ and jitter (tenacity) **only for idempotent calls**; a create that may or may no
 landed is the adapter's to resolve by looking the record up first (STYLE §9). A 401
 that is not a scope problem triggers one token refresh. Other 4xx become the
 ``syncengine.errors`` types with GHL's own message. Each attempt is one ``CallRecord``
-for the audit trail; secrets are scrubbed from paths, messages and logs.
+for the audit trail; secrets are scrubbed from paths, messages and logs, and so are the
+personal data in query strings (the email or phone of a duplicate look-up).
+
+Errors that say the whole side is out of reach are ``SideUnavailable``, never a
+record's fault: a 401/403 (revoked or wrong token, missing scope, other location) is an
+``AuthError``, and a spent daily budget (``X-RateLimit-Daily-Remaining: 0``, before
+sending or on a 429) is ``RateLimitExhausted`` with the time it resets; neither is
+retried within the run.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -45,6 +53,10 @@ SCOPE_MESSAGE = "not authorized for this scope"
 SECRET_QUERY_KEYS = frozenset(
     {"access_token", "refresh_token", "client_secret", "code", "token", "apikey", "api_key"}
 )
+PERSONAL_QUERY_KEYS = frozenset({"email", "number", "phone", "query"})
+"""Query values that are personal data (duplicate look-ups, list filters): kept out of
+the audit trail, which is stored in the state database and shown in reports."""
+_MISSING_ID = re.compile(r"\bwith id (\S+?)\.? not found", re.IGNORECASE)
 _backoff = wait_exponential_jitter(multiplier=0.5, max=30.0, jitter=0.5)
 
 
@@ -101,7 +113,7 @@ class GhlClient:
         self._sleep = context.sleep or time.sleep
         self._clock = clock or time.monotonic
         self.max_attempts = max_attempts
-        self.limiter = RateLimiter(clock=self._clock, sleep=self._sleep)
+        self.limiter = RateLimiter(clock=self._clock, sleep=self._sleep, wall=clock or time.time)
         self._http = httpx.Client(
             base_url=self.base_url,
             transport=context.http_transport,
@@ -134,7 +146,7 @@ class GhlClient:
 
         def retryable(exc: BaseException) -> bool:
             if isinstance(exc, RateLimited):
-                return True
+                return True  # the burst window; a spent day is RateLimitExhausted, not retried
             if not isinstance(exc, TransientAdapterError) or not idempotent:
                 return False
             return exc.retry_after is None or exc.retry_after <= 60
@@ -181,7 +193,9 @@ class GhlClient:
         while True:
             token = self._tokens.token()
             self.limiter.acquire()
+            slot = self._clock()
             response = self._send(method, path, params, json, version, token, retries)
+            self.limiter.observe_trip(self._clock() - slot)
             status = response.status_code
             body = _body(response)
             if status == 401 and not refreshed and SCOPE_MESSAGE not in _message(body):
@@ -277,6 +291,10 @@ class GhlClient:
         what = f"GHL {method} {path}"
         message = self.redact(_message(body))
         if status == 429:
+            spent = self.limiter.exhausted()  # _send has taken the response's headers in
+            if spent is not None:
+                spent.record_id = record_id
+                return spent
             retry_after = headers.get("retry-after")
             return RateLimited(
                 f"{what} was rate limited (429); waiting for the window",
@@ -312,7 +330,7 @@ class GhlClient:
                 existing_id=meta["contactId"],
                 record_id=record_id,
             )
-        if status in (400, 404) and "not found" in message.lower():
+        if _addressed_record_missing(status, message, path, record_id):
             return RecordNotFound(f"{what}: {message}", record_id=record_id)
         if status in (400, 422):
             return RecordRejected(f"{what} was rejected ({status}): {message}", record_id=record_id)
@@ -338,8 +356,27 @@ def _message(body: Any) -> str:
     return str(body or "")
 
 
+def _addressed_record_missing(status: int, message: str, path: str, record_id: str | None) -> bool:
+    """Whether GHL says the record this request addressed does not exist.
+
+    GHL answers an unknown id with 400, not 404, and a message naming the id ("Contact
+    with id X not found"). A body can name another id too, such as an unknown calendar
+    in an appointment write; that is bad data in the request, not a missing record, so
+    a named id counts only when the path addresses it. A 404 always counts.
+    """
+    if status == 404:
+        return True
+    if status != 400:
+        return False
+    named = _MISSING_ID.search(message)
+    if named is not None:
+        return named.group(1) in path.split("/")
+    return record_id is not None and "not found" in message.lower()
+
+
 def _safe_path(path: str, params: Mapping[str, str] | None) -> str:
     if not params:
         return path
-    shown = {k: ("***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in params.items()}
+    hidden = SECRET_QUERY_KEYS | PERSONAL_QUERY_KEYS
+    shown = {k: ("***" if k.lower() in hidden else v) for k, v in params.items()}
     return f"{path}?{urlencode(shown)}"

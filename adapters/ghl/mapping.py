@@ -70,6 +70,15 @@ class CustomFieldDefs:
     """One location's custom fields: id <-> canonical key (``contact.`` prefix dropped)."""
 
     keys_by_id: Mapping[str, str] = field(default_factory=dict)
+    ids_by_key: Mapping[str, str] = field(init=False, repr=False, compare=False)
+    """The reverse map, built once: every custom-field write looks a key up."""
+
+    def __post_init__(self) -> None:
+        # the first id wins if GHL ever held two fields under one key, as the scan did
+        reverse: dict[str, str] = {}
+        for fid, key in self.keys_by_id.items():
+            reverse.setdefault(key, fid)
+        object.__setattr__(self, "ids_by_key", reverse)
 
     @classmethod
     def from_api(cls, items: Iterable[Mapping[str, Any]]) -> CustomFieldDefs:
@@ -87,9 +96,9 @@ class CustomFieldDefs:
     def id_of(self, key: str) -> str:
         if key.startswith("id:"):
             return key[3:]
-        for fid, k in self.keys_by_id.items():
-            if k == key:
-                return fid
+        found = self.ids_by_key.get(key)
+        if found is not None:
+            return found
         raise RecordRejected(
             f"custom field {key!r} does not exist in this GHL location; create it under "
             "Settings > Custom Fields (key contact." + key + ") or drop it from the mapping"

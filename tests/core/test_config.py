@@ -131,7 +131,7 @@ def test_a_password_in_the_state_url_is_refused_and_a_reference_is_resolved(
 ):
     sides = {"a": {"adapter": "memory"}, "b": {"adapter": "memory"}}
     literal = {"state": {"url": "postgresql://sync:hunter2@db/sync"}, "connections": {"x": sides}}
-    with pytest.raises(ConfigError, match="state.url holds a literal password") as info:
+    with pytest.raises(ConfigError, match=r"state\.url holds a literal password") as info:
         parse(literal, Path("syncengine.toml"))
     assert "hunter2" not in str(info.value)
     monkeypatch.setenv("SYNC_DB", "postgresql://sync:hunter2@db/sync")

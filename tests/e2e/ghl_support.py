@@ -50,6 +50,8 @@ class Project:
     base_url: str
     state: FakeGhlState
     timeout: float = 5.0
+    full_pass_every: str = "0s"
+    """``"0s"``: every run reads everything; longer: incremental reads in between."""
     texts: list[str] = field(default_factory=list)
     """Every exception message and rendered report the runs produced (for the token check)."""
     sessions: int = 0
@@ -71,7 +73,7 @@ match = ["email"]
 conflicts = "newest"
 deletes = "propagate"
 max_delete_share = 0.5
-full_pass_every = "0s"
+full_pass_every = "{self.full_pass_every}"
 
 [connections.{CONNECTION}.a]
 adapter = "jsonl"
@@ -100,6 +102,15 @@ timeout = {self.timeout}
         self.texts += [o.error for o in report.outcomes if o.error]
         self.texts += list(report.problems)
         return report
+
+    def sync_after_search(self, runs: int = 1) -> list[RunReport]:
+        """``runs`` runs, each once GHL's search has caught up with every write before it
+        (``FakeGhlState.settle_search``): what runs a few minutes apart amount to."""
+        reports = []
+        for _ in range(runs):
+            self.state.settle_search()
+            reports.append(self.sync())
+        return reports
 
     def sync_until_quiet(self, arm: Callable[[], None]) -> list[RunReport | AdapterError]:
         """Runs under faults (``arm`` switches them on before each) until one settles
@@ -188,6 +199,8 @@ timeout = {self.timeout}
 
     # -- reading both sides back -------------------------------------------------------------
     def read_both(self) -> tuple[Sides, Sides]:
+        """Both sides as their adapters read them, once GHL's search has caught up."""
+        self.state.settle_search()
         jsonl = JsonlAdapter.from_settings({"path": "app.jsonl"}, AdapterContext(base_dir=self.dir))
         ghl = GhlAdapter.from_settings(
             {"location_id": LOCATION, "token": "env:X", "base_url": self.base_url},

@@ -13,12 +13,20 @@ report or exception message holds the token.
 
 Real sleeps happen on this path (the client's backoff, the rate window), so the fault
 rates are chosen to make failures frequent while keeping each test to a few seconds.
+
+Those runs read everything every time (``full_pass_every = "0s"``) on a location that
+allows duplicates. The last test runs incremental reads (a full pass once a day)
+against a lagging search on a location that refuses duplicates, as GHL does by
+default: contacts GHL already has but search cannot show yet are created, refused with
+400 and ``meta.contactId``, and linked (``DuplicateOnSide``); a GHL-side delete waits
+for the full pass.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -218,3 +226,105 @@ def assert_the_faults_happened(kind: str, project: Project, elapsed: float) -> N
         assert len(log) > project.state.rate_max
         assert elapsed >= project.state.rate_interval
         assert sum(r.status == 429 for r in log) <= project.sessions
+
+
+# -- incremental reads, search lag, a location that refuses duplicates ----------------------
+LAG = 3600.0
+"""GHL's search lags its writes by seconds; here it lags until the test says search has
+caught up (``sync_after_search``), so what a run cannot see yet is decided, not timed."""
+
+
+@pytest.fixture
+def lagging(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    """Incremental reads (a full pass once a day) against a fake whose search lags and
+    whose location refuses duplicate contacts, as GHL's default setting does."""
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    monkeypatch.chdir(tmp_path)
+    state, token = prepare_state(location_id=LOCATION, allow_duplicates=False, token=TOKEN)
+    state.search_lag_seconds = LAG
+    state.rate_max = 1_000
+    running = start_in_thread(state, token, LOCATION)
+    project = Project(tmp_path, running.base_url, state, timeout=0.5, full_pass_every="24h")
+    project.write_config()
+    yield project
+    running.stop()
+
+
+def refused_as_duplicates(project: Project) -> int:
+    return sum(
+        1
+        for r in project.state.requests
+        if (r.method, r.path, r.status) == ("POST", "/contacts/", 400)
+    )
+
+
+@pytest.mark.parametrize(
+    "faults", [Faults(), Faults(lost_response_share=0.3)], ids=["calm", "lost"]
+)
+def test_incremental_sync_with_search_lag_links_duplicates_refused_by_ghl(
+    lagging: Project, faults: Faults
+) -> None:
+    project = lagging
+
+    def arm() -> None:
+        project.state.faults = replace(faults)
+
+    def calm() -> None:
+        project.state.faults = Faults()
+
+    seed(project)  # GHL's search will not show these people for LAG seconds
+    arm()
+    project.sync()
+    # the run could not see p3 and p4 in GHL, so it created them; GHL refused both as
+    # duplicates, and the refusals became links to the contacts GHL already had
+    assert refused_as_duplicates(project) >= 2
+    project.sync_after_search(runs=2)
+    calm()
+    project.sync_after_search(runs=2)
+    a, b = project.read_both()
+    assert_converged(a, b)
+    assert set(a.contacts) == {email(n) for n in range(1, 8)}
+    assert b.synced(email(3))["city"] == "Oslo" and a.synced(email(3))["first_name"] == "Cara"
+    assert a.notes[email(4)] == {"ghl note": 1}  # a GHL contact's child, read incrementally
+
+    edit_both_sides(project)
+    # a create racing a GHL-side one: the app gains p8 while a GHL user adds p8 too
+    project.add_a({"id": "a8", "email": email(8), "first_name": "Hal"})
+    project.ghl_call(
+        "POST", "/contacts/", {"locationId": LOCATION, "email": email(8), "phone": "+14155550108"}
+    )
+    refused = refused_as_duplicates(project)
+    arm()
+    project.sync()  # search cannot show GHL's p8 yet: the create is refused, then linked
+    assert refused_as_duplicates(project) == refused + 1
+    project.sync_after_search(runs=2)
+    calm()
+    final = project.sync_after_search(runs=2)
+    assert not [o for o in final[-1].outcomes if o.error] and not final[-1].problems
+    a, b = project.read_both()
+    # GHL has no feed of deletes: p6, deleted there, stays in the app until a full pass
+    assert email(6) in a.contacts and email(6) not in b.contacts
+    assert set(a.contacts) - {email(6)} == set(b.contacts)
+    for person in b.contacts:
+        assert a.synced(person) == b.synced(person), person
+    assert a.notes == b.notes and a.tasks == b.tasks
+    for side in (a, b):
+        assert side.synced(email(8))["first_name"] == "Hal"
+        assert side.synced(email(8))["phone"] == "+14155550108"
+        assert side.synced(email(1))["city"] == "Paris"
+        assert side.synced(email(3))["first_name"] == "Caroline"
+        assert "hot" in (side.synced(email(4))["tags"] or [])
+        assert side.notes[email(4)] == {"ghl note": 1, "second ghl note": 1}
+        assert side.tasks[email(7)]["Call Gus"]["completed"] is True
+        assert email(5) not in side.contacts  # deleted in the app: files are read in full
+    project.full_pass_every = "0s"
+    project.write_config()
+    project.sync_after_search()
+    a, b = project.read_both()
+    assert email(6) not in a.contacts
+    assert_converged(a, b)
+    stored = [str(c.get("email")) for c in project.state.locations[LOCATION].contacts.values()]
+    assert sorted(stored) == sorted(set(stored)) == sorted(a.contacts)  # each email once
+    project.state.settle_search()
+    assert list(project.sync(dry_run=True).plan.operations) == []
+    assert_no_secret_anywhere(project)

@@ -226,6 +226,15 @@ class FakeGhlState:
         versions = loc.search_versions.setdefault(contact_id, [])
         versions.append((self.clock() + self.search_lag_seconds, dict(doc) if doc else None))
 
+    def settle_search(self) -> None:
+        """Let the search index catch up now with every write so far, whatever the lag:
+        a test decides when search has caught up instead of sleeping through the lag."""
+        now = self.clock()
+        with self.lock:
+            for loc in self.locations.values():
+                for versions in loc.search_versions.values():
+                    versions[:] = [(min(at, now), doc) for at, doc in versions]
+
     def searchable(self, loc: Location) -> list[dict[str, Any]]:
         """Contacts as the (eventually consistent) search index sees them now."""
         now = self.clock()

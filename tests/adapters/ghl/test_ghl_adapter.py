@@ -206,7 +206,7 @@ def test_paging_past_ten_thousand_uses_search_after(world: World) -> None:
 
 
 def test_child_budget_covers_changed_parents_and_rolls(world: World) -> None:
-    adapter = world.adapter(request_budget=3)
+    adapter = world.adapter(request_budget=9)  # 3 child reads each for notes, tasks, appts
     ids = sorted(adapter.create(contact(email=f"k{i}@example.com")).id for i in range(6))
     adapter.snapshot("contact")
     reads_before = len(world.transport.exchanges)

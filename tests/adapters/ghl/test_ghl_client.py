@@ -93,9 +93,41 @@ def test_429_is_retried_even_for_creates_and_audited() -> None:
     assert [(a.status, a.retries) for a in audit] == [(429, 0), (201, 1)]
 
 
-def test_query_secrets_are_masked_in_audit_paths() -> None:
+def test_query_secrets_and_personal_data_are_masked_in_audit_paths() -> None:
     audit: list[CallRecord] = []
-    c = client(lambda r: httpx.Response(200, json={}), audit)
-    c.call("GET", "/x", params={"access_token": SECRET, "email": "a@b.c"})
-    assert audit[0].path == "/x?access_token=%2A%2A%2A&email=a%40b.c"
-    assert all(SECRET not in repr(a) for a in audit)
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url.query, "ascii"))
+        return httpx.Response(200, json={})
+
+    c = client(handler, audit)
+    c.call(
+        "GET",
+        "/contacts/search/duplicate",
+        params={"access_token": SECRET, "email": "a@b.c", "number": "+15550100", "locationId": "L"},
+    )
+    assert audit[0].path == (
+        "/contacts/search/duplicate?access_token=%2A%2A%2A&email=%2A%2A%2A"
+        "&number=%2A%2A%2A&locationId=L"
+    )
+    assert "a%40b.c" in seen[0]  # masked in the audit trail only, sent as asked
+    assert all(SECRET not in repr(a) and "a@b.c" not in repr(a) for a in audit)
+
+
+@pytest.mark.parametrize(
+    ("path", "message", "kind"),
+    [
+        ("/contacts/Q", "Contact with id Q not found", RecordNotFound),
+        ("/contacts/Q/notes/N", "Contact with id Q not found", RecordNotFound),
+        ("/calendars/events/appointments/E", "Appointment with id E not found", RecordNotFound),
+        # an id the request's body named, not the record it addressed: bad data
+        ("/calendars/events/appointments/E", "Calendar with id CAL9 not found", RecordRejected),
+    ],
+)
+def test_not_found_only_when_ghl_names_the_addressed_id(
+    path: str, message: str, kind: type
+) -> None:
+    c = client(lambda r: httpx.Response(400, json={"statusCode": 400, "message": message}))
+    with pytest.raises(kind):
+        c.call("PUT", path, json={"calendarId": "CAL9"})

@@ -13,7 +13,7 @@ from ghl_world import LOCATION, TOKEN, World
 
 from adapters.ghl.adapter import GhlAdapter
 from adapters.ghl.fake import FakeGhlState
-from syncengine.errors import TransientAdapterError
+from syncengine.errors import DuplicateOnSide, TransientAdapterError
 from syncengine.models import Record
 
 pytestmark = pytest.mark.timeout(30)
@@ -121,3 +121,17 @@ def test_a_create_that_surely_failed_is_sent_again(world: World) -> None:
     assert list(world.state.locations[LOCATION].contacts) == [created.id]
     (failed, _), sent = posts(world.state, "/contacts/")
     assert failed >= 500 and sent == (201, False)
+
+
+def test_a_lost_refusal_is_reported_as_the_duplicate_it_was(world: World) -> None:
+    """GHL refused the create as a duplicate but the answer was lost: the look-up finds
+    the contact GHL already had, with other values. It is not ours, so taking it as the
+    created record would give the base GHL's values for ours; it is a duplicate."""
+    adapter = world.adapter()
+    there = adapter.create(Record("contact", "", {"email": "both@example.com", "city": "Oslo"}))
+    world.state.faults.lost_response_next = 1
+    with pytest.raises(DuplicateOnSide) as caught:
+        adapter.create(Record("contact", "", {"email": "both@example.com", "first_name": "New"}))
+    assert caught.value.existing_id == there.id
+    assert posts(world.state, "/contacts/") == [(201, False), (400, True)]
+    assert list(world.state.locations[LOCATION].contacts) == [there.id]
