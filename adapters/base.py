@@ -146,7 +146,13 @@ class Adapter(Protocol):
 class Incremental(Protocol):
     """A side that can list what changed since a cursor (an opaque string it made)."""
 
-    def changes_since(self, entity: Entity, cursor: str) -> Snapshot: ...
+    def changes_since(
+        self, entity: Entity, cursor: str, *, changed_parents: Collection[str] | None = None
+    ) -> Snapshot:
+        """What changed since ``cursor``. For children, ``changed_parents`` are the
+        contacts this run found new or changed: a side whose child reads cost a request
+        per contact reads theirs first (as ``snapshot`` does); others may ignore it."""
+        ...
 
 
 @runtime_checkable

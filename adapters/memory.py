@@ -131,7 +131,9 @@ class MemoryAdapter:
             cursor=self._cursor(),
         )
 
-    def changes_since(self, entity: Entity, cursor: str) -> Snapshot:
+    def changes_since(
+        self, entity: Entity, cursor: str, *, changed_parents: Collection[str] | None = None
+    ) -> Snapshot:
         self.reads += 1
         log = self._log.get(entity, [])
         start = bisect.bisect_right(log, (int(cursor), "~"))

@@ -299,6 +299,17 @@ class Store:
                     out[sr.record.id] = sr
         return out
 
+    def parent_ids(self, connection: str, side: Side, entity: Entity) -> dict[str, str | None]:
+        """id -> parent id of every stored child record (no record bodies decoded)."""
+        with self._read() as conn:
+            rows = self._driver_rows(
+                conn,
+                "SELECT record_id, parent_id FROM side_records "
+                "WHERE connection = {p} AND side = {p} AND entity = {p}",
+                (connection, side, entity),
+            )
+        return dict(rows)
+
     def pending_ids(self, connection: str, side: Side, entity: Entity) -> set[str]:
         t = SIDE_RECORDS
         q = select(t.c.record_id).where(

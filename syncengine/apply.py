@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
@@ -165,6 +166,8 @@ class Applier:
     should_stop: Callable[[], bool] = lambda: False
     heartbeat: Callable[[], None] = lambda: None
     """Called after every chunk: the engine renews the connection's lock lease."""
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    """The engine's clock: when a full pass happened is stamped with it."""
     in_quarantine: set[tuple[str, str, str]] = field(default_factory=set)
     claimed: set[tuple[str, str, str]] = field(default_factory=set)
     """(side, entity, id) of records this run links to a counterpart."""
@@ -769,7 +772,12 @@ class Applier:
         for (side, entity), read in prepared.reads.items():
             last_full = cursors.get((side, entity), (None, None))[1]
             self.store.put_cursor(
-                conn, self.connection, side, entity, read.cursor, now() if read.full else last_full
+                conn,
+                self.connection,
+                side,
+                entity,
+                read.cursor,
+                self.clock() if read.full else last_full,
             )
 
 

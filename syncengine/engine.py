@@ -171,9 +171,7 @@ class SyncEngine:
         return stats
 
     def _parents(self, side: Side, entity: Entity) -> dict[str, str | None]:
-        ids = self.store.fingerprints(self.connection, side, entity)
-        records = self.store.load_records(self.connection, side, entity, ids)
-        return {rid: sr.record.parent_id for rid, sr in records.items()}
+        return self.store.parent_ids(self.connection, side, entity)
 
     def _extra_in_play(
         self,
@@ -372,6 +370,7 @@ class SyncEngine:
                 progress=self.progress,
                 should_stop=lambda: self.should_stop() or lease.lost,
                 heartbeat=lease.renew,
+                clock=self.clock,
             )
             t0 = time.perf_counter()
             outcomes = applier.apply(prepared)

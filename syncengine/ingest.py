@@ -56,7 +56,7 @@ def read_side(
     """Read one side and compare with its base. An incremental read loads the base only
     for the ids it returned; a full read loads all of it (to see what is missing)."""
     if isinstance(adapter, Incremental) and cursor is not None and not full_pass_due:
-        snap = adapter.changes_since(entity, cursor)
+        snap = adapter.changes_since(entity, cursor, changed_parents=changed_parents)
         ids = [r.id for r in snap.records] + list(snap.deleted_ids)
         # Past a few thousand ids one scan of the base beats chunked lookups.
         stored = load_stored(ids if len(ids) <= BULK_LOOKUP_LIMIT else None)

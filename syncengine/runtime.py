@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -95,7 +96,11 @@ class StoreVault:
 
 @dataclass
 class AuditBuffer:
-    """Collects calls during a run and writes them to the store in batches."""
+    """Collects calls during a run and writes them to the store in batches.
+
+    Calls arrive from the applier's write threads too; only the thread that made the
+    buffer writes to the store (the rest only append, under a lock), so an audit
+    flush never competes with the applier's own transactions."""
 
     store: Store
     connection: str
@@ -103,8 +108,17 @@ class AuditBuffer:
     sink: list[tuple[Side, CallRecord]]
     rows: list[dict[str, Any]] = field(default_factory=list)
     run_id: int | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _owner: int = field(default_factory=threading.get_ident, repr=False)
 
     def __call__(self, call: CallRecord) -> None:
+        with self._lock:
+            self._append(call)
+            due = len(self.rows) >= 200
+        if due and threading.get_ident() == self._owner:
+            self.flush()
+
+    def _append(self, call: CallRecord) -> None:
         self.sink.append((self.side, call))
         self.rows.append(
             {
@@ -121,11 +135,10 @@ class AuditBuffer:
                 "error": call.error,
             }
         )
-        if len(self.rows) >= 200:
-            self.flush()
 
     def flush(self) -> None:
-        rows, self.rows = self.rows, []
+        with self._lock:
+            rows, self.rows = self.rows, []
         self.store.add_audit(rows)
 
 
