@@ -85,10 +85,12 @@ class MemoryAdapter:
     def put(self, record: Record, *, touch: bool = True) -> Record:
         """Write a record as a user of this system would (not through the sync)."""
         seq = self._last_seq = next(self._seq)
-        stamped = replace(
-            record,
-            fields=canonical_fields(record.fields),
+        stamped = Record(
+            record.entity,
+            record.id,
+            canonical_fields(record.fields),
             updated_at=self._clock() if touch or record.updated_at is None else record.updated_at,
+            parent_id=record.parent_id,
             version=str(seq),
         )
         self._records.setdefault(record.entity, {})[record.id] = stamped
@@ -178,7 +180,9 @@ class MemoryAdapter:
             raise RecordRejected(
                 f"{record.entity} needs an existing contact, got {record.parent_id!r}"
             )
-        created = self.put(replace(record, id=self.new_id(), fields=self._writable(record)))
+        created = self.put(
+            Record(record.entity, self.new_id(), self._writable(record), parent_id=record.parent_id)
+        )
         self._after_write()
         return created
 

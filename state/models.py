@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -19,9 +19,34 @@ class SideRecord(SQLModel, table=True):
     __tablename__ = "side_records"
     __table_args__ = (
         Index("ix_side_records_key1", "connection", "side", "entity", "key1"),
-        Index("ix_side_records_key2", "connection", "side", "entity", "key2"),
-        Index("ix_side_records_parent", "connection", "side", "entity", "parent_id"),
-        Index("ix_side_records_linked", "connection", "side", "entity", "linked"),
+        # Partial indexes (migration 0002): only rows with a value are indexed.
+        Index(
+            "ix_side_records_key2",
+            "connection",
+            "side",
+            "entity",
+            "key2",
+            sqlite_where=text("key2 IS NOT NULL"),
+            postgresql_where=text("key2 IS NOT NULL"),
+        ),
+        Index(
+            "ix_side_records_parent",
+            "connection",
+            "side",
+            "entity",
+            "parent_id",
+            sqlite_where=text("parent_id IS NOT NULL"),
+            postgresql_where=text("parent_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_side_records_unlinked",
+            "connection",
+            "side",
+            "entity",
+            "record_id",
+            sqlite_where=text("NOT linked"),
+            postgresql_where=text("NOT linked"),
+        ),
     )
 
     connection: str = Field(primary_key=True)

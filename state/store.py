@@ -10,6 +10,7 @@ PostgreSQL; only the upsert is dialect-specific.
 from __future__ import annotations
 
 import json
+import operator
 import os
 import socket
 import uuid
@@ -212,10 +213,16 @@ class Store:
             return
         cols = list(rows[0])
         procs = [table.c[c].type._cached_bind_processor(conn.dialect) for c in cols]
-        data = [
-            tuple(p(r[c]) if p is not None else r[c] for c, p in zip(cols, procs, strict=True))
-            for r in rows
-        ]
+        get = operator.itemgetter(*cols)
+        processed = [(i, p) for i, p in enumerate(procs) if p is not None]
+        data: list[tuple[Any, ...]] = []
+        for r in rows:
+            values = get(r) if len(cols) > 1 else (get(r),)
+            if processed:
+                values = list(values)
+                for i, p in processed:
+                    values[i] = p(values[i])
+            data.append(tuple(values))
         self._bulk_tuples(conn, table, cols, data, replace=replace)
 
     # -- the base: side records ------------------------------------------------------------
@@ -311,53 +318,53 @@ class Store:
         return dict(rows)
 
     def pending_ids(self, connection: str, side: Side, entity: Entity) -> set[str]:
-        t = SIDE_RECORDS
-        q = select(t.c.record_id).where(
-            t.c.connection == connection,
-            t.c.side == side,
-            t.c.entity == entity,
-            t.c.linked.is_(False),
-        )
+        # ``NOT linked`` as a literal: what lets the partial index ix_side_records_unlinked
+        # serve it (a bound parameter would not).
         with self._read() as conn:
-            return {rid for (rid,) in conn.execute(q)}
+            rows = self._driver_rows(
+                conn,
+                "SELECT record_id FROM side_records "
+                "WHERE connection = {p} AND side = {p} AND entity = {p} AND NOT linked",
+                (connection, side, entity),
+            )
+        return {rid for (rid,) in rows}
 
     def pending_records(self, connection: str, side: Side, entity: Entity) -> list[StoredRecord]:
         with self._read() as conn:
-            return self._records_where(
-                conn, connection, side, entity, " AND linked = {p}", (False,)
-            )
+            return self._records_where(conn, connection, side, entity, " AND NOT linked")
 
     def count_linked(self, connection: str, side: Side, entity: Entity) -> int:
-        t = SIDE_RECORDS
-        q = select(func.count()).where(
-            t.c.connection == connection,
-            t.c.side == side,
-            t.c.entity == entity,
-            t.c.linked.is_(True),
-        )
+        """All records less those waiting for a link: two index-only counts."""
+        where = "WHERE connection = {p} AND side = {p} AND entity = {p}"
         with self._read() as conn:
-            return int(conn.execute(q).scalar_one())
+            ((total,),) = self._driver_rows(
+                conn, f"SELECT count(*) FROM side_records {where}", (connection, side, entity)
+            )
+            ((waiting,),) = self._driver_rows(
+                conn,
+                f"SELECT count(*) FROM side_records {where} AND NOT linked",
+                (connection, side, entity),
+            )
+        return int(total) - int(waiting)
 
     def linked_ids_by_keys(
         self, connection: str, side: Side, entity: Entity, keys: Collection[str]
     ) -> dict[str, list[str]]:
-        t = SIDE_RECORDS
-        out: dict[str, list[str]] = {}
+        """Linked records holding any of ``keys`` as key1 or key2: one indexed look-up
+        per column (an ``OR`` of the two would scan the entity's whole index)."""
+        out: dict[str, set[str]] = {}
         with self._read() as conn:
-            for chunk in _chunks(sorted(keys)):
-                q = select(t.c.record_id, t.c.key1, t.c.key2).where(
-                    t.c.connection == connection,
-                    t.c.side == side,
-                    t.c.entity == entity,
-                    t.c.linked.is_(True),
-                    or_(t.c.key1.in_(chunk), t.c.key2.in_(chunk)),
-                )
-                wanted = set(chunk)
-                for rid, k1, k2 in conn.execute(q):
-                    for k in (k1, k2):
-                        if k in wanted:
-                            out.setdefault(k, []).append(rid)
-        return out
+            for column in ("key1", "key2"):
+                for chunk in _chunks(sorted(keys)):
+                    marks = ", ".join("{p}" for _ in chunk)
+                    for rid, key in self._driver_rows(
+                        conn,
+                        f"SELECT record_id, {column} FROM side_records WHERE connection = {{p}} "
+                        f"AND side = {{p}} AND entity = {{p}} AND {column} IN ({marks}) AND linked",
+                        (connection, side, entity, *chunk),
+                    ):
+                        out.setdefault(key, set()).add(rid)
+        return {k: sorted(ids) for k, ids in out.items()}
 
     def put_records(
         self, conn: Connection, connection: str, side: Side, records: Iterable[StoredRecord]

@@ -50,11 +50,23 @@ def _canonical_value(key: str, value: JSON) -> JSON:
     return value
 
 
+_STRUCTURED = frozenset({"tags", "custom_fields"})
+
+
 def canonical_fields(fields: Mapping[str, JSON]) -> dict[str, JSON]:
     """Fields in canonical form: absent == null == "" and set-like fields sorted."""
     out: dict[str, JSON] = {}
     for key in sorted(fields):
-        value = _canonical_value(key, fields[key])
+        value = fields[key]
+        if value is None:
+            continue
+        if type(value) is str and key not in _STRUCTURED:
+            # The common case, inline (a run canonicalises every field it reads).
+            value = value.strip()
+            if value:
+                out[key] = value
+            continue
+        value = _canonical_value(key, value)
         if value is not None:
             out[key] = value
     return out
