@@ -13,6 +13,7 @@ import json
 import operator
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
@@ -131,9 +132,28 @@ class Store:
         self._dialect = self.engine.dialect.name
         self._mark = "?" if self._dialect == "sqlite" else "%s"
         """The driver's parameter mark, for the hot statements sent to it directly."""
+        self._checkpointer: threading.Thread | None = None
 
     def close(self) -> None:
+        self.wait_for_checkpoint()
         self.engine.dispose()
+
+    def wait_for_checkpoint(self) -> None:
+        """Wait for a background checkpoint, if one runs."""
+        if self._checkpointer is not None:
+            self._checkpointer.join()
+            self._checkpointer = None
+
+    def checkpoint_in_background(self) -> None:
+        """``checkpoint`` on a thread of its own: a run is durable once its commits are in
+        the WAL, so it need not wait for the copy into the database (``close`` does)."""
+        if self._dialect != "sqlite":
+            return
+        self.wait_for_checkpoint()
+        self._checkpointer = threading.Thread(
+            target=self.checkpoint, name="sqlite-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
 
     def checkpoint(self) -> None:
         """Fold SQLite's write-ahead log into the database after a run, so the next run's

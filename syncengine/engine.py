@@ -417,7 +417,7 @@ class SyncEngine:
             self.store.finish_run(run_id, status, {}, error=str(exc))
             raise
         finally:
-            self.store.checkpoint()
+            self.store.checkpoint_in_background()
 
     def _absorb_echoes(self, prepared: Prepared) -> None:
         """Read this run's own writes back from sides with an immediate change feed and
