@@ -235,13 +235,22 @@ class Store:
         procs = [table.c[c].type._cached_bind_processor(conn.dialect) for c in cols]
         get = operator.itemgetter(*cols)
         processed = [(i, p) for i, p in enumerate(procs) if p is not None]
+        seen: dict[int, tuple[Any, Any]] = {}
+        """Per processed column, the last value and its bound form: rows written together
+        often share one (a chunk's timestamp), and binding a datetime is not free."""
         data: list[tuple[Any, ...]] = []
         for r in rows:
             values = get(r) if len(cols) > 1 else (get(r),)
             if processed:
                 values = list(values)
                 for i, p in processed:
-                    values[i] = p(values[i])
+                    raw = values[i]
+                    last = seen.get(i)
+                    if last is not None and last[0] is raw:
+                        values[i] = last[1]
+                    else:
+                        values[i] = p(raw)
+                        seen[i] = (raw, values[i])
             data.append(tuple(values))
         self._bulk_tuples(conn, table, cols, data, replace=replace)
 

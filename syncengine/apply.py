@@ -437,10 +437,11 @@ class Applier:
                 break
             chunk = units[start : start + CHUNK_UNITS]
             rows = []
+            journaled_at = now()  # one moment: the chunk's journal commits as one
             for unit in chunk:
                 for op in unit.ops:
                     seq += 1
-                    rows.append(_journal_row(self.run_id, self.connection, seq, op))
+                    rows.append(_journal_row(self.run_id, self.connection, seq, op, journaled_at))
             with self.store.transaction() as conn:
                 self.store.journal_begin(conn, rows)
             with ExitStack() as batches:
@@ -832,7 +833,10 @@ def _conflict_row(c: Any) -> dict[str, Any]:
     }
 
 
-def _journal_row(run_id: int, connection: str, seq: int, op: Op) -> dict[str, Any]:
+_payload_text = json.JSONEncoder(sort_keys=True, default=str).encode
+
+
+def _journal_row(run_id: int, connection: str, seq: int, op: Op, at: datetime) -> dict[str, Any]:
     payload = {
         "changes": {c.field: {"from": c.before, "to": c.after} for c in op.changes},
         "fields": dict(op.fields),
@@ -849,10 +853,10 @@ def _journal_row(run_id: int, connection: str, seq: int, op: Op) -> dict[str, An
         "entity": op.entity,
         "a_id": op.a_id,
         "b_id": op.b_id,
-        "payload": json.dumps(payload, sort_keys=True, default=str),
+        "payload": _payload_text(payload),
         "status": "pending",
         "attempts": 0,
-        "started_at": now(),
+        "started_at": at,
     }
 
 

@@ -150,18 +150,33 @@ def match_keys(
     fields: Mapping[str, Any] = record.fields
     if record.entity != "contact":
         return (content_key(record.entity, fields, CHILD_KEY_FIELDS[record.entity]),)
+    email, phone = fields.get("email"), fields.get("phone")
+    out = _contact_keys(
+        email if isinstance(email, str) else None,
+        phone if isinstance(phone, str) else None,
+        region,
+        keys if isinstance(keys, tuple) else tuple(keys),
+    )
+    if not out and any(fields.get(n) for n in KEYLESS_CONTACT_FIELDS):
+        return (content_key("contact", fields, KEYLESS_CONTACT_FIELDS),)
+    return out
+
+
+@lru_cache(maxsize=65536)
+def _contact_keys(
+    email: str | None, phone: str | None, region: str, wanted: tuple[str, ...]
+) -> tuple[str, ...]:
+    """A contact's email and phone keys (cached: a run asks for each record's more than
+    once, on both sides)."""
     out: list[str] = []
-    wanted = tuple(keys)
-    if "email" in wanted and isinstance(fields.get("email"), str):
-        key = email_key(fields["email"])
+    if email is not None and "email" in wanted:
+        key = email_key(email)
         if key:
             out.append(f"email:{key}")
-    if "phone" in wanted and isinstance(fields.get("phone"), str):
-        key = phone_key(fields["phone"], region)
-        if key:
-            out.append(f"phone:{key}")
-    if not out and any(fields.get(n) for n in KEYLESS_CONTACT_FIELDS):
-        out.append(content_key("contact", fields, KEYLESS_CONTACT_FIELDS))
+    if phone is not None and "phone" in wanted:
+        pkey = phone_key(phone, region)
+        if pkey:
+            out.append(f"phone:{pkey}")
     return tuple(out)
 
 
