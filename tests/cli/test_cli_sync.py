@@ -385,3 +385,30 @@ def test_the_lock_holds_against_a_run_in_another_process(cli: Invoke, seeded: Pr
             holder.stdout.close()
     synced(cli, seeded)
     assert "grace@example.com" in seeded.by_email("b")
+
+
+# -- exit code 1: finished, but something could not be read ------------------------------------
+def test_plan_exits_1_when_a_record_could_not_be_read(cli: Invoke, seeded: Project) -> None:
+    with seeded.path("a").open("a", encoding="utf-8") as f:
+        f.write("not json\n")
+    result = cli("plan", "--config", seeded.config)
+    assert result.exit_code == 1, result.output
+    assert f"{seeded.path('a')}:4: is not valid JSON" in flat(result.output)
+
+
+def test_a_side_path_that_is_a_folder_is_a_config_error(cli: Invoke, seeded: Project) -> None:
+    seeded.path("b").unlink()
+    seeded.path("b").mkdir()  # a folder where the side's file should be
+    checked = cli("check", "--config", seeded.config)
+    assert checked.exit_code == 2, checked.output
+    assert "is a directory; point it at a file" in flat(checked.output)
+
+
+def test_schedule_once_exits_1_when_a_run_is_refused(cli: Invoke, seeded: Project) -> None:
+    synced(cli, seeded)
+    seeded.write("b", [])  # side b emptied: the guard refuses the run
+    seeded.write_config(schedule="every 5m")
+    scheduled = cli("schedule", "--once", "--config", seeded.config)
+    assert scheduled.exit_code == 1, scheduled.output
+    assert "SideEmptiedRefusal" in flat(scheduled.output)
+    assert len(seeded.by_email("a")) == 4  # nothing was deleted
