@@ -77,6 +77,7 @@ from syncengine.models import (
 )
 from syncengine.normalize import match_keys
 from syncengine.policy import Policy
+from syncengine.recovery import MERGE_NEXT
 
 if TYPE_CHECKING:
     from syncengine.engine import Prepared
@@ -617,7 +618,7 @@ class Applier:
                         side,
                         entity,
                         rec.id,
-                        "linked to a record the side already had; fields merge next run",
+                        MERGE_NEXT,
                     )
             bases["a"].append(self._stored(a_rec))
             bases["b"].append(self._stored(b_rec))

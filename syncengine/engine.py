@@ -43,6 +43,7 @@ from syncengine.models import (
 from syncengine.normalize import canonical_fields, match_keys
 from syncengine.plan import LinkedPair, SyncInput, reconcile
 from syncengine.policy import Policy
+from syncengine.recovery import recover_inflight_creates
 from syncengine.safety import SideStats, check_plan
 
 UNREADABLE_KEPT = 200
@@ -357,6 +358,10 @@ class SyncEngine:
         run_id = self.store.start_run(self.connection, "run")
         self.run_started(run_id)
         try:
+            # Only a run that holds the lock may settle what a dead run left in flight.
+            recover_inflight_creates(
+                self.store, self.connection, {"a": self.a, "b": self.b}, self.policy
+            )
             prepared = self._with_request_notes(self.prepare())
             check_plan(prepared.plan, prepared.stats, self.policy, force=force)
             applier = Applier(

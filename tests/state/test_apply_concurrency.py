@@ -204,7 +204,8 @@ def test_a_crash_mid_chunk_with_writes_in_flight_converges(store: Store, crash_a
 
     report = engine.run()
     assert {o.status for o in report.outcomes} <= {OpStatus.DONE}
-    assert {r["status"] for r in store.journal(crashed["id"])} == {"interrupted"}
+    # Creates that landed are linked before planning ("recovered"); the rest are closed.
+    assert {r["status"] for r in store.journal(crashed["id"])} <= {"interrupted", "recovered"}
     assert len(b.records("contact")) == PEOPLE  # no duplicate
     assert len(b.records("note")) == PEOPLE
     assert content(b) == content(a)

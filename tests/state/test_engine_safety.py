@@ -151,3 +151,28 @@ def test_a_stop_request_ends_the_run_at_a_clean_point_and_the_next_run_finishes(
     engine.run()
     assert len(b.records("contact")) == CHUNK_UNITS * 2 + 7
     assert engine.run(dry_run=True).plan.operations == ()
+
+
+def test_a_create_that_landed_before_a_crash_is_found_by_the_key_it_was_sent_with(
+    store: Store,
+) -> None:
+    """The run dies after b created a contact but before it learnt the id; then that
+    person's email is corrected on a. The rerun must find b's record by the email that
+    was sent, link it instead of creating the person again, and bring b the correction."""
+    a, b = seeded(3)
+    b.faults.crash_after_writes = 0  # die right after the first create lands
+    engine = SyncEngine(store, "conn", a, b)
+    with pytest.raises(SimulatedCrash):
+        engine.run()
+    (landed,) = b.records("contact").values()
+    source = next(r for r in a.records("contact").values() if r.fields == landed.fields)
+    a.put(Record("contact", source.id, {**source.fields, "email": "fixed@example.com"}))
+
+    engine.run()
+    engine.run()
+    emails_b = sorted(str(r.fields["email"]) for r in b.records("contact").values())
+    assert len(emails_b) == 3  # three people, none created twice
+    assert "fixed@example.com" in emails_b
+    assert sorted(str(r.fields["email"]) for r in a.records("contact").values()) == emails_b
+    assert store.quarantined("conn") == []
+    assert engine.run(dry_run=True).plan.operations == ()
