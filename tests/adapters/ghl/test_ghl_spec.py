@@ -20,6 +20,7 @@ import pytest
 from ghl_world import LOCATION, World
 from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
+from openapi_core.templating.responses.exceptions import ResponseNotFound
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 import adapters.ghl
@@ -142,6 +143,9 @@ def scenario(world: World) -> None:
     http.put(f"/contacts/{c.id}", json={"firstName": 5})  # 422
     adapter.delete("contact", c.id)
     http.get(f"/contacts/{c.id}")  # 400 not found
+    http.post("/contacts/search", json={"pageLimit": 10})  # 422: no locationId
+    http.post("/contacts/search", json={"locationId": "someoneElse", "pageLimit": 10})  # 403
+    http.get(f"/contacts/{c.id}", headers={"Authorization": "Bearer not-a-token"})  # 401
 
 
 def test_every_contacts_exchange_matches_the_spec(world: World) -> None:
@@ -149,17 +153,32 @@ def test_every_contacts_exchange_matches_the_spec(world: World) -> None:
     paths = list(json.loads((SPEC_DIR / "contacts.json").read_text())["paths"])
     scenario(world)
     checked = 0
+    validated: set[int] = set()
+    undocumented: set[tuple[str, str, int]] = set()
     for request, response in world.transport.exchanges:
         if not in_spec(paths, request):
             continue
         spec_request = SpecRequest(request)
         if response.status_code < 400:
             openapi.validate_request(spec_request)
-        openapi.validate_response(spec_request, SpecResponse(response))
+        try:
+            openapi.validate_response(spec_request, SpecResponse(response))
+        except ResponseNotFound:
+            # Statuses the real API sends that the spec leaves out (research notes): search
+            # answers 422 without locationId, and the spec documents no 403 at all (a
+            # token for another location). No other gap is allowed; their bodies carry
+            # the shape of the spec's other errors.
+            undocumented.add((request.method, request.url.path, response.status_code))
+            body = response.json()
+            assert body["statusCode"] == response.status_code and body["message"]
+            continue
         checked += 1
+        validated.add(response.status_code)
     assert checked >= 20
+    assert undocumented == {("POST", "/contacts/search", 422), ("POST", "/contacts/search", 403)}
+    assert {200, 201, 400, 401, 422} <= validated
     statuses = {r.status_code for _, r in world.transport.exchanges}
-    assert {200, 201, 400, 422} <= statuses
+    assert {200, 201, 400, 401, 403, 422} <= statuses
     called = {(r.method, r.url.path) for r, _ in world.transport.exchanges}
     for needed in (
         ("GET", "/contacts/"),
