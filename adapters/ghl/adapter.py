@@ -641,8 +641,13 @@ class GhlAdapter:
                 continue  # the probe id does not exist: the scope is there
             except AuthError as exc:
                 if "scope" in str(exc):
+                    needs = (
+                        " (`plan` works without it; `run` needs it to write)"
+                        if scope.endswith(".write")
+                        else ""
+                    )
                     problems.append(
-                        f"GHL token lacks the scope {scope}: add it to the "
+                        f"GHL token lacks the scope {scope}{needs}: add it to the "
                         "Private Integration (or app) and update the token"
                     )
                 else:

@@ -150,3 +150,42 @@ def test_a_literal_token_for_ghl_is_refused(cli: Invoke, tmp_path: Path) -> None
     assert result.exit_code == 2
     assert "literal secret" in result.output and "env:VAR" in result.output
     assert "pit-abc123" not in result.output
+
+
+def test_read_only_scopes_are_enough_for_plan_and_run_stops_writing_to_ghl(
+    cli: Invoke, tmp_path: Path, fake: RunningFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token with read scopes only: `check` names the write scope it lacks and says
+    plan works; `plan` does; `run` writes nothing to GHL, quarantines nothing, exits 1."""
+    state: FakeGhlState = fake.state
+    state.issue_token(
+        LOCATION,
+        scopes={"contacts.readonly", "locations/customFields.readonly"},
+        token="pit-read-only-0001",
+    )
+    monkeypatch.setenv("TEST_GHL_READ_ONLY", "pit-read-only-0001")
+    (tmp_path / "app.jsonl").write_text(
+        json.dumps({"id": "a1", "email": "ada@example.com", "first_name": "Ada"}) + "\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "syncengine.toml"
+    config.write_text(
+        '[connections.main]\nentities = ["contact"]\n'
+        '[connections.main.a]\nadapter = "jsonl"\npath = "app.jsonl"\n'
+        f'[connections.main.b]\nadapter = "ghl"\nbase_url = "{fake.base_url}"\n'
+        f'location_id = "{LOCATION}"\ntoken = "env:TEST_GHL_READ_ONLY"\n',
+        encoding="utf-8",
+    )
+    check = cli("check", "--config", config)
+    assert check.exit_code == 1
+    assert "lacks the scope contacts.write (`plan` works without it" in check.output.replace(
+        "\n", " "
+    )
+    plan = cli("plan", "--config", config, "--format", "json")
+    assert plan.exit_code == 0, plan.output
+    assert [op["action"] for op in json.loads(plan.stdout)["operations"]] == ["create"]
+    run = cli("run", "--config", config)
+    assert run.exit_code == 1, run.output
+    assert not [c for loc in state.locations.values() for c in loc.contacts.values()]
+    assert "took no more writes this run" in run.output.replace("\n", " ")
+    assert "nothing is quarantined" in cli("quarantine", "--config", config).output
