@@ -81,11 +81,12 @@ def main() -> None:
         edit_a, edit_b = picks[:one], picks[one : 2 * one]
         del_a, del_b = picks[2 * one : 2 * one + half], picks[2 * one + half : 2 * one + 2 * half]
         by_email_b = {r.fields["email"]: r for r in b.records("contact").values()}
+        records_a = a.records("contact")  # a copy: fetch it once, not per edit
         for i in edit_a:
-            r = a.records("contact")[ids_a[i]]
+            r = records_a[ids_a[i]]
             a.put(Record("contact", r.id, {**r.fields, "city": "Edited on a"}))
         for i in edit_b:
-            r = by_email_b[a.records("contact")[ids_a[i]].fields["email"]]
+            r = by_email_b[records_a[ids_a[i]].fields["email"]]
             b.put(Record("contact", r.id, {**r.fields, "tags": ["customer", "edited-on-b"]}))
         for i in del_a:
             a.remove("contact", ids_a[i])
