@@ -36,11 +36,7 @@ class SideRead:
     notes: list[str] = field(default_factory=list)
 
 
-BULK_LOOKUP_LIMIT = 50_000
-"""Past this many ids, one scan of the base beats chunked look-ups. A look-up costs an
-index probe per id, a scan a row per stored record: at 1M records a run that changed
-20,000 (the benchmark's second sync) must not scan, while a run that reads back every
-record it just wrote should."""
+BULK_LOOKUP_LIMIT = 5000
 
 Stored = dict[str, tuple[str, bool, str | None]]
 """id -> (fingerprint, linked, version) of the base, as the store returns it."""
@@ -62,6 +58,7 @@ def read_side(
     if isinstance(adapter, Incremental) and cursor is not None and not full_pass_due:
         snap = adapter.changes_since(entity, cursor, changed_parents=changed_parents)
         ids = [r.id for r in snap.records] + list(snap.deleted_ids)
+        # Past a few thousand ids one scan of the base beats chunked lookups.
         stored = load_stored(ids if len(ids) <= BULK_LOOKUP_LIMIT else None)
     else:
         snap = adapter.snapshot(entity, changed_parents=changed_parents)
