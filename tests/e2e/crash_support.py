@@ -187,12 +187,19 @@ class Workspace:
             store.close()
 
     def edit(self, side: str, who: str, **changes: Any) -> None:
-        """Edit one record by email, as a user would while the sync is down."""
+        """Edit one record by email, as an app would while the sync is down: the change
+        and a fresh ``updated_at``. (Keeping the stamp the crashed run wrote would make
+        the edit look older than that run's write to the other side: a pair whose link
+        the crash lost is merged afresh, and ``newest`` then rightly prefers the write.)"""
         lines = self.path(side).read_text(encoding="utf-8").splitlines(keepends=True)
         hits = 0
+        stamp = datetime.now(UTC).isoformat()
         for n, line in enumerate(lines):
             if line.strip() and json.loads(line).get("email") == who:
-                lines[n] = json.dumps({**json.loads(line), **changes}) + "\n"
+                row = {**json.loads(line), **changes}
+                if "updated_at" in row:
+                    row["updated_at"] = stamp
+                lines[n] = json.dumps(row) + "\n"
                 hits += 1
         assert hits == 1, f"{who} found {hits} times on side {side}"
         self.path(side).write_text("".join(lines), encoding="utf-8")
