@@ -175,9 +175,10 @@ class Applier:
     stopped: bool = False
     created: dict[tuple[Side, Entity, str], str] = field(default_factory=dict)
     """(target side, entity, source id) -> new id, for children of contacts created now."""
-    unavailable: dict[Side, str] = field(default_factory=dict)
-    """Sides that refused a write with ``SideUnavailable`` in this run: side -> why. No
-    further op is sent to them; the engine should report each once."""
+    unavailable: dict[str, str] = field(default_factory=dict)
+    """What refused a write with ``SideUnavailable`` in this run -> why: a side (``"b"``),
+    or one entity of it (``"b:appointment"``). No further op is sent there; the engine
+    reports each once."""
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     """Guards ``claimed``, ``created`` and ``unavailable`` while units run in parallel."""
     _slots: dict[Side, threading.BoundedSemaphore] = field(
@@ -291,24 +292,38 @@ class Applier:
         slot = self._slots.get(side)
         return slot if slot is not None else nullcontext()
 
+    def _blocked(self, side: Side, entity: Entity) -> str | None:
+        """The ``unavailable`` key that stops this write, if any: the side, or the side
+        for this entity alone."""
+        for key in (side, f"{side}:{entity}"):
+            if key in self.unavailable:
+                return key
+        return None
+
     def _unavailable(self, unit: Unit, op: Op, side: Side, exc: SideUnavailable) -> OpOutcome:
         """The first refusal fails its op with the side's message; the rest are skipped."""
         unit.side_unavailable = True
+        keys = [side] if exc.entities is None else [f"{side}:{e}" for e in sorted(exc.entities)]
+        key = keys[0] if exc.entities is None else f"{side}:{op.entity}"
         with self._lock:
-            first = side not in self.unavailable
+            first = self._blocked(side, op.entity) is None
             if first:
-                self.unavailable[side] = f"{type(exc).__name__}: {exc}"
+                for k in keys:
+                    self.unavailable[k] = f"{type(exc).__name__}: {exc}"
+                self.unavailable.setdefault(key, f"{type(exc).__name__}: {exc}")
         if first:
-            return OpOutcome(op, OpStatus.FAILED, error=self.unavailable[side])
+            return OpOutcome(op, OpStatus.FAILED, error=self.unavailable[key])
         return self._skip_unavailable(unit, op, side)
 
     def _skip_unavailable(self, unit: Unit, op: Op, side: Side) -> OpOutcome:
         unit.side_unavailable = True
-        why = self.unavailable[side].partition(":")[0]
+        key = self._blocked(side, op.entity) or side
+        why = self.unavailable[key].partition(":")[0]
+        what = f"side {side} is" if key == side else f"{op.entity}s on side {side} are"
         return OpOutcome(
             op,
             OpStatus.SKIPPED,
-            error=f"not written: side {side} is unavailable for the rest of this run ({why})",
+            error=f"not written: {what} unavailable for the rest of this run ({why})",
         )
 
     def _run_unit(self, unit: Unit, inflight: set[tuple[str, str, str]]) -> None:
@@ -335,7 +350,9 @@ class Applier:
             return OpOutcome(op, OpStatus.DONE)
         side: Side = "a" if op.side == "a" else "b"
         with self._slot(side):
-            if side in self.unavailable:  # seen after the wait: a slot's write may have failed
+            if self._blocked(
+                side, op.entity
+            ):  # seen after the wait: a slot's write may have failed
                 return self._skip_unavailable(unit, op, side)
             return self._write(unit, op, side, inflight)
 

@@ -391,9 +391,12 @@ class SyncEngine:
                 problems=(
                     *prepared.problems,
                     *(
-                        f"side {side} took no more writes this run ({why}); "
+                        f"side {key} took no more writes this run ({why}); "
                         "what it missed is planned again next run"
-                        for side, why in sorted(applier.unavailable.items())
+                        if ":" not in key
+                        else f"side {key.split(':')[0]} took no more {key.split(':')[1]} "
+                        f"writes this run ({why}); they are planned again next run"
+                        for key, why in sorted(applier.unavailable.items())
                     ),
                 ),
             )

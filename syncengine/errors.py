@@ -145,7 +145,19 @@ class SideUnavailable(AdapterError):
     Not ``Permanent``: the record is not at fault, so quarantining it (and every record
     after it) would bury one side-wide cause under many per-record failures. Not
     ``Transient`` either: retrying the op with backoff cannot help within a run. Stop
-    writing to the side for this run and quarantine nothing."""
+    writing to the side for this run and quarantine nothing. ``entities`` narrows it
+    where only some endpoints refuse (a token without the calendar scope still writes
+    contacts): then only writes of those entities stop."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        record_id: str | None = None,
+        entities: frozenset[str] | None = None,
+    ) -> None:
+        self.entities = entities
+        super().__init__(message, record_id=record_id)
 
 
 class AuthError(SideUnavailable):

@@ -310,6 +310,8 @@ class GhlClient:
                 f"{what}: {message} Add the missing scope to the Private "
                 "Integration (or app) and update the token.",
                 record_id=record_id,
+                # A calendar scope concerns appointments only: contacts still sync.
+                entities=frozenset({"appointment"}) if path.startswith("/calendars/") else None,
             )
         if status == 401:
             return AuthError(

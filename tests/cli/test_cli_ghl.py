@@ -189,3 +189,43 @@ def test_read_only_scopes_are_enough_for_plan_and_run_stops_writing_to_ghl(
     assert not [c for loc in state.locations.values() for c in loc.contacts.values()]
     assert "took no more writes this run" in run.output.replace("\n", " ")
     assert "nothing is quarantined" in cli("quarantine", "--config", config).output
+
+
+def test_a_token_without_the_calendar_scope_still_syncs_contacts(
+    cli: Invoke, tmp_path: Path, fake: RunningFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only appointment writes stop when GHL refuses the calendar scope: the contact and
+    its note reach GHL, the appointment is reported and planned again, exit 1."""
+    state: FakeGhlState = fake.state
+    state.add_calendar(LOCATION, "cal-1")
+    scopes = {"contacts.readonly", "contacts.write", "locations/customFields.readonly"}
+    state.issue_token(LOCATION, scopes=scopes | {"calendars/events.readonly"}, token="pit-nocal-1")
+    monkeypatch.setenv("TEST_GHL_NO_CALENDAR", "pit-nocal-1")
+    rows = [
+        {"id": "a1", "email": "ada@example.com", "first_name": "Ada"},
+        {"id": "n1", "entity": "note", "contact_id": "a1", "title": "Call", "body": "demo"},
+        {
+            "id": "p1",
+            "entity": "appointment",
+            "contact_id": "a1",
+            "title": "Demo",
+            "start_time": "2030-01-15T10:00:00+00:00",
+            "end_time": "2030-01-15T11:00:00+00:00",
+            "calendar_id": "cal-1",
+        },
+    ]
+    (tmp_path / "app.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    config = tmp_path / "syncengine.toml"
+    config.write_text(
+        '[connections.main]\n[connections.main.a]\nadapter = "jsonl"\npath = "app.jsonl"\n'
+        f'[connections.main.b]\nadapter = "ghl"\nbase_url = "{fake.base_url}"\n'
+        f'location_id = "{LOCATION}"\ntoken = "env:TEST_GHL_NO_CALENDAR"\ncalendar_id = "cal-1"\n',
+        encoding="utf-8",
+    )
+    run = cli("run", "--config", config)
+    assert run.exit_code == 1, run.output
+    text = run.output.replace("\n", " ")
+    assert "took no more appointment writes this run" in text
+    location = state.locations[LOCATION]
+    assert [c["email"] for c in location.contacts.values()] == ["ada@example.com"]
+    assert "nothing is quarantined" in cli("quarantine", "--config", config).output
