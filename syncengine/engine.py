@@ -39,6 +39,7 @@ from syncengine.models import (
     Record,
     RunReport,
     Side,
+    other,
 )
 from syncengine.normalize import canonical_fields, match_keys
 from syncengine.plan import LinkedPair, SyncInput, reconcile
@@ -177,11 +178,20 @@ class SyncEngine:
     def _extra_in_play(
         self,
     ) -> tuple[dict[tuple[Side, Entity], set[str]], dict[str, dict[str, Any]]]:
-        """Records to look at again though they did not change: quarantined ones and
-        pairs with open or just-resolved conflicts."""
+        """Records to look at again though they did not change: quarantined ones with
+        their counterparts, and pairs with open or just-resolved conflicts.
+
+        A quarantined record's counterpart comes too: the failed write carried a change
+        read from it, and an incremental read has moved past that change, so the pair
+        is planned again from what both sides hold now, not from the counterpart's base."""
         extra: dict[tuple[Side, Entity], set[str]] = {}
         for q in self.store.quarantined(self.connection):
             extra.setdefault((q["side"], q["entity"]), set()).add(q["record_id"])
+        for (side, entity), ids in list(extra.items()):
+            for link in self.store.links_by_ids(self.connection, entity, side, ids).values():
+                extra.setdefault((other(side), entity), set()).add(
+                    link.b_id if side == "a" else link.a_id
+                )
         resolutions: dict[str, dict[str, Any]] = {}
         for c in self.store.open_conflicts(self.connection) + self.store.pending_resolutions(
             self.connection

@@ -75,10 +75,6 @@ SIDE = st.sampled_from(["a", "b"])
 # Known engine bugs, each pinned by a strict xfail in test_sync_regressions.py. The
 # machine steps around exactly these, so it goes on checking everything else; when one
 # is fixed, set its flag to False (and the machine checks that too).
-LOST_AFTER_FAILURE = True
-"""test_a_failed_update_is_retried_with_the_other_sides_change: under incremental reads
-the other side's change is lost once a write failed. After a run with a failed write,
-the machine's next run reads in full."""
 CHILD_UNDER_DELETED_CONTACT = True
 """test_no_child_is_created_under_a_deleted_contact: a note new on one side under a
 contact deleted on the other (the delete propagated, or held) is created there anyway,
@@ -128,8 +124,6 @@ class SyncMachine(RuleBasedStateMachine):
         self.engine: SyncEngine | None = None
         self.agreed: dict[Pair, dict[str, Any]] = {}
         """Per live contact link, the fields both sides last agreed on (the base)."""
-        self.full_next = False
-        """The last run had a failed write: read in full next (see LOST_AFTER_FAILURE)."""
 
     @initialize(
         conflicts=st.sampled_from(list(ConflictRule)),
@@ -320,16 +314,7 @@ class SyncMachine(RuleBasedStateMachine):
 
     def _run(self, dry_run: bool = False) -> RunReport:
         assert self.engine is not None
-        every = self.engine.full_pass_every
-        if LOST_AFTER_FAILURE and self.full_next:
-            self.engine.full_pass_every = timedelta(0)
-        try:
-            report = self.engine.run(dry_run=dry_run, force=True)
-        finally:
-            self.engine.full_pass_every = every
-        if not dry_run:
-            self.full_next = any(o.status is not OpStatus.DONE for o in report.outcomes)
-        return report
+        return self.engine.run(dry_run=dry_run, force=True)
 
     def _sync(self, transient: tuple[Side, int] | None = None) -> None:
         assert self.engine is not None

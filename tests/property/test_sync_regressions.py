@@ -89,19 +89,9 @@ DUPLICATE_BESIDE_SURVIVOR = (
     "side, and only unlinked records are matched)"
 )
 
-LOST_AFTER_FAILURE = (
-    "a write that fails (retries exhausted) loses the other side's change under "
-    "incremental reads: the run still moves the cursors past that change, and the next "
-    "run re-reads only the quarantined record, so its counterpart is taken at its old "
-    "base (engine._extra_in_play / apply._finish_run put_cursor)"
-)
 
-
-def test_a_failed_update_is_retried_with_the_other_sides_change(
-    world: World, reads: str, request: pytest.FixtureRequest
-) -> None:
-    if reads == "incremental":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=LOST_AFTER_FAILURE))
+def test_a_failed_update_is_retried_with_the_other_sides_change(world: World) -> None:
+    """The failed write carried b's change; an incremental read has moved past it."""
     _linked_pair(world)
     world.b.put(Record("contact", "b1", {"email": "p@x.com", "first_name": "Ann", "city": "Rome"}))
     world.a.faults.transient_writes = 4  # one op's every attempt: more than the retries
@@ -112,11 +102,7 @@ def test_a_failed_update_is_retried_with_the_other_sides_change(
     assert world.contact("a", "a1") == {"email": "p@x.com", "first_name": "Ann", "city": "Rome"}
 
 
-def test_a_failed_propagated_delete_is_retried(
-    world: World, reads: str, request: pytest.FixtureRequest
-) -> None:
-    if reads == "incremental":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=LOST_AFTER_FAILURE))
+def test_a_failed_propagated_delete_is_retried(world: World) -> None:
     _linked_pair(world)
     world.b.remove("contact", "b1")
     world.a.faults.transient_writes = 4
