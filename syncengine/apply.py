@@ -40,7 +40,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
@@ -101,7 +101,24 @@ class Unit:
 
     @property
     def ok(self) -> bool:
-        return all(o.status is OpStatus.DONE for o in self.outcomes)
+        """Every op ran and succeeded (a unit a stopped run never reached is not ok)."""
+        return len(self.outcomes) == len(self.ops) and all(
+            o.status is OpStatus.DONE for o in self.outcomes
+        )
+
+    def record_keys(self) -> set[tuple[Side, Entity, str]]:
+        """(side, entity, id) of every record the unit concerns: a create's source and
+        the record it made, or the two records of a pair."""
+        keys: set[tuple[Side, Entity, str]] = set()
+        for op in self.ops:
+            if op.action is Action.CREATE:
+                keys.add((other(_side(op.side)), op.entity, op.source_id or ""))
+            else:
+                for side, rid in (("a", op.a_id), ("b", op.b_id)):
+                    if rid:
+                        keys.add((_side(side), op.entity, rid))
+        keys |= {(side, self.entity, rec.id) for side, rec in self.results.items()}
+        return keys
 
 
 def _side(op_side: str) -> Side:
@@ -553,6 +570,7 @@ class Applier:
                 if not unit.side_unavailable:
                     self._quarantine_unit(conn, unit)
                 continue
+            self._release(conn, unit.record_keys())
             self._settle_unit(conn, unit, prepared, bases, new_links, fresh_links, gone)
         for side in ("a", "b"):
             self.store.put_records(conn, self.connection, side, bases[side])
@@ -660,13 +678,17 @@ class Applier:
         held = self._held_fields(prepared, unit)
         bases["a"].append(self._stored(_keep_held(new_a, old_a, held)))
         bases["b"].append(self._stored(_keep_held(new_b, old_b, held)))
-        self._release(conn, entity, a_id, b_id)
 
-    def _release(self, conn: Connection, entity: Entity, a_id: str, b_id: str) -> None:
-        """Take a pair's records out of quarantine (only those that are in it)."""
-        for side, rid in (("a", a_id), ("b", b_id)):
+    def _release(self, conn: Connection, keys: Collection[tuple[Side, Entity, str]]) -> None:
+        """Take records out of quarantine: those that were in it when the run began (a
+        row this run wrote, such as ``MERGE_NEXT``, is for the next run)."""
+        by_kind: dict[tuple[Side, Entity], list[str]] = {}
+        for side, entity, rid in keys:
             if (side, entity, rid) in self.in_quarantine:
-                self.store.release(conn, self.connection, side, entity, [rid])  # type: ignore[arg-type]
+                by_kind.setdefault((side, entity), []).append(rid)
+                self.in_quarantine.discard((side, entity, rid))
+        for (side, entity), ids in sorted(by_kind.items()):
+            self.store.release(conn, self.connection, side, entity, ids)
 
     def _stored(self, record: Record, linked: bool = True) -> StoredRecord:
         return stored(
@@ -695,8 +717,7 @@ class Applier:
         self.store.delete_link_pairs(conn, self.connection, entity, pairs)
         self.store.delete_records(conn, self.connection, "a", entity, a_ids)
         self.store.delete_records(conn, self.connection, "b", entity, b_ids)
-        for a_id, b_id in pairs:
-            self._release(conn, entity, a_id, b_id)
+        self._release(conn, [("a", entity, a) for a in a_ids] + [("b", entity, b) for b in b_ids])
         if entity == "contact" and children:
             for child in CHILD_ENTITIES:
                 kids_a = self.store.child_ids(self.connection, "a", child, a_ids, conn=conn)
@@ -752,6 +773,19 @@ class Applier:
                 self.store.delete_records(conn, self.connection, side, entity, gone)
         for side in ("a", "b"):
             self.store.put_records(conn, self.connection, side, bases[side])
+        # Quarantined records this run looked at and had nothing to write for (the pair
+        # agrees now, the record waits in a duplicate group, or it is gone): nothing is
+        # refused any more. Those with a unit were settled with it, or stay quarantined.
+        looked_at: set[tuple[Side, Entity, str]] = set()
+        for entity, a_id, b_id in prepared.pairs:
+            looked_at |= {("a", entity, a_id), ("b", entity, b_id)}
+        for (side, entity), recs in prepared.unlinked.items():
+            looked_at |= {(side, entity, rid) for rid in recs}
+        for (side, entity), gone_ids in prepared.pending_gone.items():
+            looked_at |= {(side, entity, rid) for rid in gone_ids}
+        for u in units:
+            looked_at -= u.record_keys()
+        self._release(conn, looked_at)
         # Conflicts: held ones stay open for review; the rest are history.
         rows = [_conflict_row(c) for c in plan.conflicts]
         self.store.record_conflicts(conn, self.connection, self.run_id, rows)

@@ -9,6 +9,12 @@ create is looked up by the keys of what was *sent*, and the record found is link
 its source now, with an empty base: the plan then merges the pair like a fresh match,
 field by field under the conflict policy, instead of creating it again.
 
+A *re-create* (a delete against an edit, which the edit won) is sent from a source that
+is still linked to the deleted record. Once its copy has landed, that old pair is over:
+the landed copy takes the deleted record's place in the link, and the source's children
+wait as unlinked records, so the plan creates them under the copy, as the dead run
+would have done after its contact wave.
+
 Only contacts: a note or task matches by content within its contact, and its contact
 may itself have been created by the dead run; those are looked up by the applier, once
 the parent is known (``apply.Applier._create``).
@@ -20,8 +26,8 @@ import json
 from collections.abc import Mapping
 
 from adapters.base import Adapter, KeyLookup
-from state.store import Store, stored
-from syncengine.models import Record, Side, other
+from state.store import LinkRow, Store, StoredRecord, stored
+from syncengine.models import CHILD_ENTITIES, SIDES, Entity, Record, Side, other
 from syncengine.normalize import match_keys
 from syncengine.policy import Policy
 
@@ -36,6 +42,8 @@ def recover_inflight_creates(
     rows = [r for r in store.inflight_creates(connection) if r["entity"] == "contact"]
     taken: set[tuple[Side, str]] = set()
     found: list[tuple[dict[str, object], Side, str, str]] = []
+    replaced: list[tuple[LinkRow, Side]] = []
+    """Old pairs of re-created records, with the side that kept its record."""
     for row in rows:
         target: Side = "a" if row["side"] == "a" else "b"
         source = other(target)
@@ -43,8 +51,11 @@ def recover_inflight_creates(
         adapter = sides[target]
         if not isinstance(adapter, KeyLookup):
             continue
-        if store.links_by_ids(connection, "contact", source, [source_id]):
-            continue  # linked meanwhile (matched by a later run)
+        old = store.links_by_ids(connection, "contact", source, [source_id]).get(source_id)
+        if old is not None:
+            old_target = old.a_id if target == "a" else old.b_id
+            if adapter.get("contact", old_target) is not None:
+                continue  # linked meanwhile to a record that exists: nothing was re-created
         sent = json.loads(row["payload"]).get("fields", {})
         keys = match_keys(
             Record("contact", source_id, sent), policy.default_region, policy.match_keys
@@ -59,10 +70,24 @@ def recover_inflight_creates(
             if candidates:
                 taken.add((target, candidates[0]))
                 found.append((row, target, source_id, candidates[0]))
+                if old is not None:
+                    replaced.append((old, source))
                 break
     if not found:
         return 0
+    orphans = _orphaned_children(store, connection, replaced, policy)
     with store.transaction() as conn:
+        for old, kept in replaced:
+            store.delete_link_pairs(conn, connection, "contact", [(old.a_id, old.b_id)])
+            gone = other(kept)
+            store.delete_records(
+                conn, connection, gone, "contact", [old.a_id if gone == "a" else old.b_id]
+            )
+        for side, entity, kids, waiting in orphans:
+            if side == "a":
+                store.delete_links(conn, connection, entity, kids)
+            store.delete_records(conn, connection, side, entity, kids)
+            store.put_records(conn, connection, side, waiting)
         for row, target, source_id, landed_id in found:
             a_id, b_id = (source_id, landed_id) if target == "b" else (landed_id, source_id)
             store.put_links(conn, connection, [("contact", a_id, b_id, "live")])
@@ -76,6 +101,34 @@ def recover_inflight_creates(
                 conn, int(str(row["run_id"])), [(seq, "recovered", landed_id, None, 0)]
             )
     return len(found)
+
+
+def _orphaned_children(
+    store: Store, connection: str, replaced: list[tuple[LinkRow, Side]], policy: Policy
+) -> list[tuple[Side, Entity, list[str], list[StoredRecord]]]:
+    """Per side and child entity, the children of the replaced pairs, whose links and
+    bases go; on the side that kept its contact they stay as unlinked records, to be
+    created under the landed copy."""
+    out: list[tuple[Side, Entity, list[str], list[StoredRecord]]] = []
+    for entity in CHILD_ENTITIES:
+        for side in SIDES:
+            parents = [old.a_id if side == "a" else old.b_id for old, _ in replaced]
+            kept = {old.a_id if side == "a" else old.b_id for old, s in replaced if s == side}
+            kids = store.child_ids(connection, side, entity, parents)
+            if not kids:
+                continue
+            loaded = store.load_records(connection, side, entity, kids).values()
+            waiting = [
+                stored(
+                    sr.record,
+                    match_keys(sr.record, policy.default_region, policy.match_keys)[:2],
+                    linked=False,
+                )
+                for sr in loaded
+                if sr.record.parent_id in kept
+            ]
+            out.append((side, entity, kids, waiting))
+    return out
 
 
 __all__ = ["MERGE_NEXT", "recover_inflight_creates"]

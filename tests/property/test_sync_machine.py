@@ -79,19 +79,11 @@ CHILD_UNDER_DELETED_CONTACT = True
 """test_no_child_is_created_under_a_deleted_contact: a note new on one side under a
 contact deleted on the other (the delete propagated, or held) is created there anyway,
 rejected and quarantined; tolerated for notes only."""
-STALE_QUARANTINE = True
-"""test_quarantine_is_released_once_the_record_is_settled: quarantine rows are not
-released when a retried create succeeds, the record is deleted, or it comes to wait in
-a duplicate group; only rows of records with something left to retry are checked."""
 DUPLICATE_BESIDE_SURVIVOR = True
 """test_a_new_record_beside_a_deleted_one_is_not_copied_beside_its_survivor: a new record
 with the email of a linked record deleted in the same interval is copied beside the
 survivor of that delete (ignored, held, beaten by an edit, or whose propagation failed);
 the machine allows that one extra record per such email and side."""
-CRASH_AFTER_RECREATE = True
-"""test_a_crash_after_a_recreate_reruns_cleanly: the rerun after a crash that followed
-the re-create of a deleted record dies on the links UNIQUE constraint; the machine does
-not crash runs whose plan re-creates a record (it syncs them plainly)."""
 
 Pair = tuple[str, str]
 Records = dict[str, Record]
@@ -299,11 +291,6 @@ class SyncMachine(RuleBasedStateMachine):
 
     def _crash(self, side: Side, after: int) -> None:
         assert self.engine is not None
-        if CRASH_AFTER_RECREATE:
-            plan = self._run(dry_run=True).plan
-            if any(op.reason.startswith("re-created") for op in plan.operations):
-                self._sync()
-                return
         before = self._before()
         self.sides[side].faults.crash_after_writes = after
         with contextlib.suppress(SimulatedCrash):
@@ -373,18 +360,6 @@ class SyncMachine(RuleBasedStateMachine):
     def _permanent(self) -> dict[Side, set[str]]:
         return {s: set(a.faults.permanent_ids) for s, a in self.sides.items()}
 
-    def _settled(self, side: Side, rid: str) -> bool:
-        """A record with nothing left to retry: gone, linked, or held as a duplicate."""
-        rec = self.sides[side].records("contact").get(rid)
-        if rec is None or any(rid == p[0 if side == "a" else 1] for p in self._links()):
-            return True
-        other_side = "b" if side == "a" else "a"
-        key = f"email:{rec.fields.get('email')}"
-        return any(
-            (g["side"] == side and rid in g["ids"]) or (g["side"] == other_side and g["key"] == key)
-            for g in self.store.open_duplicates("prop")
-        )
-
     # -- invariants --------------------------------------------------------------------------------
     def _check_transient(self, before: Before, report: RunReport, left: int) -> None:
         """Each write attempt on the side takes one injected failure: an op meeting four
@@ -436,8 +411,6 @@ class SyncMachine(RuleBasedStateMachine):
         if not failed:
             # Nothing failed: nothing is left in quarantine (what was there went through).
             left = self._quarantined()
-            if STALE_QUARANTINE:
-                left = {(s, i) for s, i in left if not self._settled(s, i)}  # type: ignore[arg-type]
             assert not left, left
         return failed
 

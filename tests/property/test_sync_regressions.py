@@ -18,7 +18,6 @@ import pytest
 from adapters.memory import MemoryAdapter, SimulatedCrash
 from state.store import Store
 from syncengine.engine import SyncEngine
-from syncengine.errors import StateError
 from syncengine.models import OpStatus, Record, RunReport
 from syncengine.policy import DeleteRule, Policy
 
@@ -134,15 +133,6 @@ def test_no_child_is_created_under_a_deleted_contact(tmp_path: Path, deletes: De
         assert w.quarantined() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a quarantine row is released only when an update or link of its pair settles: "
-        "a retried create that succeeds (apply._settle_unit, create branch) or a record "
-        "deleted while quarantined (apply._finish_run, pending_gone) stays quarantined "
-        "for ever, is re-read every run, and `syncengine quarantine` keeps listing it"
-    ),
-)
 @pytest.mark.parametrize("then", ["the side accepts it", "the record is deleted"])
 def test_quarantine_is_released_once_the_record_is_settled(world: World, then: str) -> None:
     world.a.put(Record("contact", "a1", {"email": "p@x.com"}))
@@ -182,17 +172,6 @@ def test_a_new_record_beside_a_deleted_one_is_not_copied_beside_its_survivor(
             assert emails.count("p@x.com") <= 1, side.records("contact")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(StateError, AssertionError),
-    reason=(
-        "a crash right after re-creating a deleted record (delete vs edit, the edit won) "
-        "leaves the new copy unlinked; the rerun both re-creates it (the in-flight create "
-        "claims the copy by key) and plans the copy as new, to be created on the other "
-        "side: that side gets a duplicate and the run dies on the links UNIQUE constraint "
-        "(apply._create's in-flight lookup vs match_contacts over the copy)"
-    ),
-)
 def test_a_crash_after_a_recreate_reruns_cleanly(tmp_path: Path) -> None:
     for w in _world(tmp_path, "incremental"):
         _linked_pair(w)
@@ -206,3 +185,29 @@ def test_a_crash_after_a_recreate_reruns_cleanly(tmp_path: Path) -> None:
             assert [dict(r.fields) for r in side.records("contact").values()] == [
                 {"email": "p@x.com", "first_name": "Ann", "city": "Rome"}
             ]
+
+
+def test_a_crash_after_a_recreate_brings_the_notes_back_under_the_copy(tmp_path: Path) -> None:
+    """The dead run re-created the contact on a but not yet its notes (children wait for
+    the contact wave): the rerun creates the note under the landed copy, and b's note
+    survives (its counterpart on a went with the deleted contact, not by a user)."""
+    for w in _world(tmp_path, "incremental"):
+        _linked_pair(w)
+        w.b.put(Record("note", "nb", {"body": "call back"}, parent_id="b1"))
+        w.sync()
+        assert [r.parent_id for r in w.a.records("note").values()] == ["a1"]
+        w.a.remove("contact", "a1")  # takes its note with it
+        w.b.put(Record("contact", "b1", {"email": "p@x.com", "first_name": "Ann", "city": "Rome"}))
+        w.a.faults.crash_after_writes = 0
+        with pytest.raises(SimulatedCrash):
+            w.sync()
+        report = w.sync()
+        assert [o.status for o in report.outcomes if o.status is not OpStatus.DONE] == []
+        (copy,) = w.a.records("contact").values()
+        assert dict(copy.fields) == {"email": "p@x.com", "first_name": "Ann", "city": "Rome"}
+        assert [(r.parent_id, r.fields["body"]) for r in w.a.records("note").values()] == [
+            (copy.id, "call back")
+        ]
+        assert [r.id for r in w.b.records("note").values()] == ["nb"]
+        assert w.quarantined() == []
+        assert not w.sync().plan.operations
