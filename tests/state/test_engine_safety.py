@@ -176,3 +176,42 @@ def test_a_create_that_landed_before_a_crash_is_found_by_the_key_it_was_sent_wit
     assert sorted(str(r.fields["email"]) for r in a.records("contact").values()) == emails_b
     assert store.quarantined("conn") == []
     assert engine.run(dry_run=True).plan.operations == ()
+
+
+def test_a_resolution_the_stopped_run_did_not_reach_stays_for_the_next_run(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two conflicts resolved by a user; the run stops after the first pair's write. The
+    second resolution was never applied, so it must not be closed: the next run applies
+    it (a unit the run never reached is not a unit that succeeded)."""
+    monkeypatch.setattr("syncengine.apply.CHUNK_UNITS", 1)
+    from syncengine.policy import ConflictRule, Policy
+
+    a, b = MemoryAdapter(id_prefix="a"), MemoryAdapter(id_prefix="b")
+    for i in (1, 2):
+        a.put(Record("contact", f"a{i}", {"email": f"p{i}@x.com", "first_name": "Ann"}))
+    engine = SyncEngine(store, "conn", a, b, Policy(conflicts=ConflictRule.MANUAL))
+    engine.run()
+    for i, rec in enumerate(sorted(b.records("contact").values(), key=lambda r: r.id), 1):
+        a.put(Record("contact", f"a{i}", {"email": f"p{i}@x.com", "first_name": "Bo"}))
+        b.put(Record("contact", rec.id, {"email": f"p{i}@x.com", "first_name": "Cy"}))
+    engine.run()
+    assert len(store.open_conflicts("conn")) == 2
+    for c in store.open_conflicts("conn"):
+        store.resolve_conflict(c["id"], "a")
+    stop = threading.Event()
+    engine.should_stop = stop.is_set
+    original = b.update
+
+    def update_then_stop(*args: object, **kwargs: object) -> Record:
+        stop.set()
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    b.update = update_then_stop  # type: ignore[method-assign]
+    engine.run()
+    assert store.runs("conn")[0]["status"] == "stopped"
+    assert len(store.pending_resolutions("conn")) == 1
+    engine.should_stop = lambda: False
+    engine.run()
+    assert store.pending_resolutions("conn") == [] and store.open_conflicts("conn") == []
+    assert {r.fields["first_name"] for r in b.records("contact").values()} == {"Bo"}
