@@ -77,13 +77,15 @@ from syncengine.models import (
 )
 from syncengine.normalize import match_keys
 from syncengine.policy import Policy
-from syncengine.recovery import MERGE_NEXT
 
 if TYPE_CHECKING:
     from syncengine.engine import Prepared
 
 CHUNK_UNITS = 500
 MAX_ATTEMPTS = 4
+MERGE_NEXT = "linked to a record the side already had; fields merge next run"
+"""The quarantine reason that puts both records of such a pair in play next run (see
+``engine._extra_in_play``), where they merge like a fresh match: there is no base."""
 
 
 @dataclass

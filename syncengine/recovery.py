@@ -6,8 +6,12 @@ and holds what the journal row says was sent, while the source may have been edi
 since (a corrected email is the case that matters: looked up by the source's *current*
 keys, the landed record is not found and the person is created twice). So each such
 create is looked up by the keys of what was *sent*, and the record found is linked to
-its source now, with an empty base: the plan then merges the pair like a fresh match,
-field by field under the conflict policy, instead of creating it again.
+its source now, instead of being created again.
+
+Its base is what was sent: both sides held it the moment the call landed. So an edit
+made on either side since (the corrected email) is a change against that base and flows
+like any other, under every policy; an empty base would make each such field a
+conflict, and a policy that favours the other side would undo the edit.
 
 A *re-create* (a delete against an edit, which the edit won) is sent from a source that
 is still linked to the deleted record. Once its copy has landed, that old pair is over:
@@ -28,11 +32,8 @@ from collections.abc import Mapping
 from adapters.base import Adapter, KeyLookup
 from state.store import LinkRow, Store, StoredRecord, stored
 from syncengine.models import CHILD_ENTITIES, SIDES, Entity, Record, Side, other
-from syncengine.normalize import match_keys
+from syncengine.normalize import canonical_fields, match_keys
 from syncengine.policy import Policy
-
-MERGE_NEXT = "linked to a record the side already had; fields merge next run"
-"""The quarantine reason that puts both records of a pair in play again (see engine)."""
 
 
 def recover_inflight_creates(
@@ -91,11 +92,13 @@ def recover_inflight_creates(
         for row, target, source_id, landed_id in found:
             a_id, b_id = (source_id, landed_id) if target == "b" else (landed_id, source_id)
             store.put_links(conn, connection, [("contact", a_id, b_id, "live")])
+            # Both sides held what was sent when the call landed: that is their base.
+            sent = canonical_fields(json.loads(str(row["payload"])).get("fields", {}))
             pair: tuple[tuple[Side, str], ...] = (("a", a_id), ("b", b_id))
             for side, rid in pair:
-                empty = stored(Record("contact", rid, {}), ())
-                store.put_records(conn, connection, side, [empty])
-                store.quarantine(conn, connection, side, "contact", rid, MERGE_NEXT)
+                agreed = Record("contact", rid, sent)
+                keys = match_keys(agreed, policy.default_region, policy.match_keys)[:2]
+                store.put_records(conn, connection, side, [stored(agreed, keys)])
             seq = int(str(row["seq"]))
             store.journal_finish(
                 conn, int(str(row["run_id"])), [(seq, "recovered", landed_id, None, 0)]
@@ -131,4 +134,4 @@ def _orphaned_children(
     return out
 
 
-__all__ = ["MERGE_NEXT", "recover_inflight_creates"]
+__all__ = ["recover_inflight_creates"]

@@ -153,15 +153,19 @@ def test_a_stop_request_ends_the_run_at_a_clean_point_and_the_next_run_finishes(
     assert engine.run(dry_run=True).plan.operations == ()
 
 
+@pytest.mark.parametrize("conflicts", ["newest", "b", "manual"])
 def test_a_create_that_landed_before_a_crash_is_found_by_the_key_it_was_sent_with(
-    store: Store,
+    store: Store, conflicts: str
 ) -> None:
     """The run dies after b created a contact but before it learnt the id; then that
     person's email is corrected on a. The rerun must find b's record by the email that
-    was sent, link it instead of creating the person again, and bring b the correction."""
+    was sent, link it instead of creating the person again, and bring b the correction:
+    under every policy, since the pair's base is what was sent (an edit, not a conflict)."""
+    from syncengine.policy import ConflictRule, Policy
+
     a, b = seeded(3)
     b.faults.crash_after_writes = 0  # die right after the first create lands
-    engine = SyncEngine(store, "conn", a, b)
+    engine = SyncEngine(store, "conn", a, b, Policy(conflicts=ConflictRule(conflicts)))
     with pytest.raises(SimulatedCrash):
         engine.run()
     (landed,) = b.records("contact").values()
@@ -174,7 +178,7 @@ def test_a_create_that_landed_before_a_crash_is_found_by_the_key_it_was_sent_wit
     assert len(emails_b) == 3  # three people, none created twice
     assert "fixed@example.com" in emails_b
     assert sorted(str(r.fields["email"]) for r in a.records("contact").values()) == emails_b
-    assert store.quarantined("conn") == []
+    assert store.quarantined("conn") == [] and store.open_conflicts("conn") == []
     assert engine.run(dry_run=True).plan.operations == ()
 
 
