@@ -85,26 +85,42 @@ def match_contacts(
         for r in records:
             if any(("a" if side == "b" else "b", k) in group_keys for k in keys[r.id]):
                 out.held.add((side, r.id))  # type: ignore[arg-type]
+    free_a = [r for r in unlinked_a if ("a", r.id) not in out.held]
     free_b = [r for r in unlinked_b if ("b", r.id) not in out.held]
-    index_b = _index(free_b, keys_b)
-    by_id_b = {r.id: r for r in free_b}
-    claimed: set[str] = set()
-    for rec in sorted(unlinked_a, key=lambda r: r.id):
-        if ("a", rec.id) in out.held:
-            continue
-        match = None
-        for key in keys_a[rec.id]:
-            candidates = [c for c in index_b.get(key, ()) if c not in claimed]
-            if len(candidates) == 1:
-                match = (by_id_b[candidates[0]], key)
-                break
-        if match is None:
-            out.only_a.append(rec)
-        else:
-            claimed.add(match[0].id)
-            out.pairs.append((rec, match[0], match[1]))
-    out.only_b = sorted((r for r in free_b if r.id not in claimed), key=lambda r: r.id)
+    index_a, index_b = _index(free_a, keys_a), _index(free_b, keys_b)
+    by_id_a, by_id_b = {r.id: r for r in free_a}, {r.id: r for r in free_b}
+    claimed_a: set[str] = set()
+    claimed_b: set[str] = set()
+    # Strongest key kind first, all records at once: within one kind each free record
+    # holds one key and each key leads to one free record per side (more would be a
+    # duplicate group), so the pairs of a kind never compete, and a record whose email
+    # and phone lead to two records links by its email, whichever side it is on.
+    for kind in _key_kinds(index_a, index_b):
+        for key in sorted(k for k in index_a if _kind(k) == kind):
+            ids_a, ids_b = index_a[key], index_b.get(key, [])
+            if len(ids_a) != 1 or len(ids_b) != 1:
+                continue  # no counterpart, or ambiguous on a side: no link by this key
+            a_id, b_id = ids_a[0], ids_b[0]
+            if a_id in claimed_a or b_id in claimed_b:
+                continue  # linked already by a stronger key
+            claimed_a.add(a_id)
+            claimed_b.add(b_id)
+            out.pairs.append((by_id_a[a_id], by_id_b[b_id], key))
+    out.pairs.sort(key=lambda p: p[0].id)
+    out.only_a = sorted((r for r in free_a if r.id not in claimed_a), key=lambda r: r.id)
+    out.only_b = sorted((r for r in free_b if r.id not in claimed_b), key=lambda r: r.id)
     return out
+
+
+def _kind(key: str) -> str:
+    return key.split(":", 1)[0]
+
+
+def _key_kinds(*indexes: Mapping[str, list[str]]) -> list[str]:
+    """The key kinds present, strongest first (``match_keys`` order, then content)."""
+    order = {"email": 0, "phone": 1}
+    kinds = {_kind(k) for index in indexes for k in index}
+    return sorted(kinds, key=lambda k: (order.get(k, len(order)), k))
 
 
 def match_children(

@@ -14,6 +14,10 @@ field the decision table is (after vdirsyncer's, per field instead of per item):
 Tags merge as sets (every add and remove from both sides applies), custom fields
 merge key by key as if each key were its own field. The result says what to write
 on each side, every conflict, and a ``Decision`` per touched field explaining why.
+Where the two sides differ in a base or in what they end with (a held conflict, a
+one-way field, a side that cannot write it, one address spelt two ways), the
+explanation names both, ``{"a": ..., "b": ...}``, as a conflict's base does; where they
+agree it is the one value.
 """
 
 from __future__ import annotations
@@ -61,6 +65,13 @@ class _Verdict:
     rule: str
     winner: Winner
     conflict: Literal["a", "b", "held"] | None = None
+
+
+def per_side(a: JSON, b: JSON) -> JSON:
+    """One value where both sides hold the same, else ``{"a": ..., "b": ...}``: how a
+    conflict's base and a decision's base and result name what differs per side, so
+    neither side's value stands for both (swapping a and b mirrors the explanation)."""
+    return a if a == b else {"a": a, "b": b}
 
 
 def synced_fields(entity: Entity, caps_a: Capabilities, caps_b: Capabilities) -> list[str]:
@@ -192,7 +203,7 @@ def merge_pair(
                     b_id=b_id,
                     field=name,
                     kind=ConflictKind.FIELD,
-                    base=ba if ba == bb else {"a": ba, "b": bb},
+                    base=per_side(ba, bb),
                     a_value=va,
                     b_value=vb,
                     a_updated_at=a.updated_at,
@@ -202,9 +213,19 @@ def merge_pair(
                 )
             )
         if v.to_a != va or v.to_b != vb or v.conflict is not None:
-            result = to_b if to_b != vb else to_a
             out.decisions.append(
-                Decision(entity, a_id, b_id, name, ba, va, vb, why, v.winner, result)
+                Decision(
+                    entity,
+                    a_id,
+                    b_id,
+                    name,
+                    per_side(ba, bb),
+                    va,
+                    vb,
+                    why,
+                    v.winner,
+                    per_side(to_a, to_b),
+                )
             )
         return to_a, to_b
 

@@ -194,7 +194,13 @@ class DuplicateGroup:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """Why one field of one pair ends as it does: base, both values, rule, winner."""
+    """Why one field of one pair ends as it does: base, both values, rule, winner.
+
+    ``base`` and ``result`` are one value where both sides agree, else
+    ``{"a": ..., "b": ...}`` (as ``Conflict.base``): the bases can differ in spelling,
+    and where no value moves (a held conflict, a one-way field, a side that cannot
+    write it) each side ends with its own.
+    """
 
     entity: Entity
     a_id: str | None

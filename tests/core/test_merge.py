@@ -159,3 +159,37 @@ def test_every_moved_field_is_explained():
         "B",
     )
     assert d.rule == "changed on a only"
+
+
+# -- a decision names both sides where they differ ------------------------------------------
+
+
+def test_a_held_conflicts_result_names_what_each_side_keeps():
+    out = _pair({}, {}, {"city": "A"}, {"city": "B"}, Policy(conflicts=ConflictRule.MANUAL))
+    (d,) = out.decisions
+    assert (d.winner, d.result) == ("none", {"a": "A", "b": "B"})
+
+
+def test_a_field_a_side_cannot_write_names_both_results():
+    caps_b = Capabilities(read_only_fields={"contact": frozenset({"city"})})
+    out = _pair({"city": "A"}, {"city": "A"}, {"city": "B"}, {"city": "A"}, caps_b=caps_b)
+    (d,) = out.decisions
+    assert d.rule.endswith("b cannot write it") and d.result == {"a": "B", "b": "A"}
+
+
+def test_a_decisions_base_names_both_bases_where_they_differ():
+    out = _pair(
+        {"email": "ann@x.com"},
+        {"email": "Ann@X.com"},
+        {"email": "bo@x.com"},
+        {"email": "Ann@X.com"},
+    )
+    (d,) = out.decisions
+    assert d.base == {"a": "ann@x.com", "b": "Ann@X.com"}
+    assert d.result == "bo@x.com"  # the change flowed: both sides end the same
+
+
+def test_a_decisions_base_is_one_value_where_the_bases_agree():
+    out = _pair({"tags": ["vip"]}, {"tags": ["vip"]}, {"tags": ["vip", "new"]}, {"tags": ["vip"]})
+    (d,) = out.decisions
+    assert (d.base, d.result, d.winner) == (["vip"], ["new", "vip"], "merged")
