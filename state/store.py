@@ -258,24 +258,26 @@ class Store:
     def fingerprints(
         self, connection: str, side: Side, entity: Entity, ids: Collection[str] | None = None
     ) -> dict[str, tuple[str, bool, str | None]]:
-        """id -> (fingerprint, linked, version) for every stored record, or for ``ids``."""
-        t = SIDE_RECORDS
-        cols = (t.c.record_id, t.c.fingerprint, t.c.linked, t.c.version)
-        where = (t.c.connection == connection, t.c.side == side, t.c.entity == entity)
-        out: dict[str, tuple[str, bool, str | None]] = {}
+        """id -> (fingerprint, linked, version) for every stored record, or for ``ids``.
+
+        Both are the hot reads of a run, sent straight through the driver (no Row
+        objects): a full pass scans the side's base once, an incremental read probes the
+        primary key for each id it returned."""
+        sql = (
+            "SELECT record_id, fingerprint, linked, version FROM side_records "
+            "WHERE connection = {p} AND side = {p} AND entity = {p}"
+        )
         with self._read() as conn:
             if ids is None:
-                # The hot read of a full pass: straight through the driver, no Row objects.
-                rows = self._driver_rows(
-                    conn,
-                    "SELECT record_id, fingerprint, linked, version FROM side_records "
-                    "WHERE connection = {p} AND side = {p} AND entity = {p}",
-                    (connection, side, entity),
-                )
+                rows = self._driver_rows(conn, sql, (connection, side, entity))
                 return {rid: (fp, bool(linked), ver) for rid, fp, linked, ver in rows}
+            out: dict[str, tuple[str, bool, str | None]] = {}
             for chunk in _chunks(sorted(ids)):
-                q = select(*cols).where(*where, t.c.record_id.in_(chunk))
-                out.update({rid: (fp, bool(ln), ver) for rid, fp, ln, ver in conn.execute(q)})
+                cond = f" AND record_id IN ({', '.join('{p}' for _ in chunk)})"
+                for rid, fp, linked, ver in self._driver_rows(
+                    conn, sql + cond, (connection, side, entity, *chunk)
+                ):
+                    out[rid] = (fp, bool(linked), ver)
         return out
 
     def _driver_rows(self, conn: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
