@@ -378,6 +378,18 @@ class Store:
             )
         return int(total) - int(waiting)
 
+    def has_linked(self, connection: str, side: Side, entity: Entity) -> bool:
+        """Whether any record of this side and entity is linked (none before a first sync)."""
+        with self._read() as conn:
+            return bool(
+                self._driver_rows(
+                    conn,
+                    "SELECT 1 FROM side_records WHERE connection = {p} AND side = {p} "
+                    "AND entity = {p} AND linked LIMIT 1",
+                    (connection, side, entity),
+                )
+            )
+
     def linked_ids_by_keys(
         self, connection: str, side: Side, entity: Entity, keys: Collection[str]
     ) -> dict[str, list[str]]:
@@ -501,15 +513,25 @@ class Store:
     def links_by_ids(
         self, connection: str, entity: Entity, side: Side, ids: Collection[str]
     ) -> dict[str, LinkRow]:
-        t = LINKS
-        col = t.c.a_id if side == "a" else t.c.b_id
+        col = "a_id" if side == "a" else "b_id"
         out: dict[str, LinkRow] = {}
+        if not ids:
+            return out
         with self._read() as conn:
+            if len(ids) > CHUNK and not self._driver_rows(
+                conn,
+                "SELECT 1 FROM links WHERE connection = {p} AND entity = {p} LIMIT 1",
+                (connection, entity),
+            ):
+                return out  # no links yet (a first sync): nothing to look up id by id
             for chunk in _chunks(sorted(ids)):
-                q = select(t.c.a_id, t.c.b_id, t.c.state).where(
-                    t.c.connection == connection, t.c.entity == entity, col.in_(chunk)
-                )
-                for a_id, b_id, state in conn.execute(q):
+                marks = ", ".join("{p}" for _ in chunk)
+                for a_id, b_id, state in self._driver_rows(
+                    conn,
+                    "SELECT a_id, b_id, state FROM links WHERE connection = {p} "
+                    f"AND entity = {{p}} AND {col} IN ({marks})",
+                    (connection, entity, *chunk),
+                ):
                     out[a_id if side == "a" else b_id] = LinkRow(entity, a_id, b_id, state)
         return out
 

@@ -169,6 +169,31 @@ def test_links_lookup_past_the_chunk_size(store: Store) -> None:
     assert by_b[f"b{n - 1}"].a_id == f"a{n - 1}"
 
 
+def test_a_large_lookup_with_no_links_of_the_entity_finds_none(store: Store) -> None:
+    ids = [f"a{i}" for i in range(CHUNK + 100)]
+    assert store.links_by_ids("c", "contact", "a", ids) == {}
+    with store.transaction() as conn:
+        store.put_links(conn, "c", [("note", "a1", "b1", "live")])
+        store.put_links(conn, "d", [("contact", "a2", "b2", "live")])
+    assert store.links_by_ids("c", "contact", "a", ids) == {}  # other entity, other connection
+    with store.transaction() as conn:
+        store.put_links(conn, "c", [("contact", "a3", "b3", "tombstone")])
+    assert store.links_by_ids("c", "contact", "a", ids)["a3"].state == "tombstone"
+    assert store.links_by_ids("c", "contact", "a", []) == {}
+
+
+def test_has_linked_counts_only_linked_records_of_the_side_and_entity(store: Store) -> None:
+    assert not store.has_linked("c", "a", "contact")
+    put(store, "a", [stored(contact(1), (), linked=False)])
+    assert not store.has_linked("c", "a", "contact")  # a pending record is not linked
+    put(store, "a", [stored(contact(2), ())])
+    put(store, "b", [stored(Record("note", "n1", {"title": "x"}, parent_id="c9"), ())])
+    assert store.has_linked("c", "a", "contact")
+    assert not store.has_linked("c", "b", "contact")
+    assert not store.has_linked("c", "a", "note")
+    assert not store.has_linked("other", "a", "contact")
+
+
 def test_cursors_upsert_and_read_back_aware(store: Store) -> None:
     assert store.cursors("c") == {}
     with store.transaction() as conn:
