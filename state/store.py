@@ -476,16 +476,12 @@ class Store:
     def delete_records(
         self, conn: Connection, connection: str, side: Side, entity: Entity, ids: Collection[str]
     ) -> None:
-        t = SIDE_RECORDS
-        for chunk in _chunks(sorted(ids)):
-            conn.execute(
-                delete(t).where(
-                    t.c.connection == connection,
-                    t.c.side == side,
-                    t.c.entity == entity,
-                    t.c.record_id.in_(chunk),
-                )
-            )
+        self._driver_many(
+            conn,
+            "DELETE FROM side_records WHERE connection = {p} AND side = {p} AND entity = {p} "
+            "AND record_id = {p}",
+            [(connection, side, entity, rid) for rid in sorted(ids)],
+        )
 
     def child_ids(
         self,
@@ -496,17 +492,19 @@ class Store:
         conn: Connection | None = None,
     ) -> list[str]:
         """Ids of the children of these contacts (inside ``conn``'s transaction if given)."""
-        t = SIDE_RECORDS
         out: list[str] = []
         with nullcontext(conn) if conn is not None else self._read() as c:
             for chunk in _chunks(sorted(parent_ids)):
-                q = select(t.c.record_id).where(
-                    t.c.connection == connection,
-                    t.c.side == side,
-                    t.c.entity == entity,
-                    t.c.parent_id.in_(chunk),
-                )
-                out += [r for (r,) in c.execute(q)]
+                marks = ", ".join("{p}" for _ in chunk)
+                out += [
+                    rid
+                    for (rid,) in self._driver_rows(
+                        c,
+                        "SELECT record_id FROM side_records WHERE connection = {p} "
+                        f"AND side = {{p}} AND entity = {{p}} AND parent_id IN ({marks})",
+                        (connection, side, entity, *chunk),
+                    )
+                ]
         return out
 
     # -- links ---------------------------------------------------------------------------
@@ -599,14 +597,11 @@ class Store:
     def delete_links(
         self, conn: Connection, connection: str, entity: Entity, a_ids: Collection[str]
     ) -> None:
-        for chunk in _chunks(sorted(a_ids)):
-            conn.execute(
-                delete(LINKS).where(
-                    LINKS.c.connection == connection,
-                    LINKS.c.entity == entity,
-                    LINKS.c.a_id.in_(chunk),
-                )
-            )
+        self._driver_many(
+            conn,
+            "DELETE FROM links WHERE connection = {p} AND entity = {p} AND a_id = {p}",
+            [(connection, entity, a) for a in sorted(a_ids)],
+        )
 
     def set_link_state(
         self, conn: Connection, connection: str, entity: Entity, a_id: str, state: str
