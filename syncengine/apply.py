@@ -86,7 +86,7 @@ CHUNK_UNITS = 500
 MAX_ATTEMPTS = 4
 
 
-@dataclass
+@dataclass(slots=True)
 class Unit:
     entity: Entity
     ops: list[Op]
@@ -109,15 +109,20 @@ def _side(op_side: str) -> Side:
 
 
 def _units(ops: Sequence[Op]) -> list[Unit]:
-    units: dict[tuple[str, ...], Unit] = {}
-    for i, op in enumerate(ops):
+    """One unit per create, one per pair for the rest (in the order ops first name them)."""
+    units: list[Unit] = []
+    by_pair: dict[tuple[str, str, str], Unit] = {}
+    for op in ops:
         if op.action is Action.CREATE:
-            key: tuple[str, ...] = (op.entity, "create", str(i))
-        else:
-            key = (op.entity, op.a_id or "", op.b_id or "")
-        unit = units.setdefault(key, Unit(op.entity, [], op.a_id, op.b_id))
+            units.append(Unit(op.entity, [op], op.a_id, op.b_id))
+            continue
+        key = (op.entity, op.a_id or "", op.b_id or "")
+        unit = by_pair.get(key)
+        if unit is None:
+            unit = by_pair[key] = Unit(op.entity, [], op.a_id, op.b_id)
+            units.append(unit)
         unit.ops.append(op)
-    return list(units.values())
+    return units
 
 
 def _sides_written(unit: Unit) -> list[Side]:
