@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Table, and_, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -102,6 +102,9 @@ _RECORD_COLUMNS = (
     "linked",
     "version",
 )
+
+
+_LINK_COLUMNS = ("connection", "entity", "a_id", "b_id", "state", "linked_at")
 
 
 def _from_ts(value: float | None) -> datetime | None:
@@ -410,8 +413,16 @@ class Store:
         return {k: sorted(ids) for k, ids in out.items()}
 
     def put_records(
-        self, conn: Connection, connection: str, side: Side, records: Iterable[StoredRecord]
+        self,
+        conn: Connection,
+        connection: str,
+        side: Side,
+        records: Iterable[StoredRecord],
+        *,
+        fresh: bool = False,
     ) -> None:
+        """Store these bases. ``fresh`` says most of them have no row yet (the bases of
+        just-created records): they are upserted without first reading what is stored."""
         rows = [
             (
                 connection,
@@ -430,6 +441,9 @@ class Store:
             for sr in records
         ]
         if not rows:
+            return
+        if fresh:
+            self._bulk_tuples(conn, SIDE_RECORDS, _RECORD_COLUMNS, rows, replace=True)
             return
         # Rewriting an indexed column rewrites its index entries even when the value is
         # the same: most base updates change only the content, so those rows get an
@@ -543,46 +557,42 @@ class Store:
     def put_links(
         self, conn: Connection, connection: str, links: Iterable[tuple[Entity, str, str, str]]
     ) -> None:
-        rows = [
-            {
-                "connection": connection,
-                "entity": e,
-                "a_id": a,
-                "b_id": b,
-                "state": s,
-                "linked_at": now(),
-            }
-            for e, a, b, s in links
-        ]
+        rows = list(links)
         if not rows:
             return
-        t = LINKS
-        # A pair may be re-linked (a record re-created): clear any old link of either id.
-        for e, a, b, _ in [(r["entity"], r["a_id"], r["b_id"], r["state"]) for r in rows]:
-            conn.execute(
-                delete(t).where(
-                    t.c.connection == connection, t.c.entity == e, or_(t.c.a_id == a, t.c.b_id == b)
-                )
+        # A pair may be re-linked (a record re-created): clear any old link of either id,
+        # one executemany per column: a statement per link through SQLAlchemy cost 580 µs
+        # a link against 17 µs now (5,000 links), minutes for a first sync that matches
+        # a million pairs.
+        for column, ids in (
+            ("a_id", [(e, a) for e, a, _, _ in rows]),
+            ("b_id", [(e, b) for e, _, b, _ in rows]),
+        ):
+            self._driver_many(
+                conn,
+                f"DELETE FROM links WHERE connection = {{p}} AND entity = {{p}} AND {column} = {{p}}",
+                [(connection, e, rid) for e, rid in ids],
             )
-        conn.execute(insert(t), rows)
+        bind = LINKS.c.linked_at.type._cached_bind_processor(conn.dialect)
+        at = bind(now()) if bind else now()
+        self._bulk_tuples(
+            conn,
+            LINKS,
+            _LINK_COLUMNS,
+            [(connection, e, a, b, s, at) for e, a, b, s in rows],
+        )
 
     def bulk_new_links(
         self, conn: Connection, connection: str, links: Sequence[tuple[Entity, str, str]]
     ) -> None:
         """Insert links known to be new (fresh ids from creates): no per-row cleanup."""
-        at = now()
-        rows = [
-            {
-                "connection": connection,
-                "entity": e,
-                "a_id": a,
-                "b_id": b,
-                "state": "live",
-                "linked_at": at,
-            }
-            for e, a, b in links
-        ]
-        self._bulk(conn, LINKS, rows)
+        if not links:
+            return
+        bind = LINKS.c.linked_at.type._cached_bind_processor(conn.dialect)
+        at = bind(now()) if bind else now()
+        self._bulk_tuples(
+            conn, LINKS, _LINK_COLUMNS, [(connection, e, a, b, "live", at) for e, a, b in links]
+        )
 
     def delete_link_pairs(
         self, conn: Connection, connection: str, entity: Entity, pairs: Sequence[tuple[str, str]]

@@ -550,6 +550,8 @@ class Applier:
                 i += 1
         self.store.journal_finish(conn, self.run_id, finished)
         bases: dict[Side, list[StoredRecord]] = {"a": [], "b": []}
+        created: dict[Side, list[StoredRecord]] = {"a": [], "b": []}
+        """The bases of creates: a record just created has no stored row to compare with."""
         new_links: list[tuple[Entity, str, str]] = []
         fresh_links: list[tuple[Entity, str, str]] = []
         gone: dict[Entity, list[tuple[str, str]]] = {}
@@ -558,9 +560,11 @@ class Applier:
                 if not unit.side_unavailable:
                     self._quarantine_unit(conn, unit)
                 continue
-            self._settle_unit(conn, unit, prepared, bases, new_links, fresh_links, gone)
+            into = created if unit.ops[0].action is Action.CREATE else bases
+            self._settle_unit(conn, unit, prepared, into, new_links, fresh_links, gone)
         for side in ("a", "b"):
             self.store.put_records(conn, self.connection, side, bases[side])
+            self.store.put_records(conn, self.connection, side, created[side], fresh=True)
         if new_links:
             self.store.put_links(
                 conn, self.connection, [(e, a, b, "live") for e, a, b in new_links]

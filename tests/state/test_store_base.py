@@ -87,6 +87,29 @@ def test_put_records_replaces_a_record_and_delete_removes_it(store: Store) -> No
     assert set(store.fingerprints("c", "a", "contact")) == {ids[-1]}
 
 
+def test_fresh_bases_are_upserted_over_a_stored_row_too(store: Store) -> None:
+    """``fresh`` skips reading what is stored, not replacing it: a pending row of a
+    record that is then created on the other side becomes its linked base."""
+    put(store, "a", [stored(contact(1), ("email:old",), linked=False)])
+    with store.transaction() as conn:
+        store.put_records(
+            conn,
+            "c",
+            "a",
+            [stored(contact(1, city="Paris"), ("email:new",)), stored(contact(2), ())],
+            fresh=True,
+        )
+    got = store.load_records("c", "a", "contact", ["c1", "c2"])
+    assert got["c1"].record.fields["city"] == "Paris"
+    assert (got["c1"].keys, got["c1"].linked) == (("email:new",), True)
+    assert got["c1"].fingerprint == fingerprint(contact(1, city="Paris").fields)
+    assert got["c2"].record == contact(2)
+    assert store.pending_ids("c", "a", "contact") == set()
+    assert store.linked_ids_by_keys("c", "a", "contact", ["email:new", "email:old"]) == {
+        "email:new": ["c1"]
+    }
+
+
 def test_linked_ids_by_keys_and_child_ids(store: Store) -> None:
     put(
         store,
