@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+from array import array
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -56,8 +57,11 @@ class MemoryAdapter:
         self._caps = capabilities or Capabilities()
         self._clock = clock or (lambda: datetime.now(UTC))
         self._records: dict[Entity, dict[str, Record]] = {}
-        self._log: dict[Entity, list[tuple[int, str]]] = {}
-        """Per entity, (sequence number, record id) of every change, in order."""
+        self._log: dict[Entity, tuple[array[int], list[str]]] = {}
+        """Per entity, the sequence number and the record id of every change, in order, as
+        two columns: 16 bytes a change instead of a tuple and an int (92 bytes; a bench
+        contact costs the side 942 bytes instead of 1,017)."""
+        self._writable_fields: dict[Entity, frozenset[str]] = {}
         self._seq = itertools.count(1)
         self._last_seq = 0
         self._ids = itertools.count(1)
@@ -84,18 +88,13 @@ class MemoryAdapter:
     # -- direct access for tests and seeding -----------------------------------------
     def put(self, record: Record, *, touch: bool = True) -> Record:
         """Write a record as a user of this system would (not through the sync)."""
-        seq = self._last_seq = next(self._seq)
-        stamped = Record(
+        return self._stamp(
             record.entity,
             record.id,
-            canonical_fields(record.fields),
-            updated_at=self._clock() if touch or record.updated_at is None else record.updated_at,
-            parent_id=record.parent_id,
-            version=str(seq),
+            record.fields,
+            record.parent_id,
+            self._clock() if touch or record.updated_at is None else record.updated_at,
         )
-        self._records.setdefault(record.entity, {})[record.id] = stamped
-        self._log.setdefault(record.entity, []).append((seq, record.id))
-        return stamped
 
     def remove(self, entity: Entity, record_id: str) -> None:
         """Delete as a user would; deleting a contact deletes its children."""
@@ -137,13 +136,13 @@ class MemoryAdapter:
         self, entity: Entity, cursor: str, *, changed_parents: Collection[str] | None = None
     ) -> Snapshot:
         self.reads += 1
-        log = self._log.get(entity, [])
-        start = bisect.bisect_right(log, (int(cursor), "~"))
+        seqs, ids = self._log.get(entity, (array("q"), []))
+        start = bisect.bisect_right(seqs, int(cursor))
         current = self._records.get(entity, {})
         seen: set[str] = set()
         changed: list[Record] = []
         deleted: list[str] = []
-        for _, rid in log[start:]:
+        for rid in itertools.islice(ids, start, None):
             if rid in seen:
                 continue
             seen.add(rid)
@@ -180,8 +179,8 @@ class MemoryAdapter:
             raise RecordRejected(
                 f"{record.entity} needs an existing contact, got {record.parent_id!r}"
             )
-        created = self.put(
-            Record(record.entity, self.new_id(), self._writable(record), parent_id=record.parent_id)
+        created = self._stamp(
+            record.entity, self.new_id(), self._writable(record), record.parent_id, self._clock()
         )
         self._after_write()
         return created
@@ -215,8 +214,34 @@ class MemoryAdapter:
         return None
 
     # -- internals ---------------------------------------------------------------------
+    def _stamp(
+        self,
+        entity: Entity,
+        record_id: str,
+        fields: Mapping[str, Any],
+        parent_id: str | None,
+        updated_at: datetime,
+    ) -> Record:
+        """Store a record as this side holds it: canonical fields, a new version."""
+        seq = self._last_seq = next(self._seq)
+        stamped = Record(
+            entity,
+            record_id,
+            canonical_fields(fields),
+            updated_at=updated_at,
+            parent_id=parent_id,
+            version=str(seq),
+        )
+        self._records.setdefault(entity, {})[record_id] = stamped
+        self._append_log(entity, seq, record_id)
+        return stamped
+
     def _writable(self, record: Record) -> dict[str, Any]:
-        writable = self._caps.writable_fields(record.entity)
+        writable = self._writable_fields.get(record.entity)
+        if writable is None:
+            writable = self._writable_fields[record.entity] = self._caps.writable_fields(
+                record.entity
+            )
         return {k: v for k, v in record.fields.items() if k in writable}
 
     def _cursor(self) -> str:
@@ -224,7 +249,14 @@ class MemoryAdapter:
 
     def _log_change(self, entity: Entity, record_id: str) -> None:
         self._last_seq = next(self._seq)
-        self._log.setdefault(entity, []).append((self._last_seq, record_id))
+        self._append_log(entity, self._last_seq, record_id)
+
+    def _append_log(self, entity: Entity, seq: int, record_id: str) -> None:
+        log = self._log.get(entity)
+        if log is None:
+            log = self._log[entity] = (array("q"), [])
+        log[0].append(seq)
+        log[1].append(record_id)
 
     def _before_write(self, record_id: str | None) -> None:
         if self.faults.transient_writes > 0:

@@ -2,8 +2,13 @@
 
 N contacts on side a; a first sync; then 1% edited on each side (disjoint records) and
 0.5% deleted on each side; a second sync; then a third sync with no changes. In-memory
-sides, the state in a SQLite file. Prints, per sync: wall time, records read and the
-ingest rate, plan time, apply time, operations, peak RSS; then checks both sides agree.
+sides, the state in a SQLite file. Prints, per sync: wall time, the CPU time the process
+spent in it (steadier than wall time on a shared machine), records read and the ingest
+rate, plan time, apply time, operations, peak RSS; then checks both sides agree. The RSS
+printed before the first sync is what side a's records cost before the engine starts;
+side b costs about as much once the first sync has filled it. ``--trace-memory`` (slow:
+Python allocations are traced) adds, per sync, the traced memory before it, at its peak
+and after it: the peak less the memory after is what the engine held only while it ran.
 
     .venv/bin/python bench/bench_sync.py --n 100000
 """
@@ -15,6 +20,7 @@ import random
 import resource
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 from adapters.memory import MemoryAdapter
@@ -44,9 +50,15 @@ def contact(i: int) -> Record:
 
 
 def sync(engine: SyncEngine, label: str) -> None:
-    start = time.perf_counter()
+    tracing = tracemalloc.is_tracing()
+    if tracing:
+        tracemalloc.reset_peak()
+        traced_before = tracemalloc.get_traced_memory()[0]
+    start, cpu = time.perf_counter(), time.process_time()
     report = engine.run(force=False)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    if tracing:
+        traced_after, traced_peak = tracemalloc.get_traced_memory()
     t0 = time.perf_counter()
     engine.store.wait_for_checkpoint()  # the WAL copy a run leaves to a background thread
     checkpoint = time.perf_counter() - t0
@@ -54,18 +66,27 @@ def sync(engine: SyncEngine, label: str) -> None:
     read = engine.records_read
     rate = read / t["read"] if t.get("read") and read else 0.0
     print(
-        f"{label:<16} wall {wall:7.3f} s | read {read:>8} rec in {t.get('read', 0):6.3f} s "
+        f"{label:<16} wall {wall:7.3f} s | cpu {cpu:7.3f} s | "
+        f"read {read:>8} rec in {t.get('read', 0):6.3f} s "
         f"({rate:>10,.0f} rec/s) | plan {t.get('plan', 0):6.3f} s | apply {t.get('apply', 0):6.3f} s | "
         f"ops {len(report.plan.operations):>7} | peak RSS {peak_rss_mb():7.0f} MB | "
         f"then checkpoint {checkpoint:5.3f} s"
     )
+    if tracing:
+        print(
+            f"{'':<16} traced MB: before {traced_before / 2**20:7.0f}, "
+            f"peak {traced_peak / 2**20:7.0f}, after {traced_after / 2**20:7.0f}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--trace-memory", action="store_true")
     args = parser.parse_args()
+    if args.trace_memory:
+        tracemalloc.start()
     rng = random.Random(args.seed)
     a, b = MemoryAdapter(id_prefix="a"), MemoryAdapter(id_prefix="b")
     for i in range(args.n):
@@ -74,6 +95,7 @@ def main() -> None:
         store = Store(f"sqlite:///{Path(tmp) / 'bench.db'}")
         engine = SyncEngine(store, "bench", a, b, Policy(), sleep=lambda s: None)
         print(f"N = {args.n:,} contacts on side a; state in SQLite ({Path(tmp) / 'bench.db'})")
+        print(f"side a built: peak RSS {peak_rss_mb():7.0f} MB")
         sync(engine, "1 first sync")
         ids_a = sorted(a.records("contact"))
         picks = rng.sample(range(len(ids_a)), int(args.n * 0.03))

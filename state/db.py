@@ -41,9 +41,14 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: a run's working set stays in memory
             cur.execute("PRAGMA temp_store=MEMORY")
-            # Checkpoint (an fsync) every 64 MiB of log instead of every 4 MiB; runs also
-            # checkpoint once at their end (Store.checkpoint).
-            cur.execute("PRAGMA wal_autocheckpoint=16384")
+            # A checkpoint inside a commit copies the log into the database and fsyncs it
+            # while the run waits, and a page rewritten by many chunks is copied once per
+            # checkpoint. Runs checkpoint once at their end, off their own thread
+            # (Store.checkpoint_in_background), so the log may grow to 1 GiB (4 KiB pages)
+            # first and is cut back to 64 MiB on disk once copied. Measured at 1M records
+            # against one every 64 MiB: first sync 173 s -> 160 s, second 9.8 s -> 6.9 s.
+            cur.execute("PRAGMA wal_autocheckpoint=262144")
+            cur.execute("PRAGMA journal_size_limit=67108864")
             cur.close()
 
         return engine

@@ -88,7 +88,7 @@ MERGE_NEXT = "linked to a record the side already had; fields merge next run"
 ``engine._extra_in_play``), where they merge like a fresh match: there is no base."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Unit:
     entity: Entity
     ops: list[Op]
@@ -128,15 +128,20 @@ def _side(op_side: str) -> Side:
 
 
 def _units(ops: Sequence[Op]) -> list[Unit]:
-    units: dict[tuple[str, ...], Unit] = {}
-    for i, op in enumerate(ops):
+    """One unit per create, one per pair for the rest (in the order ops first name them)."""
+    units: list[Unit] = []
+    by_pair: dict[tuple[str, str, str], Unit] = {}
+    for op in ops:
         if op.action is Action.CREATE:
-            key: tuple[str, ...] = (op.entity, "create", str(i))
-        else:
-            key = (op.entity, op.a_id or "", op.b_id or "")
-        unit = units.setdefault(key, Unit(op.entity, [], op.a_id, op.b_id))
+            units.append(Unit(op.entity, [op], op.a_id, op.b_id))
+            continue
+        key = (op.entity, op.a_id or "", op.b_id or "")
+        unit = by_pair.get(key)
+        if unit is None:
+            unit = by_pair[key] = Unit(op.entity, [], op.a_id, op.b_id)
+            units.append(unit)
         unit.ops.append(op)
-    return list(units.values())
+    return units
 
 
 def _sides_written(unit: Unit) -> list[Side]:
@@ -188,7 +193,7 @@ class Applier:
     """Called after every chunk: the engine renews the connection's lock lease."""
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     """The engine's clock: when a full pass happened is stamped with it."""
-    in_quarantine: set[tuple[str, str, str]] = field(default_factory=set)
+    in_quarantine: set[tuple[Side, Entity, str]] = field(default_factory=set)
     claimed: set[tuple[str, str, str]] = field(default_factory=set)
     """(side, entity, id) of records this run links to a counterpart."""
     stopped: bool = False
@@ -564,6 +569,8 @@ class Applier:
                 i += 1
         self.store.journal_finish(conn, self.run_id, finished)
         bases: dict[Side, list[StoredRecord]] = {"a": [], "b": []}
+        created: dict[Side, list[StoredRecord]] = {"a": [], "b": []}
+        """The bases of creates: a record just created has no stored row to compare with."""
         new_links: list[tuple[Entity, str, str]] = []
         fresh_links: list[tuple[Entity, str, str]] = []
         gone: dict[Entity, list[tuple[str, str]]] = {}
@@ -572,10 +579,13 @@ class Applier:
                 if not unit.side_unavailable:
                     self._quarantine_unit(conn, unit)
                 continue
-            self._release(conn, unit.record_keys())
-            self._settle_unit(conn, unit, prepared, bases, new_links, fresh_links, gone)
+            if self.in_quarantine:
+                self._release(conn, unit.record_keys())
+            into = created if unit.ops[0].action is Action.CREATE else bases
+            self._settle_unit(conn, unit, prepared, into, new_links, fresh_links, gone)
         for side in ("a", "b"):
             self.store.put_records(conn, self.connection, side, bases[side])
+            self.store.put_records(conn, self.connection, side, created[side], fresh=True)
         if new_links:
             self.store.put_links(
                 conn, self.connection, [(e, a, b, "live") for e, a, b in new_links]
@@ -684,6 +694,8 @@ class Applier:
     def _release(self, conn: Connection, keys: Collection[tuple[Side, Entity, str]]) -> None:
         """Take records out of quarantine: those that were in it when the run began (a
         row this run wrote, such as ``MERGE_NEXT``, is for the next run)."""
+        if not self.in_quarantine:
+            return
         by_kind: dict[tuple[Side, Entity], list[str]] = {}
         for side, entity, rid in keys:
             if (side, entity, rid) in self.in_quarantine:
@@ -691,6 +703,29 @@ class Applier:
                 self.in_quarantine.discard((side, entity, rid))
         for (side, entity), ids in sorted(by_kind.items()):
             self.store.release(conn, self.connection, side, entity, ids)
+
+    def _settled_without_a_write(
+        self, prepared: Prepared, units: list[Unit]
+    ) -> list[tuple[Side, Entity, str]]:
+        """Quarantined records this run looked at and had nothing to write for (the pair
+        agrees now, the record waits in a duplicate group, or it is gone): nothing is
+        refused any more. Those with a unit were settled with it, or stay quarantined."""
+        with_a_unit = set().union(*(u.record_keys() for u in units))
+        paired = {("a", e, a) for e, a, _ in prepared.pairs} | {
+            ("b", e, b) for e, _, b in prepared.pairs
+        }
+        out: list[tuple[Side, Entity, str]] = []
+        for key in self.in_quarantine:
+            side, entity, rid = key
+            if key in with_a_unit:
+                continue
+            if (
+                key in paired
+                or rid in prepared.unlinked.get((side, entity), {})
+                or rid in prepared.pending_gone.get((side, entity), set())
+            ):
+                out.append(key)
+        return out
 
     def _stored(self, record: Record, linked: bool = True) -> StoredRecord:
         return stored(
@@ -775,19 +810,8 @@ class Applier:
                 self.store.delete_records(conn, self.connection, side, entity, gone)
         for side in ("a", "b"):
             self.store.put_records(conn, self.connection, side, bases[side])
-        # Quarantined records this run looked at and had nothing to write for (the pair
-        # agrees now, the record waits in a duplicate group, or it is gone): nothing is
-        # refused any more. Those with a unit were settled with it, or stay quarantined.
-        looked_at: set[tuple[Side, Entity, str]] = set()
-        for entity, a_id, b_id in prepared.pairs:
-            looked_at |= {("a", entity, a_id), ("b", entity, b_id)}
-        for (side, entity), recs in prepared.unlinked.items():
-            looked_at |= {(side, entity, rid) for rid in recs}
-        for (side, entity), gone_ids in prepared.pending_gone.items():
-            looked_at |= {(side, entity, rid) for rid in gone_ids}
-        for u in units:
-            looked_at -= u.record_keys()
-        self._release(conn, looked_at)
+        if self.in_quarantine:
+            self._release(conn, self._settled_without_a_write(prepared, units))
         # Conflicts: held ones stay open for review; the rest are history.
         rows = [_conflict_row(c) for c in plan.conflicts]
         self.store.record_conflicts(conn, self.connection, self.run_id, rows)

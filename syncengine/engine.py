@@ -224,7 +224,11 @@ class SyncEngine:
             ra, rb = side_reads["a"], side_reads["b"]
             assert ra is not None and rb is not None
             for side, read in _by_side(ra, rb):
-                again = extra.get((side, entity), set()) - set(read.changed) - read.deleted
+                again = {
+                    i
+                    for i in extra.get((side, entity), ())
+                    if i not in read.changed and i not in read.deleted
+                }
                 known = (
                     self.store.fingerprints(self.connection, side, entity, again) if again else {}
                 )
@@ -259,17 +263,23 @@ class SyncEngine:
                 pending_ids = self.store.pending_ids(self.connection, side, entity)
                 gone = pending_ids & read.deleted
                 pending_gone[(side, entity)] = gone
-                todo = pending_ids - set(new) - gone
+                todo = {i for i in pending_ids if i not in new and i not in gone}
                 if todo:
                     for sr in self.store.load_records(self.connection, side, entity, todo).values():
                         new[sr.record.id] = sr.record
                 unlinked[(side, entity)] = new
+                if (
+                    entity != "contact"
+                    or not new
+                    or not self.store.has_linked(self.connection, side, entity)
+                ):
+                    continue  # nothing linked to collide with (a first sync): no keys needed
                 keys = {
                     k
                     for r in new.values()
                     for k in match_keys(r, self.policy.default_region, self.policy.match_keys)
                 }
-                if keys and entity == "contact":
+                if keys:
                     for k, ids in self.store.linked_ids_by_keys(
                         self.connection, side, entity, keys
                     ).items():

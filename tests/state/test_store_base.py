@@ -87,6 +87,29 @@ def test_put_records_replaces_a_record_and_delete_removes_it(store: Store) -> No
     assert set(store.fingerprints("c", "a", "contact")) == {ids[-1]}
 
 
+def test_fresh_bases_are_upserted_over_a_stored_row_too(store: Store) -> None:
+    """``fresh`` skips reading what is stored, not replacing it: a pending row of a
+    record that is then created on the other side becomes its linked base."""
+    put(store, "a", [stored(contact(1), ("email:old",), linked=False)])
+    with store.transaction() as conn:
+        store.put_records(
+            conn,
+            "c",
+            "a",
+            [stored(contact(1, city="Paris"), ("email:new",)), stored(contact(2), ())],
+            fresh=True,
+        )
+    got = store.load_records("c", "a", "contact", ["c1", "c2"])
+    assert got["c1"].record.fields["city"] == "Paris"
+    assert (got["c1"].keys, got["c1"].linked) == (("email:new",), True)
+    assert got["c1"].fingerprint == fingerprint(contact(1, city="Paris").fields)
+    assert got["c2"].record == contact(2)
+    assert store.pending_ids("c", "a", "contact") == set()
+    assert store.linked_ids_by_keys("c", "a", "contact", ["email:new", "email:old"]) == {
+        "email:new": ["c1"]
+    }
+
+
 def test_linked_ids_by_keys_and_child_ids(store: Store) -> None:
     put(
         store,
@@ -167,6 +190,31 @@ def test_links_lookup_past_the_chunk_size(store: Store) -> None:
     by_b = store.links_by_ids("c", "contact", "b", [f"b{i}" for i in range(n)])
     assert len(by_b) == n
     assert by_b[f"b{n - 1}"].a_id == f"a{n - 1}"
+
+
+def test_a_large_lookup_with_no_links_of_the_entity_finds_none(store: Store) -> None:
+    ids = [f"a{i}" for i in range(CHUNK + 100)]
+    assert store.links_by_ids("c", "contact", "a", ids) == {}
+    with store.transaction() as conn:
+        store.put_links(conn, "c", [("note", "a1", "b1", "live")])
+        store.put_links(conn, "d", [("contact", "a2", "b2", "live")])
+    assert store.links_by_ids("c", "contact", "a", ids) == {}  # other entity, other connection
+    with store.transaction() as conn:
+        store.put_links(conn, "c", [("contact", "a3", "b3", "tombstone")])
+    assert store.links_by_ids("c", "contact", "a", ids)["a3"].state == "tombstone"
+    assert store.links_by_ids("c", "contact", "a", []) == {}
+
+
+def test_has_linked_counts_only_linked_records_of_the_side_and_entity(store: Store) -> None:
+    assert not store.has_linked("c", "a", "contact")
+    put(store, "a", [stored(contact(1), (), linked=False)])
+    assert not store.has_linked("c", "a", "contact")  # a pending record is not linked
+    put(store, "a", [stored(contact(2), ())])
+    put(store, "b", [stored(Record("note", "n1", {"title": "x"}, parent_id="c9"), ())])
+    assert store.has_linked("c", "a", "contact")
+    assert not store.has_linked("c", "b", "contact")
+    assert not store.has_linked("c", "a", "note")
+    assert not store.has_linked("other", "a", "contact")
 
 
 def test_cursors_upsert_and_read_back_aware(store: Store) -> None:
