@@ -21,7 +21,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -52,6 +63,11 @@ QUARANTINE = _t(m.Quarantine)
 AUDIT = _t(m.AuditCall)
 LOCKS = _t(m.LockRow)
 VAULT = _t(m.VaultEntry)
+
+
+_PENDING = JOURNAL.c.status == literal_column("'pending'")
+"""``status = 'pending'`` as a literal: what lets the partial index ix_journal_pending
+serve the query (a bound parameter would not)."""
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -707,9 +723,7 @@ class Store:
     def inflight_creates(self, connection: str) -> list[dict[str, Any]]:
         """Creates journaled by a run that stopped before it knew their outcome."""
         q = select(JOURNAL).where(
-            JOURNAL.c.connection == connection,
-            JOURNAL.c.status == "pending",
-            JOURNAL.c.action == "create",
+            JOURNAL.c.connection == connection, _PENDING, JOURNAL.c.action == "create"
         )
         with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
@@ -720,11 +734,7 @@ class Store:
         connection is alive; what those ops did is read again from the sides."""
         conn.execute(
             update(JOURNAL)
-            .where(
-                JOURNAL.c.connection == connection,
-                JOURNAL.c.status == "pending",
-                JOURNAL.c.run_id != current_run,
-            )
+            .where(JOURNAL.c.connection == connection, _PENDING, JOURNAL.c.run_id != current_run)
             .values(status="interrupted", finished_at=now())
         )
         conn.execute(
