@@ -114,7 +114,10 @@ class MemoryAdapter:
         """A fresh id, never one a seeded record already uses."""
         while True:
             candidate = f"{self._id_prefix}{next(self._ids)}"
-            if not any(candidate in records for records in self._records.values()):
+            for records in self._records.values():
+                if candidate in records:
+                    break
+            else:
                 return candidate
 
     # -- the Protocol ------------------------------------------------------------------

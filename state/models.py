@@ -102,12 +102,19 @@ class Run(SQLModel, table=True):
 class JournalEntry(SQLModel, table=True):
     __tablename__ = "journal"
     __table_args__ = (
-        Index("ix_journal_conn_status", "connection", "status"),
+        # Partial (migration 0003): only pending rows are looked up by status, and the
+        # journal keeps every run's rows.
+        Index(
+            "ix_journal_pending",
+            "connection",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
         Index("ix_journal_run_seq", "run_id", "seq", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    run_id: int = Field(index=True)
+    run_id: int
     connection: str
     seq: int
     side: str

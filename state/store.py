@@ -19,9 +19,20 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, Table, and_, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -54,6 +65,11 @@ LOCKS = _t(m.LockRow)
 VAULT = _t(m.VaultEntry)
 
 
+_PENDING = JOURNAL.c.status == literal_column("'pending'")
+"""``status = 'pending'`` as a literal: what lets the partial index ix_journal_pending
+serve the query (a bound parameter would not)."""
+
+
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -63,9 +79,12 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class StoredRecord:
-    """A side's base version of a record, as the store keeps it."""
+class StoredRecord(NamedTuple):
+    """A side's base version of a record, as the store keeps it.
+
+    A named tuple, not a frozen dataclass: a run builds two for every record it writes,
+    and a frozen dataclass's ``__init__`` (one ``object.__setattr__`` a field) cost 1.5 us
+    against 0.6 us."""
 
     record: Record
     fingerprint: str
@@ -707,9 +726,7 @@ class Store:
     def inflight_creates(self, connection: str) -> list[dict[str, Any]]:
         """Creates journaled by a run that stopped before it knew their outcome."""
         q = select(JOURNAL).where(
-            JOURNAL.c.connection == connection,
-            JOURNAL.c.status == "pending",
-            JOURNAL.c.action == "create",
+            JOURNAL.c.connection == connection, _PENDING, JOURNAL.c.action == "create"
         )
         with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
@@ -720,11 +737,7 @@ class Store:
         connection is alive; what those ops did is read again from the sides."""
         conn.execute(
             update(JOURNAL)
-            .where(
-                JOURNAL.c.connection == connection,
-                JOURNAL.c.status == "pending",
-                JOURNAL.c.run_id != current_run,
-            )
+            .where(JOURNAL.c.connection == connection, _PENDING, JOURNAL.c.run_id != current_run)
             .values(status="interrupted", finished_at=now())
         )
         conn.execute(

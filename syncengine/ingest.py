@@ -1,8 +1,10 @@
 """Reading a side and comparing it with the base in bulk.
 
 A full snapshot is compared by fingerprint against the stored base of every record in
-one pass: an unchanged record costs a hash and a dict lookup, no diff. An incremental
-read names only what changed. Either way the result is the same shape: the changed
+one pass: an unchanged record costs a hash and a dict lookup (none at all when the side
+reports the version the base holds), no diff; a record the base does not hold is new
+without being hashed. An incremental read names only what changed, and the base is
+looked up for just those ids. Either way the result is the same shape: the changed
 records (canonical), the ids known deleted, and what could not be read.
 
 A record that could not be read is never taken for deleted; if the read could not

@@ -6,6 +6,7 @@ import gc
 import warnings
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -99,3 +100,41 @@ def test_an_unreachable_database_is_a_state_error_without_the_password() -> None
     message = str(info.value)
     assert "cannot open the state database" in message
     assert "s3cr3t-pw" not in message
+
+
+def test_a_journal_from_before_0003_keeps_its_pending_rows_and_uses_the_partial_index(
+    state_url: str,
+) -> None:
+    engine = make_engine(state_url)
+    try:
+        command.upgrade(alembic_config(engine), "0002")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO journal (run_id, connection, seq, side, action, entity, a_id, "
+                    "payload, status, attempts, started_at) VALUES (7, 'c', 1, 'b', 'create', "
+                    "'contact', 'a1', '{}', 'pending', 0, '2026-12-01 00:00:00')"
+                )
+            )
+    finally:
+        engine.dispose()
+    store = Store(state_url)
+    try:
+        assert [r["a_id"] for r in store.inflight_creates("c")] == ["a1"]
+        with store.engine.connect() as conn:
+            indexes = {i["name"] for i in inspect(conn).get_indexes("journal")}
+            assert indexes == {"ix_journal_pending", "ix_journal_run_seq"}
+            if conn.dialect.name == "sqlite":
+                plan = conn.execute(
+                    text(
+                        "EXPLAIN QUERY PLAN SELECT * FROM journal WHERE connection = 'c' "
+                        "AND status = 'pending' AND action = 'create'"
+                    )
+                ).all()
+                assert "ix_journal_pending" in str(plan)
+        command.downgrade(alembic_config(store.engine), "0002")
+        with store.engine.connect() as conn:
+            indexes = {i["name"] for i in inspect(conn).get_indexes("journal")}
+        assert indexes == {"ix_journal_conn_status", "ix_journal_run_id", "ix_journal_run_seq"}
+    finally:
+        store.close()
