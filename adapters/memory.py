@@ -145,7 +145,7 @@ class MemoryAdapter:
         seen: set[str] = set()
         changed: list[Record] = []
         deleted: list[str] = []
-        for rid in itertools.islice(ids, start, None):
+        for rid in ids[start:]:  # a slice copies only the tail; islice would walk the head
             if rid in seen:
                 continue
             seen.add(rid)
