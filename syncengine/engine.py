@@ -284,6 +284,7 @@ class SyncEngine:
                         self.connection, side, entity, keys
                     ).items():
                         linked_keys[side][k] = ids
+        self._refresh_survivors(pairs, unlinked, reads)
         contact_links = self._contact_links(pairs, unlinked)
         inp = SyncInput(
             connection=self.connection,
@@ -299,7 +300,41 @@ class SyncEngine:
             resolutions={k: (v["resolution"], v["resolved_value"]) for k, v in resolutions.items()},
         )
         plan = reconcile(inp, self.policy)
+        _hand_over_relinks(plan, pairs, unlinked, pending_gone)
         return Prepared(plan, reads, pairs, unlinked, pending_gone, [], resolutions, problems)
+
+    def _refresh_survivors(
+        self,
+        pairs: dict[tuple[Entity, str, str], LinkedPair],
+        unlinked: Mapping[tuple[Side, Entity], Mapping[str, Record]],
+        reads: Mapping[tuple[Side, Entity], SideRead],
+    ) -> None:
+        """A contact whose counterpart was deleted, unchanged itself, is in play as its
+        base. Where a new record on the deleting side holds one of its keys, the plan may
+        link the two as a fresh match, weighing their update times: so it is read again,
+        to be weighed at its own time, not its base's."""
+        wanted: dict[Side, set[str]] = {"a": set(), "b": set()}
+        for side in SIDES:
+            for r in unlinked.get((side, "contact"), {}).values():
+                wanted[side].update(
+                    match_keys(r, self.policy.default_region, self.policy.match_keys)
+                )
+        for key, p in list(pairs.items()):
+            if p.entity != "contact" or (p.a is None) == (p.b is None):
+                continue
+            keep: Side = "a" if p.b is None else "b"
+            rid = p.a_id if keep == "a" else p.b_id
+            read = reads.get((keep, "contact"))
+            survivor = p.a if keep == "a" else p.b
+            if survivor is None or read is None or rid in read.changed:
+                continue
+            keys = match_keys(survivor, self.policy.default_region, self.policy.match_keys)
+            if not wanted["b" if keep == "a" else "a"].intersection(keys):
+                continue
+            current = self.adapter(keep).get("contact", rid)
+            if current is not None:
+                current = replace(current, fields=canonical_fields(current.fields))
+                pairs[key] = replace(p, a=current) if keep == "a" else replace(p, b=current)
 
     def _contact_links(
         self,
@@ -479,6 +514,33 @@ class SyncEngine:
         for side, _ in self.calls:
             out[side] = out.get(side, 0) + 1
         return out
+
+
+def _hand_over_relinks(
+    plan: Plan,
+    pairs: Mapping[tuple[Entity, str, str], LinkedPair],
+    unlinked: dict[tuple[Side, Entity], dict[str, Record]],
+    pending_gone: dict[tuple[Side, Entity], set[str]],
+) -> None:
+    """A link whose record on one side is the survivor of a pair gone on the other
+    (``plan._Planner.relink``: the record was made again there) is settled by the
+    applier like any link, from the records it holds as unlinked: the survivor is handed
+    over as one, and the stored row of its deleted counterpart goes with the run."""
+    survivors: dict[tuple[Entity, Side, str], tuple[Record, str]] = {}
+    for p in pairs.values():
+        if p.a is not None and p.b is None:
+            survivors[(p.entity, "a", p.a_id)] = (p.a, p.b_id)
+        elif p.b is not None and p.a is None:
+            survivors[(p.entity, "b", p.b_id)] = (p.b, p.a_id)
+    for op in plan.operations:
+        if op.action is not Action.LINK:
+            continue
+        ends: tuple[tuple[Side, str | None, Side], ...] = (("a", op.a_id, "b"), ("b", op.b_id, "a"))
+        for side, rid, gone_side in ends:
+            found = survivors.get((op.entity, side, rid or ""))
+            if found is not None:
+                unlinked.setdefault((side, op.entity), {})[found[0].id] = found[0]
+                pending_gone.setdefault((gone_side, op.entity), set()).add(found[1])
 
 
 @contextmanager

@@ -7,6 +7,12 @@ output order depends on nothing but the input, so the same state always plans th
 
 Contacts are planned first: children need to know which contacts are linked, matched,
 created or deleted in this run.
+
+**Children under a deleted contact.** A child new on one side under a contact deleted
+on the other is not created there: if the delete reaches its own side in this run it
+goes with its contact; if the contact is re-created in this run it goes with it (the
+applier puts it under the new id); otherwise (the delete is held, ignored, or fails) it
+waits, and follows its contact in the run that re-creates it.
 """
 
 from __future__ import annotations
@@ -421,15 +427,37 @@ class _Planner:
             ("b", result.only_b),
         )
         for source, records in sources:
+            target = other(source)
             mapping = self.a_to_b if source == "a" else self.b_to_a
+            went = parted = 0
             for rec in records:
                 parent = rec.parent_id or ""
-                if parent in mapping:
-                    self.create(other(source), rec, mapping[parent], f"new on {source}")
+                if parent in self.deleted_on[source]:
+                    # Its contact's delete reaches this side in this run: it goes with it.
+                    went += 1
+                elif mapping.get(parent) in self.gone_from[target]:
+                    # Its contact is gone on the target side and not back (the delete is
+                    # held, ignored, or failing): nothing to create it under. It waits,
+                    # and follows its contact if the contact is re-created.
+                    parted += 1
+                elif parent in mapping:
+                    self.create(target, rec, mapping[parent], f"new on {source}")
                 elif parent in self.created_from[source]:
-                    self.create(other(source), rec, None, f"new on {source}, with its new contact")
+                    # Its contact is created (or re-created) on the target side in this
+                    # run: the applier puts it under the new id.
+                    self.create(target, rec, None, f"new on {source}, with its new contact")
                 else:
                     waiting += 1
+            if went:
+                self.notes.append(
+                    f"{went} {entity}(s) new on {source} not created: their contact is "
+                    f"deleted on {source} in this run"
+                )
+            if parted:
+                self.notes.append(
+                    f"{parted} {entity}(s) new on {source} wait: their contact was deleted "
+                    f"on {target}"
+                )
         if waiting:
             self.notes.append(f"{waiting} {entity}(s) wait for their contact to be linked")
 

@@ -551,3 +551,19 @@ def test_matching_is_symmetric_when_a_record_has_two_keys():
     check_symmetry(
         SyncInput("t", Capabilities(), Capabilities(), unlinked_a=both, unlinked_b=two), Policy()
     )
+
+
+@pytest.mark.parametrize("deletes", list(DeleteRule))
+def test_a_new_child_under_a_contact_deleted_on_the_other_side_mirrors(deletes):
+    base = {"email": "p@x.com", "city": "A"}
+    for survivor in (_c("ca", **base), _c("ca", **base, first_name="E")):
+        pair = LinkedPair("contact", "ca", "cb", _c("ca", **base), _c("cb", **base), survivor, None)
+        inp = SyncInput(
+            "t",
+            Capabilities(),
+            Capabilities(),
+            pairs=[pair],
+            unlinked_a=[Record("note", "new", {"body": "y"}, parent_id="ca")],
+            contact_links={"ca": "cb"},
+        )
+        check_symmetry(inp, Policy(deletes=deletes))

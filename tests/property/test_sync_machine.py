@@ -52,7 +52,7 @@ from adapters.memory import MemoryAdapter, SimulatedCrash
 from state.store import LINKS, Store
 from syncengine.apply import MAX_ATTEMPTS
 from syncengine.engine import SyncEngine
-from syncengine.models import Action, Op, OpOutcome, OpStatus, Record, RunReport, Side
+from syncengine.models import Action, Op, OpStatus, Record, RunReport, Side
 from syncengine.policy import ConflictRule, DeleteRule, Policy
 
 _TEMPLATE: list[Path] = []
@@ -75,10 +75,6 @@ SIDE = st.sampled_from(["a", "b"])
 # Known engine bugs, each pinned by a strict xfail in test_sync_regressions.py. The
 # machine steps around exactly these, so it goes on checking everything else; when one
 # is fixed, set its flag to False (and the machine checks that too).
-CHILD_UNDER_DELETED_CONTACT = True
-"""test_no_child_is_created_under_a_deleted_contact: a note new on one side under a
-contact deleted on the other (the delete propagated, or held) is created there anyway,
-rejected and quarantined; tolerated for notes only."""
 DUPLICATE_BESIDE_SURVIVOR = True
 """test_a_new_record_beside_a_deleted_one_is_not_copied_beside_its_survivor: a new record
 with the email of a linked record deleted in the same interval is copied beside the
@@ -326,7 +322,7 @@ class SyncMachine(RuleBasedStateMachine):
         again = self._before()
         quarantined = self._quarantined()
         second = self._run()
-        ops = [op for op in second.plan.operations if not self._known_child_op(op)]
+        ops = list(second.plan.operations)
         if not failed and not any(self._permanent().values()):
             assert ops == [], ops
         else:
@@ -334,15 +330,6 @@ class SyncMachine(RuleBasedStateMachine):
             for op in ops:
                 assert _touches(op, quarantined), (op, quarantined)
         self._check(again, second)
-
-    def _known_child_op(self, op: Op) -> bool:
-        """A note create under a contact that is gone on the target side (see
-        CHILD_UNDER_DELETED_CONTACT)."""
-        if not CHILD_UNDER_DELETED_CONTACT or op.entity == "contact":
-            return False
-        side: Side = "a" if op.side == "a" else "b"
-        parent = op.parent_a_id if side == "a" else op.parent_b_id
-        return op.action is Action.CREATE and parent not in self.sides[side].records("contact")
 
     # -- reading the state ------------------------------------------------------------------------
     def _before(self) -> Before:
@@ -387,15 +374,23 @@ class SyncMachine(RuleBasedStateMachine):
         outcomes = report.outcomes
         # Reported failures: exactly the broken records' writes, each in quarantine.
         quarantined = self._quarantined()
+        unmade = {
+            (o.op.side, o.op.source_id)
+            for o in outcomes
+            if o.op.entity == "contact"
+            and o.op.action is Action.CREATE
+            and o.status is not OpStatus.DONE
+        }
         for o in outcomes:
             if o.op.action is Action.LINK or o.status is OpStatus.SKIPPED:
                 continue
             side: Side = "a" if o.op.side == "a" else "b"
             named = o.op.source_id if o.op.action is Action.CREATE else o.op.target_id
             if o.op.entity != "contact":
-                # A note fails with its contact (whose own write failed), or not at all.
+                # A note fails with its contact (whose own create failed), or not at all.
+                parent = o.op.parent_b_id if side == "a" else o.op.parent_a_id
                 assert o.status is not OpStatus.QUARANTINED or (
-                    "its contact is not on side" in (o.error or "") or _known_child_failure(o)
+                    "its contact is not on side" in (o.error or "") or (o.op.side, parent) in unmade
                 ), o
             elif o.status is not OpStatus.FAILED:
                 assert (o.status is OpStatus.QUARANTINED) == (named in permanent[side]), o
@@ -584,15 +579,6 @@ class SyncMachine(RuleBasedStateMachine):
         for (a_id, b_id), state in self._links("note").items():
             if state == "live" and a_id in a_notes and b_id in b_notes:
                 assert a_notes[a_id].fields == b_notes[b_id].fields
-
-
-def _known_child_failure(o: OpOutcome) -> bool:
-    return (
-        CHILD_UNDER_DELETED_CONTACT
-        and o.op.entity != "contact"
-        and o.status is OpStatus.QUARANTINED
-        and "needs an existing contact" in (o.error or "")
-    )
 
 
 def _touches(op: Op, records: set[tuple[str, str]]) -> bool:

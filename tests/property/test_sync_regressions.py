@@ -111,18 +111,10 @@ def test_a_failed_propagated_delete_is_retried(world: World) -> None:
     assert world.contact("a", "a1") is None, "the delete never reached side a"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a note new on side a under a contact deleted on side b is planned as a create on "
-        "b under that deleted contact: the create is rejected and the note quarantined, a "
-        "failure the user did not cause; with the delete held for review it fails again "
-        "every run (plan._Planner.children maps the parent through a_to_b, which still "
-        "holds the pair, without looking at gone_from / deleted_on)"
-    ),
-)
 @pytest.mark.parametrize("deletes", [DeleteRule.PROPAGATE, DeleteRule.MANUAL])
 def test_no_child_is_created_under_a_deleted_contact(tmp_path: Path, deletes: DeleteRule) -> None:
+    """Propagated, the delete takes the note along on a; held, the note waits for the
+    user's decision, and follows its contact when the user keeps it."""
     for w in _world(tmp_path, "incremental", Policy(deletes=deletes)):
         _linked_pair(w)
         w.a.put(Record("note", "n1", {"body": "call back"}, parent_id="a1"))
@@ -131,6 +123,35 @@ def test_no_child_is_created_under_a_deleted_contact(tmp_path: Path, deletes: De
         assert [o.status for o in report.outcomes if o.status is not OpStatus.DONE] == []
         assert w.b.records("note") == {}
         assert w.quarantined() == []
+        if deletes is DeleteRule.PROPAGATE:
+            assert w.a.records("contact") == {} and w.a.records("note") == {}
+            continue
+        assert w.engine.run(dry_run=True).plan.operations == ()  # still waiting
+        (conflict,) = w.store.open_conflicts("w")
+        w.store.resolve_conflict(conflict["id"], "a")
+        report = w.sync()
+        assert [o.status for o in report.outcomes] == [OpStatus.DONE, OpStatus.DONE]
+        (contact,) = w.b.records("contact").values()
+        assert [(n.parent_id, dict(n.fields)) for n in w.b.records("note").values()] == [
+            (contact.id, {"body": "call back"})
+        ]
+        assert w.engine.run(dry_run=True).plan.operations == ()
+
+
+def test_a_child_follows_its_contact_re_created_in_the_same_run(tmp_path: Path) -> None:
+    """Delete vs edit, the edit wins: the contact is re-created on b, the note new under
+    it on a goes with it (under the new contact's id)."""
+    for w in _world(tmp_path, "incremental"):
+        _linked_pair(w)
+        w.a.put(Record("contact", "a1", {"email": "p@x.com", "first_name": "Bo"}))
+        w.a.put(Record("note", "n1", {"body": "call back"}, parent_id="a1"))
+        w.b.remove("contact", "b1")
+        report = w.sync()
+        assert [o.status for o in report.outcomes] == [OpStatus.DONE, OpStatus.DONE]
+        (contact,) = w.b.records("contact").values()
+        assert dict(contact.fields) == {"email": "p@x.com", "first_name": "Bo"}
+        assert [n.parent_id for n in w.b.records("note").values()] == [contact.id]
+        assert w.engine.run(dry_run=True).plan.operations == ()
 
 
 @pytest.mark.parametrize("then", ["the side accepts it", "the record is deleted"])
