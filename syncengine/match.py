@@ -6,6 +6,11 @@ side that share a key with another record of the same side form a *duplicate gro
 all its unlinked members are held back (reported, never created or linked), because
 linking or creating any of them could multiply or wrongly merge a person.
 
+Pairs are made by key kind, strongest first, over all records at once, so the result
+does not depend on which side is a. A *survivor* (a linked contact whose counterpart
+the other side just deleted) takes part as well: a new record on the deleting side with
+its key is linked to it (the person made again there), never copied beside it.
+
 Children (notes, tasks, appointments) match by content under their linked contact, one
 to one in id order, so two identical notes on each side link as two pairs.
 """
@@ -16,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from syncengine.models import DuplicateGroup, Entity, Record, Side
+from syncengine.models import SIDES, DuplicateGroup, Entity, Record, Side, other
 from syncengine.normalize import match_keys
 
 
@@ -28,6 +33,8 @@ class MatchResult:
     only_b: list[Record] = field(default_factory=list)
     groups: list[DuplicateGroup] = field(default_factory=list)
     held: set[tuple[Side, str]] = field(default_factory=set)
+    relinks: list[tuple[Record, Record, str]] = field(default_factory=list)
+    """(a record, b record, key) where one of the two is a ``Survivor``."""
 
 
 def _index(
@@ -62,6 +69,17 @@ def duplicate_groups(
     return groups
 
 
+@dataclass(frozen=True, slots=True)
+class Survivor:
+    """A linked contact whose counterpart the other side deleted since the last sync."""
+
+    side: Side
+    record: Record
+    stays: bool
+    """Whether it outlives the plan when nothing new is linked to it (the delete is
+    ignored, held, or loses to an edit). One the plan deletes guards no key."""
+
+
 def match_contacts(
     unlinked_a: Sequence[Record],
     unlinked_b: Sequence[Record],
@@ -70,7 +88,23 @@ def match_contacts(
     linked_keys_b: Mapping[str, Collection[str]],
     region: str,
     key_kinds: tuple[str, ...],
+    survivors: Sequence[Survivor] = (),
 ) -> MatchResult:
+    """Link unlinked records by key, hold duplicate groups, and say what is left.
+
+    Pairs are made strongest key kind first, all records at once: within one kind each
+    record holds one key and each key leads to at most one free record per side (more
+    would be a duplicate group), so the pairs of a kind never compete, and a record whose
+    email and phone lead to two records links by its email whichever side it is on.
+
+    A *survivor* (``Survivor``) holding a key takes part too. A new record on the side
+    that deleted its counterpart, holding that key, is the person made again there: it
+    is linked to the survivor (``relinks``), not copied beside it, even where a new
+    record on the survivor's side holds the key as well. A survivor that stays (or is
+    relinked) guards its key like any linked record: a new record beside it on its side
+    waits in a group with it. A key that leads to two survivors links nothing: the new
+    records holding it wait.
+    """
     out = MatchResult()
     keys_a = {r.id: match_keys(r, region, key_kinds) for r in unlinked_a}
     keys_b = {r.id: match_keys(r, region, key_kinds) for r in unlinked_b}
@@ -85,38 +119,117 @@ def match_contacts(
         for r in records:
             if any(("a" if side == "b" else "b", k) in group_keys for k in keys[r.id]):
                 out.held.add((side, r.id))  # type: ignore[arg-type]
-    free_a = [r for r in unlinked_a if ("a", r.id) not in out.held]
-    free_b = [r for r in unlinked_b if ("b", r.id) not in out.held]
-    index_a, index_b = _index(free_a, keys_a), _index(free_b, keys_b)
-    by_id_a, by_id_b = {r.id: r for r in free_a}, {r.id: r for r in free_b}
-    claimed_a: set[str] = set()
-    claimed_b: set[str] = set()
-    # Strongest key kind first, all records at once: within one kind each free record
-    # holds one key and each key leads to one free record per side (more would be a
-    # duplicate group), so the pairs of a kind never compete, and a record whose email
-    # and phone lead to two records links by its email, whichever side it is on.
-    for kind in _key_kinds(index_a, index_b):
-        for key in sorted(k for k in index_a if _kind(k) == kind):
-            ids_a, ids_b = index_a[key], index_b.get(key, [])
-            if len(ids_a) != 1 or len(ids_b) != 1:
-                continue  # no counterpart, or ambiguous on a side: no link by this key
-            a_id, b_id = ids_a[0], ids_b[0]
-            if a_id in claimed_a or b_id in claimed_b:
-                continue  # linked already by a stronger key
-            claimed_a.add(a_id)
-            claimed_b.add(b_id)
-            out.pairs.append((by_id_a[a_id], by_id_b[b_id], key))
+    free: dict[Side, dict[str, Record]] = {
+        "a": {r.id: r for r in unlinked_a if ("a", r.id) not in out.held},
+        "b": {r.id: r for r in unlinked_b if ("b", r.id) not in out.held},
+    }
+    pairing = _Pairing(
+        out,
+        index={"a": _index(free["a"].values(), keys_a), "b": _index(free["b"].values(), keys_b)},
+        free=free,
+        kept={s: _survivors_by_key(s, survivors, region, key_kinds) for s in SIDES},
+    )
+    for kind in _key_kinds(*pairing.index.values(), *pairing.kept.values()):
+        pairing.settle_kind(kind)
     out.pairs.sort(key=lambda p: p[0].id)
-    out.only_a = sorted((r for r in free_a if r.id not in claimed_a), key=lambda r: r.id)
-    out.only_b = sorted((r for r in free_b if r.id not in claimed_b), key=lambda r: r.id)
+    out.relinks.sort(key=lambda p: (p[0].id, p[1].id))
+    left = pairing.claimed | out.held
+    out.only_a = sorted((r for r in free["a"].values() if ("a", r.id) not in left), key=_id)
+    out.only_b = sorted((r for r in free["b"].values() if ("b", r.id) not in left), key=_id)
     return out
+
+
+def _id(record: Record) -> str:
+    return record.id
+
+
+@dataclass
+class _Pairing:
+    """The records of one ``match_contacts`` call, settled key by key."""
+
+    out: MatchResult
+    index: dict[Side, dict[str, list[str]]]
+    """Per side, key -> ids of the free (unheld) unlinked records holding it."""
+    free: dict[Side, dict[str, Record]]
+    kept: dict[Side, dict[str, list[Survivor]]]
+    """Per side, key -> the survivors holding it."""
+    claimed: set[tuple[Side, str]] = field(default_factory=set)
+
+    def settle_kind(self, kind: str) -> None:
+        keys = {k for s in SIDES for k in (*self.index[s], *self.kept[s]) if _kind(k) == kind}
+        for key in sorted(keys):
+            self.settle(key)
+
+    def settle(self, key: str) -> None:
+        """Link, relink or hold what holds this key (and no stronger key linked)."""
+        free = {
+            s: [i for i in self.index[s].get(key, ()) if (s, i) not in self.claimed] for s in SIDES
+        }
+        kept = {
+            s: [v.record for v in self.kept[s].get(key, ()) if (s, v.record.id) not in self.claimed]
+            for s in SIDES
+        }
+        if not self.kept["a"].get(key) and not self.kept["b"].get(key):
+            if len(free["a"]) == 1 and len(free["b"]) == 1:
+                self.claim(self.free["a"][free["a"][0]], self.free["b"][free["b"][0]], key, False)
+            return
+        for survivor_side in SIDES:
+            new_side = other(survivor_side)
+            if len(kept[survivor_side]) == 1 and not kept[new_side] and len(free[new_side]) == 1:
+                # The person made again on the side that deleted the survivor's counterpart.
+                survivor, new = kept[survivor_side][0], self.free[new_side][free[new_side][0]]
+                pair = (survivor, new) if survivor_side == "a" else (new, survivor)
+                self.claim(*pair, key, True)
+        ambiguous = bool(kept["a"] and kept["b"]) or len(kept["a"]) > 1 or len(kept["b"]) > 1
+        for side in SIDES:
+            waiting = [i for i in free[side] if (side, i) not in self.claimed]
+            guarded = any(
+                v.stays or (side, v.record.id) in self.claimed for v in self.kept[side].get(key, ())
+            )
+            if waiting and (guarded or ambiguous):
+                # Beside a survivor that stays, or where the key leads to survivors no one
+                # record can be: it waits, as a duplicate does.
+                self.hold(side, key, waiting)
+
+    def claim(self, rec_a: Record, rec_b: Record, key: str, relink: bool) -> None:
+        self.claimed.update({("a", rec_a.id), ("b", rec_b.id)})
+        (self.out.relinks if relink else self.out.pairs).append((rec_a, rec_b, key))
+
+    def hold(self, side: Side, key: str, ids: list[str]) -> None:
+        """Hold these records, in a group with the survivors holding the key (per side)."""
+        self.out.held.update((side, i) for i in ids)
+        for group_side in SIDES:
+            members = [v.record.id for v in self.kept[group_side].get(key, ())]
+            if not members:
+                continue
+            held = set(ids if group_side == side else ())
+            for g in self.out.groups:
+                if (g.side, g.key) == (group_side, key):  # held on the other side already
+                    held |= set(g.held_ids)
+                    self.out.groups.remove(g)
+                    break
+            group = DuplicateGroup(
+                group_side, "contact", key, tuple(sorted({*members, *held})), tuple(sorted(held))
+            )
+            self.out.groups.append(group)
+
+
+def _survivors_by_key(
+    side: Side, survivors: Sequence[Survivor], region: str, key_kinds: tuple[str, ...]
+) -> dict[str, list[Survivor]]:
+    index: dict[str, list[Survivor]] = defaultdict(list)
+    for v in survivors:
+        if v.side == side:
+            for key in match_keys(v.record, region, key_kinds):
+                index[key].append(v)
+    return index
 
 
 def _kind(key: str) -> str:
     return key.split(":", 1)[0]
 
 
-def _key_kinds(*indexes: Mapping[str, list[str]]) -> list[str]:
+def _key_kinds(*indexes: Collection[str]) -> list[str]:
     """The key kinds present, strongest first (``match_keys`` order, then content)."""
     order = {"email": 0, "phone": 1}
     kinds = {_kind(k) for index in indexes for k in index}

@@ -8,6 +8,18 @@ output order depends on nothing but the input, so the same state always plans th
 Contacts are planned first: children need to know which contacts are linked, matched,
 created or deleted in this run.
 
+**A record made again.** When one side deletes a linked contact and, in the same
+interval, holds a new one with its match key, that is the person made again there (a
+user re-entered them, or a dead run's re-create landed): the survivor on the other side
+is linked to the new record and the two merge as a fresh match (empty base), instead of
+the survivor being deleted, kept or re-created and the new record copied beside it. This
+holds under every delete rule, ``propagate`` included: the survivor keeps its id, its
+history and its children (which follow it to the new record), and the plan does not
+depend on whether a delete would have succeeded. The old pair's delete then raises no
+conflict; the fresh merge reports field conflicts as any match does. Meanwhile a new
+record beside a survivor that stays, on its own side, is its duplicate and waits in a
+group (see ``match.match_contacts``).
+
 **Children under a deleted contact.** A child new on one side under a contact deleted
 on the other is not created there: if the delete reaches its own side in this run it
 goes with its contact; if the contact is re-created in this run it goes with it (the
@@ -22,13 +34,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from syncengine.capabilities import Capabilities
-from syncengine.match import match_children, match_contacts
+from syncengine.match import Survivor, match_children, match_contacts
 from syncengine.merge import merge_pair, synced_fields
 from syncengine.models import (
     ACTION_ORDER,
     CHILD_ENTITIES,
     ENTITIES,
     JSON,
+    SIDES,
     Action,
     Conflict,
     ConflictKind,
@@ -107,6 +120,14 @@ class _Planner:
     """Contact ids this plan deletes on a side (their children go with them)."""
     gone_from: dict[Side, set[str]] = field(default_factory=lambda: {"a": set(), "b": set()})
     """Contact ids that a side deleted itself since the last sync."""
+    relinked: dict[Side, set[str]] = field(default_factory=lambda: {"a": set(), "b": set()})
+    """Survivors on a side linked in this plan to a new record on the side that deleted
+    their counterpart (``relink``)."""
+    waiting_keys: dict[Side, set[str]] = field(default_factory=lambda: {"a": set(), "b": set()})
+    """Match keys of the unlinked contacts that wait (held) on a side in this plan."""
+    orphans: dict[Side, list[Record]] = field(default_factory=lambda: {"a": [], "b": []})
+    """Linked children of relinked contacts whose counterparts went with the deleted
+    contact: matched and created like new children of the survivor (``children``)."""
 
     def caps(self, side: Side) -> Capabilities:
         return self.inp.caps_a if side == "a" else self.inp.caps_b
@@ -255,6 +276,10 @@ class _Planner:
             return
         kind = ConflictKind.DELETE_VS_EDIT if edited else ConflictKind.DELETE
         resolution = self.delete_resolution(p, gone, edited)
+        if resolution[0] == keep and self.waits_beside(p, gone, survivor):
+            # Re-created, it would join the records with its key that wait on the
+            # deleting side as duplicates: it waits with them instead.
+            resolution = ("held", f"delete vs edit: held, records with its key wait on {gone}")
         self.conflicts.append(
             Conflict(
                 entity=p.entity,
@@ -277,6 +302,27 @@ class _Planner:
             self.delete(keep, p.entity, p.a_id, p.b_id, f"deleted on {gone}; {resolution[1]}")
         else:
             self.recreate(p, gone, survivor, resolution[1])
+
+    def waits_beside(self, p: LinkedPair, gone: Side, survivor: Record) -> bool:
+        """Whether a contact to be re-created on ``gone`` shares a key with a record held
+        there in this plan (a user's explicit decision is carried out all the same)."""
+        if p.entity != "contact" or f"contact:{p.a_id}:{p.b_id}:*" in self.inp.resolutions:
+            return False
+        keys = match_keys(survivor, self.policy.default_region, self.policy.match_keys)
+        return not self.waiting_keys[gone].isdisjoint(keys)
+
+    def survivor(self, p: LinkedPair) -> Survivor:
+        """The side of a pair gone on the other, and whether the delete rule lets it stay."""
+        gone: Side = "a" if p.a is None else "b"
+        keep = other(gone)
+        record = p.b if gone == "a" else p.a
+        assert record is not None
+        edited = record.fields != (p.base_b if keep == "b" else p.base_a).fields
+        if self.policy.deletes is DeleteRule.IGNORE or p.entity not in self.caps(keep).can_delete:
+            return Survivor(keep, record, stays=True)
+        if not edited and self.policy.deletes is DeleteRule.PROPAGATE:
+            return Survivor(keep, record, stays=False)
+        return Survivor(keep, record, stays=self.delete_resolution(p, gone, edited)[0] != gone)
 
     def resolutions_for(self, entity: Entity, a_id: str, b_id: str) -> dict[str, tuple[str, JSON]]:
         """A user's decisions on this pair, by field (conflict keys end in the field)."""
@@ -329,14 +375,19 @@ class _Planner:
             # The contact comes back on the deleting side, so its children come back too
             # (the create replaces this link once it succeeds).
             self.create(gone, survivor, None, "re-created with its contact")
+        elif contact_keep in self.relinked[other(gone)]:
+            # The contact is linked to the record made again on the deleting side: its
+            # children go there too, matched with that record's own or created under it.
+            self.orphans[other(gone)].append(survivor)
 
     # -- records with no link --------------------------------------------------------------
     def contacts(self) -> None:
         self.a_to_b.update(self.inp.contact_links)
         self.b_to_a.update({b: a for a, b in self.inp.contact_links.items()})
-        for p in sorted((p for p in self.inp.pairs if p.entity == "contact"), key=lambda p: p.a_id):
-            self.pair(p)
+        pairs = sorted((p for p in self.inp.pairs if p.entity == "contact"), key=lambda p: p.a_id)
         if not self.syncs("contact"):
+            for p in pairs:
+                self.pair(p)
             return
         result = match_contacts(
             [r for r in self.inp.unlinked_a if r.entity == "contact"],
@@ -345,45 +396,87 @@ class _Planner:
             linked_keys_b=self.linked_keys_now("b"),
             region=self.policy.default_region,
             key_kinds=self.policy.match_keys,
+            survivors=[self.survivor(p) for p in pairs if (p.a is None) != (p.b is None)],
         )
+        unlinked: tuple[tuple[Side, Sequence[Record]], ...] = (
+            ("a", self.inp.unlinked_a),
+            ("b", self.inp.unlinked_b),
+        )
+        for side, records in unlinked:
+            for r in records:
+                if r.entity == "contact" and (side, r.id) in result.held:
+                    self.waiting_keys[side].update(
+                        match_keys(r, self.policy.default_region, self.policy.match_keys)
+                    )
+        # A relink names its survivor on one side and an unlinked record on the other;
+        # ids of linked and unlinked records never meet, so both serve as its handle.
+        relinks: dict[tuple[Side, str], tuple[Record, Record, str]] = {}
+        for relink in result.relinks:
+            relinks[("a", relink[0].id)] = relinks[("b", relink[1].id)] = relink
+        for p in pairs:
+            found = relinks.get(("a", p.a_id) if p.b is None else ("b", p.b_id))
+            if found is not None and (p.a is None) != (p.b is None):
+                self.relink(p, *found)
+            else:
+                self.pair(p)
         self.duplicates += result.groups
         for rec_a, rec_b, key in result.pairs:
-            self.ops.append(
-                Op(
-                    side="both",
-                    action=Action.LINK,
-                    entity="contact",
-                    a_id=rec_a.id,
-                    b_id=rec_b.id,
-                    reason=f"matched by {key.split(':', 1)[0]}",
-                )
-            )
-            self.a_to_b[rec_a.id] = rec_b.id
-            self.b_to_a[rec_b.id] = rec_a.id
-            self.merge(
-                "contact",
-                rec_a.id,
-                rec_b.id,
-                None,
-                None,
-                rec_a,
-                rec_b,
-                "first sync of a matched pair",
-            )
+            self.link(rec_a, rec_b, f"matched by {key.split(':', 1)[0]}")
         for rec in result.only_a:
             self.create("b", rec, None, "new on a")
         for rec in result.only_b:
             self.create("a", rec, None, "new on b")
 
+    def link(self, rec_a: Record, rec_b: Record, reason: str) -> None:
+        """Link two records as a fresh match: merged field by field from an empty base."""
+        self.ops.append(
+            Op(
+                side="both",
+                action=Action.LINK,
+                entity=rec_a.entity,
+                a_id=rec_a.id,
+                b_id=rec_b.id,
+                reason=reason,
+            )
+        )
+        if rec_a.entity == "contact":
+            self.a_to_b[rec_a.id] = rec_b.id
+            self.b_to_a[rec_b.id] = rec_a.id
+        self.merge(
+            rec_a.entity,
+            rec_a.id,
+            rec_b.id,
+            None,
+            None,
+            rec_a,
+            rec_b,
+            "first sync of a matched pair",
+        )
+
+    def relink(self, p: LinkedPair, rec_a: Record, rec_b: Record, key: str) -> None:
+        """A pair gone on one side whose survivor a new record there matches: the person
+        was made again on that side. The survivor is linked to the new record (merged as
+        a fresh match) instead of being deleted, kept, held or copied beside it, whatever
+        the delete rule; its children follow it to the new record."""
+        gone: Side = "a" if p.a is None else "b"
+        keep = other(gone)
+        self.gone_from[gone].add(p.a_id if gone == "a" else p.b_id)
+        self.relinked[keep].add(p.b_id if gone == "a" else p.a_id)
+        if gone == "a":
+            self.a_to_b.pop(p.a_id, None)
+        else:
+            self.b_to_a.pop(p.b_id, None)
+        kind = key.split(":", 1)[0]
+        self.link(rec_a, rec_b, f"matched by {kind}: made again on {gone} after its delete there")
+
     def linked_keys_now(self, side: Side) -> dict[str, list[str]]:
         """Keys of linked contacts as this plan leaves them: a pair in play counts with its
-        current keys, and not at all if it is deleted on either side in this plan."""
+        current keys, and not at all if it is gone on either side (its survivor is matched
+        as one, see ``match_contacts``)."""
         stored = self.inp.linked_keys_a if side == "a" else self.inp.linked_keys_b
         in_play = {
             p.a_id if side == "a" else p.b_id: p for p in self.inp.pairs if p.entity == "contact"
         }
-        gone_a = self.gone_from["a"] | self.deleted_on["a"]
-        gone_b = self.gone_from["b"] | self.deleted_on["b"]
         out: dict[str, list[str]] = {}
         for key, ids in stored.items():
             kept = [i for i in ids if i not in in_play]
@@ -391,7 +484,7 @@ class _Planner:
                 out[key] = kept
         for rid, p in in_play.items():
             current = p.a if side == "a" else p.b
-            if current is None or p.a_id in gone_a or p.b_id in gone_b:
+            if p.a is None or p.b is None or current is None:
                 continue
             for key in match_keys(current, self.policy.default_region, self.policy.match_keys):
                 out.setdefault(key, []).append(rid)
@@ -402,25 +495,14 @@ class _Planner:
             self.pair(p)
         if not self.syncs(entity):
             return
+        orphans = {s: [r for r in self.orphans[s] if r.entity == entity] for s in SIDES}
         result = match_children(
-            [r for r in self.inp.unlinked_a if r.entity == entity],
-            [r for r in self.inp.unlinked_b if r.entity == entity],
+            [r for r in self.inp.unlinked_a if r.entity == entity] + orphans["a"],
+            [r for r in self.inp.unlinked_b if r.entity == entity] + orphans["b"],
             parent_a_to_b=self.a_to_b,
         )
         for rec_a, rec_b, _ in result.pairs:
-            self.ops.append(
-                Op(
-                    side="both",
-                    action=Action.LINK,
-                    entity=entity,
-                    a_id=rec_a.id,
-                    b_id=rec_b.id,
-                    reason="matched by content under a linked contact",
-                )
-            )
-            self.merge(
-                entity, rec_a.id, rec_b.id, None, None, rec_a, rec_b, "first sync of a matched pair"
-            )
+            self.link(rec_a, rec_b, "matched by content under a linked contact")
         waiting = 0
         sources: tuple[tuple[Side, list[Record]], ...] = (
             ("a", result.only_a),
@@ -429,10 +511,15 @@ class _Planner:
         for source, records in sources:
             target = other(source)
             mapping = self.a_to_b if source == "a" else self.b_to_a
+            orphan_ids = {r.id for r in orphans[source]}
             went = parted = 0
             for rec in records:
                 parent = rec.parent_id or ""
-                if parent in self.deleted_on[source]:
+                if rec.id in orphan_ids:
+                    # Its contact is relinked and nothing new there matched it: it comes
+                    # back under the new record (the create replaces its old link).
+                    self.create(target, rec, mapping[parent], "re-created with its contact")
+                elif parent in self.deleted_on[source]:
                     # Its contact's delete reaches this side in this run: it goes with it.
                     went += 1
                 elif mapping.get(parent) in self.gone_from[target]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from syncengine.match import MatchResult, match_contacts
+import pytest
+
+from syncengine.match import MatchResult, Survivor, match_contacts
 from syncengine.models import Record
 
 
@@ -10,14 +12,15 @@ def c(i: str, **fields: object) -> Record:
     return Record("contact", i, dict(fields))
 
 
-def match(a: list[Record], b: list[Record], **linked: dict[str, list[str]]) -> MatchResult:
+def match(a: list[Record], b: list[Record], survivors: tuple[Survivor, ...] = ()) -> MatchResult:
     return match_contacts(
         a,
         b,
-        linked_keys_a=linked.get("a", {}),
-        linked_keys_b=linked.get("b", {}),
+        linked_keys_a={},
+        linked_keys_b={},
         region="US",
         key_kinds=("email", "phone"),
+        survivors=survivors,
     )
 
 
@@ -77,3 +80,70 @@ def test_a_key_leading_into_a_group_on_the_other_side_holds_the_record():
         [c("b1", email="d@x.com"), c("b2", email="d@x.com"), c("b3", phone="+14155550100")],
     )
     assert links(result) == [] and ("a", "a1") in result.held
+
+
+# -- survivors: linked records whose counterpart the other side just deleted ---------------
+
+
+def relinks(result: MatchResult) -> list[tuple[str, str, str]]:
+    return [(ra.id, rb.id, key) for ra, rb, key in result.relinks]
+
+
+def test_a_new_record_with_a_survivors_key_is_linked_to_it() -> None:
+    result = match(
+        [], [c("b2", email="p@x.com")], (Survivor("a", c("a1", email="p@x.com"), False),)
+    )
+    assert relinks(result) == [("a1", "b2", "email:p@x.com")]
+    assert links(result) == [] and result.only_b == []
+
+
+def test_a_survivor_is_relinked_the_same_from_either_side() -> None:
+    result = match([c("a2", email="p@x.com")], [], (Survivor("b", c("b1", email="p@x.com"), True),))
+    assert relinks(result) == [("a2", "b1", "email:p@x.com")]
+
+
+def test_a_survivor_never_takes_a_record_a_stronger_key_links_elsewhere() -> None:
+    result = match(
+        [c("a5", email="q@x.com")],
+        [c("b2", email="q@x.com", phone="+14155550100")],
+        (Survivor("a", c("a1", phone="+14155550100"), True),),
+    )
+    assert links(result) == [("a5", "b2", "email:q@x.com")] and relinks(result) == []
+
+
+@pytest.mark.parametrize("stays", [True, False])
+def test_a_new_record_beside_a_survivor_waits_if_the_survivor_stays(stays: bool) -> None:
+    result = match(
+        [c("a9", email="p@x.com")], [], (Survivor("a", c("a1", email="p@x.com"), stays),)
+    )
+    if stays:
+        assert result.only_a == [] and ("a", "a9") in result.held
+        assert [(g.side, g.ids, g.held_ids) for g in result.groups] == [
+            ("a", ("a1", "a9"), ("a9",))
+        ]
+    else:
+        assert [r.id for r in result.only_a] == ["a9"] and result.groups == []
+
+
+def test_two_survivors_with_one_key_link_nothing() -> None:
+    survivors = tuple(Survivor("a", c(i, email="p@x.com"), True) for i in ("a1", "a2"))
+    result = match([], [c("b2", email="p@x.com")], survivors)
+    assert relinks(result) == [] and result.only_b == [] and ("b", "b2") in result.held
+    assert [(g.side, g.ids, g.held_ids) for g in result.groups] == [("a", ("a1", "a2"), ())]
+
+
+def test_survivors_on_both_sides_with_one_key_link_nothing() -> None:
+    result = match(
+        [c("a9", email="p@x.com")],
+        [c("b9", email="p@x.com")],
+        (
+            Survivor("a", c("a1", email="p@x.com"), False),
+            Survivor("b", c("b1", email="p@x.com"), False),
+        ),
+    )
+    assert links(result) == relinks(result) == []
+    assert {("a", "a9"), ("b", "b9")} <= result.held
+    assert sorted((g.side, g.ids, g.held_ids) for g in result.groups) == [
+        ("a", ("a1", "a9"), ("a9",)),
+        ("b", ("b1", "b9"), ("b9",)),
+    ]

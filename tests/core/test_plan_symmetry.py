@@ -554,6 +554,37 @@ def test_matching_is_symmetric_when_a_record_has_two_keys():
 
 
 @pytest.mark.parametrize("deletes", list(DeleteRule))
+@pytest.mark.parametrize("edited", [False, True])
+def test_a_survivor_linked_to_its_record_made_again_mirrors(deletes, edited):
+    base = {"email": "p@x.com", "city": "A"}
+    survivor = _c("ca", **base, first_name="E") if edited else _c("ca", **base)
+    pair = LinkedPair("contact", "ca", "cb", _c("ca", **base), _c("cb", **base), survivor, None)
+    kids = LinkedPair(
+        "note",
+        "na",
+        "nb",
+        Record("note", "na", {"body": "x"}, parent_id="ca"),
+        Record("note", "nb", {"body": "x"}, parent_id="cb"),
+        Record("note", "na", {"body": "x"}, parent_id="ca"),
+        None,
+    )
+    inp = SyncInput(
+        "t",
+        Capabilities(),
+        Capabilities(),
+        pairs=[pair, kids],
+        unlinked_a=[Record("note", "new", {"body": "y"}, parent_id="ca")],
+        unlinked_b=[_c("cb2", email="P@x.com", city="B")],
+        contact_links={"ca": "cb"},
+    )
+    for policy in (Policy(deletes=deletes), Policy(deletes=deletes, conflicts=ConflictRule.B)):
+        plan = check_symmetry(inp, policy)
+        assert ("ca", "cb2") in {
+            (op.a_id, op.b_id) for op in plan.operations if op.entity == "contact"
+        }
+
+
+@pytest.mark.parametrize("deletes", list(DeleteRule))
 def test_a_new_child_under_a_contact_deleted_on_the_other_side_mirrors(deletes):
     base = {"email": "p@x.com", "city": "A"}
     for survivor in (_c("ca", **base), _c("ca", **base, first_name="E")):
