@@ -70,6 +70,12 @@ _PENDING = JOURNAL.c.status == literal_column("'pending'")
 serve the query (a bound parameter would not)."""
 
 
+def _now_bound(conn: Connection, column: Any) -> Any:
+    """Now, as the driver takes it for ``column``: for rows sent past SQLAlchemy."""
+    bind = column.type._cached_bind_processor(conn.dialect)
+    return bind(now()) if bind else now()
+
+
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -592,8 +598,7 @@ class Store:
                 f"DELETE FROM links WHERE connection = {{p}} AND entity = {{p}} AND {column} = {{p}}",
                 [(connection, e, rid) for e, rid in ids],
             )
-        bind = LINKS.c.linked_at.type._cached_bind_processor(conn.dialect)
-        at = bind(now()) if bind else now()
+        at = _now_bound(conn, LINKS.c.linked_at)
         self._bulk_tuples(
             conn,
             LINKS,
@@ -607,8 +612,7 @@ class Store:
         """Insert links known to be new (fresh ids from creates): no per-row cleanup."""
         if not links:
             return
-        bind = LINKS.c.linked_at.type._cached_bind_processor(conn.dialect)
-        at = bind(now()) if bind else now()
+        at = _now_bound(conn, LINKS.c.linked_at)
         self._bulk_tuples(
             conn, LINKS, _LINK_COLUMNS, [(connection, e, a, b, "live", at) for e, a, b in links]
         )
@@ -714,8 +718,7 @@ class Store:
         """Settle journal rows: (seq, status, result_id, error, attempts) of one run."""
         if not rows:
             return
-        when = JOURNAL.c.finished_at.type._cached_bind_processor(conn.dialect)
-        at = when(now()) if when else now()
+        at = _now_bound(conn, JOURNAL.c.finished_at)
         self._driver_many(
             conn,
             "UPDATE journal SET status = {p}, result_id = {p}, error = {p}, attempts = {p}, "

@@ -728,11 +728,7 @@ class Applier:
         return out
 
     def _stored(self, record: Record, linked: bool = True) -> StoredRecord:
-        return stored(
-            record,
-            match_keys(record, self.policy.default_region, self.policy.match_keys)[:2],
-            linked,
-        )
+        return stored_base(record, self.policy, linked)
 
     def _forget(
         self, conn: Connection, entity: Entity, a_id: str, b_id: str, children: bool = True
@@ -860,6 +856,11 @@ class Applier:
             )
 
 
+def stored_base(record: Record, policy: Policy, linked: bool = True) -> StoredRecord:
+    """A record as the store keeps its base: with the match keys it is found by."""
+    return stored(record, match_keys(record, policy.default_region, policy.match_keys)[:2], linked)
+
+
 @contextmanager
 def _shut_down(pool: ThreadPoolExecutor) -> Iterator[ThreadPoolExecutor]:
     """Use a pool and shut it down after, dropping work not started if an error ends it."""
@@ -938,4 +939,4 @@ def _journal_row(run_id: int, connection: str, seq: int, op: Op, at: datetime) -
     }
 
 
-__all__ = ["Applier"]
+__all__ = ["Applier", "stored_base"]

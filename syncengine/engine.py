@@ -313,15 +313,20 @@ class SyncEngine:
         base. Where a new record on the deleting side holds one of its keys, the plan may
         link the two as a fresh match, weighing their update times: so it is read again,
         to be weighed at its own time, not its base's."""
+        survivors = [
+            (key, p)
+            for key, p in pairs.items()
+            if p.entity == "contact" and (p.a is None) != (p.b is None)
+        ]
+        if not survivors:
+            return  # the common case: no match keys of every new record to compute
         wanted: dict[Side, set[str]] = {"a": set(), "b": set()}
         for side in SIDES:
             for r in unlinked.get((side, "contact"), {}).values():
                 wanted[side].update(
                     match_keys(r, self.policy.default_region, self.policy.match_keys)
                 )
-        for key, p in list(pairs.items()):
-            if p.entity != "contact" or (p.a is None) == (p.b is None):
-                continue
+        for key, p in survivors:
             keep: Side = "a" if p.b is None else "b"
             rid = p.a_id if keep == "a" else p.b_id
             read = reads.get((keep, "contact"))

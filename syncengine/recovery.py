@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import Any
 
 from adapters.base import Adapter, KeyLookup
-from state.store import LinkRow, Store, StoredRecord, stored
+from state.store import LinkRow, Store, StoredRecord
+from syncengine.apply import stored_base
 from syncengine.models import CHILD_ENTITIES, SIDES, Entity, Record, Side, other
 from syncengine.normalize import canonical_fields, match_keys
 from syncengine.policy import Policy
@@ -42,7 +44,8 @@ def recover_inflight_creates(
     """Link each landed contact create of a dead run to its source; returns how many."""
     rows = [r for r in store.inflight_creates(connection) if r["entity"] == "contact"]
     taken: set[tuple[Side, str]] = set()
-    found: list[tuple[dict[str, object], Side, str, str]] = []
+    found: list[tuple[dict[str, object], Side, str, str, dict[str, Any]]] = []
+    """(journal row, target side, source id, landed id, the fields sent)."""
     replaced: list[tuple[LinkRow, Side]] = []
     """Old pairs of re-created records, with the side that kept its record."""
     for row in rows:
@@ -57,7 +60,7 @@ def recover_inflight_creates(
             old_target = old.a_id if target == "a" else old.b_id
             if adapter.get("contact", old_target) is not None:
                 continue  # linked meanwhile to a record that exists: nothing was re-created
-        sent = json.loads(row["payload"]).get("fields", {})
+        sent = canonical_fields(json.loads(str(row["payload"])).get("fields", {}))
         keys = match_keys(
             Record("contact", source_id, sent), policy.default_region, policy.match_keys
         )
@@ -70,7 +73,7 @@ def recover_inflight_creates(
             )
             if candidates:
                 taken.add((target, candidates[0]))
-                found.append((row, target, source_id, candidates[0]))
+                found.append((row, target, source_id, candidates[0], sent))
                 if old is not None:
                     replaced.append((old, source))
                 break
@@ -89,16 +92,14 @@ def recover_inflight_creates(
                 store.delete_links(conn, connection, entity, kids)
             store.delete_records(conn, connection, side, entity, kids)
             store.put_records(conn, connection, side, waiting)
-        for row, target, source_id, landed_id in found:
+        for row, target, source_id, landed_id, sent in found:
             a_id, b_id = (source_id, landed_id) if target == "b" else (landed_id, source_id)
             store.put_links(conn, connection, [("contact", a_id, b_id, "live")])
             # Both sides held what was sent when the call landed: that is their base.
-            sent = canonical_fields(json.loads(str(row["payload"])).get("fields", {}))
             pair: tuple[tuple[Side, str], ...] = (("a", a_id), ("b", b_id))
             for side, rid in pair:
-                agreed = Record("contact", rid, sent)
-                keys = match_keys(agreed, policy.default_region, policy.match_keys)[:2]
-                store.put_records(conn, connection, side, [stored(agreed, keys)])
+                agreed = stored_base(Record("contact", rid, sent), policy)
+                store.put_records(conn, connection, side, [agreed])
             seq = int(str(row["seq"]))
             store.journal_finish(
                 conn, int(str(row["run_id"])), [(seq, "recovered", landed_id, None, 0)]
@@ -122,11 +123,7 @@ def _orphaned_children(
                 continue
             loaded = store.load_records(connection, side, entity, kids).values()
             waiting = [
-                stored(
-                    sr.record,
-                    match_keys(sr.record, policy.default_region, policy.match_keys)[:2],
-                    linked=False,
-                )
+                stored_base(sr.record, policy, linked=False)
                 for sr in loaded
                 if sr.record.parent_id in kept
             ]
