@@ -574,6 +574,8 @@ class Applier:
         new_links: list[tuple[Entity, str, str]] = []
         fresh_links: list[tuple[Entity, str, str]] = []
         gone: dict[Entity, list[tuple[str, str]]] = {}
+        replaced: dict[tuple[Side, Entity], list[str]] = {}
+        """Rows of records gone on their side whose link a relink handed to a new record."""
         for unit in chunk:
             if not unit.ok:
                 if not unit.side_unavailable:
@@ -582,10 +584,12 @@ class Applier:
             if self.in_quarantine:
                 self._release(conn, unit.record_keys())
             into = created if unit.ops[0].action is Action.CREATE else bases
-            self._settle_unit(conn, unit, prepared, into, new_links, fresh_links, gone)
+            self._settle_unit(conn, unit, prepared, into, new_links, fresh_links, gone, replaced)
         for side in ("a", "b"):
             self.store.put_records(conn, self.connection, side, bases[side])
             self.store.put_records(conn, self.connection, side, created[side], fresh=True)
+        for (side, entity), ids in replaced.items():
+            self.store.delete_records(conn, self.connection, side, entity, ids)
         if new_links:
             self.store.put_links(
                 conn, self.connection, [(e, a, b, "live") for e, a, b in new_links]
@@ -595,16 +599,26 @@ class Applier:
             self._forget_many(conn, entity, pairs)
 
     def _quarantine_unit(self, conn: Connection, unit: Unit) -> None:
+        """Quarantine what failed, so the next run looks at it again. A link that fails
+        (a fresh match or a relink) quarantines both its records: neither has a stored
+        link to the other that would bring it back into play."""
+        link = next((op for op in unit.ops if op.action is Action.LINK), None)
+        reasons: dict[tuple[Side, str], str] = {}
         for outcome in unit.outcomes:
             if outcome.status is OpStatus.DONE:
                 continue
             op = outcome.op
-            # A failed create is retried from its source record; others from the target.
-            side: Side = other(_side(op.side)) if op.action is Action.CREATE else _side(op.side)
-            rid = op.source_id if op.action is Action.CREATE else op.target_id
-            self.store.quarantine(
-                conn, self.connection, side, op.entity, rid or "", outcome.error or "failed"
-            )
+            keys: list[tuple[Side, str | None]]
+            if op.action is Action.CREATE:  # retried from its source record
+                keys = [(other(_side(op.side)), op.source_id)]
+            elif link is not None:
+                keys = [("a", link.a_id), ("b", link.b_id)]
+            else:
+                keys = [(_side(op.side), op.target_id)]
+            for side, rid in keys:
+                reasons.setdefault((side, rid or ""), outcome.error or "failed")
+        for (side, rid), reason in reasons.items():
+            self.store.quarantine(conn, self.connection, side, unit.entity, rid, reason)
 
     def _held_fields(self, prepared: Prepared, unit: Unit) -> list[str]:
         return [
@@ -626,6 +640,7 @@ class Applier:
         new_links: list[tuple[Entity, str, str]],
         fresh_links: list[tuple[Entity, str, str]],
         gone: dict[Entity, list[tuple[str, str]]],
+        replaced: dict[tuple[Side, Entity], list[str]],
     ) -> None:
         first = unit.ops[0]
         entity = unit.entity
@@ -683,6 +698,17 @@ class Applier:
             cur_b = prepared.unlinked.get(("b", entity), {}).get(b_id)
             old_a = old_b = {}
             new_links.append((entity, a_id, b_id))
+            relink = next((op.replaces for op in unit.ops if op.replaces), None)
+            survived = prepared.pairs.get((entity, *relink)) if relink else None
+            if survived is not None:
+                # Its survivor is in play as linked; the gone record's row goes with its
+                # link, which ``put_links`` hands over to the new record.
+                if survived.a_id == a_id:
+                    cur_a = survived.a
+                    replaced.setdefault(("b", entity), []).append(survived.b_id)
+                else:
+                    cur_b = survived.b
+                    replaced.setdefault(("a", entity), []).append(survived.a_id)
         if cur_a is None or cur_b is None:
             return
         new_a = unit.results.get("a", cur_a)

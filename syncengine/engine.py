@@ -300,7 +300,6 @@ class SyncEngine:
             resolutions={k: (v["resolution"], v["resolved_value"]) for k, v in resolutions.items()},
         )
         plan = reconcile(inp, self.policy)
-        _hand_over_relinks(plan, pairs, unlinked, pending_gone)
         return Prepared(plan, reads, pairs, unlinked, pending_gone, [], resolutions, problems)
 
     def _refresh_survivors(
@@ -519,33 +518,6 @@ class SyncEngine:
         for side, _ in self.calls:
             out[side] = out.get(side, 0) + 1
         return out
-
-
-def _hand_over_relinks(
-    plan: Plan,
-    pairs: Mapping[tuple[Entity, str, str], LinkedPair],
-    unlinked: dict[tuple[Side, Entity], dict[str, Record]],
-    pending_gone: dict[tuple[Side, Entity], set[str]],
-) -> None:
-    """A link whose record on one side is the survivor of a pair gone on the other
-    (``plan._Planner.relink``: the record was made again there) is settled by the
-    applier like any link, from the records it holds as unlinked: the survivor is handed
-    over as one, and the stored row of its deleted counterpart goes with the run."""
-    survivors: dict[tuple[Entity, Side, str], tuple[Record, str]] = {}
-    for p in pairs.values():
-        if p.a is not None and p.b is None:
-            survivors[(p.entity, "a", p.a_id)] = (p.a, p.b_id)
-        elif p.b is not None and p.a is None:
-            survivors[(p.entity, "b", p.b_id)] = (p.b, p.a_id)
-    for op in plan.operations:
-        if op.action is not Action.LINK:
-            continue
-        ends: tuple[tuple[Side, str | None, Side], ...] = (("a", op.a_id, "b"), ("b", op.b_id, "a"))
-        for side, rid, gone_side in ends:
-            found = survivors.get((op.entity, side, rid or ""))
-            if found is not None:
-                unlinked.setdefault((side, op.entity), {})[found[0].id] = found[0]
-                pending_gone.setdefault((gone_side, op.entity), set()).add(found[1])
 
 
 @contextmanager

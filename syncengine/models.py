@@ -114,7 +114,9 @@ class Op:
     ``a_id``/``b_id`` name the pair; for a create the id on ``side`` is unknown until the
     side returns it. ``fields`` is the whole record for a create. For a child create,
     ``parent_a_id``/``parent_b_id`` name its contact on each side (one may be unknown
-    until the contact's own create has run).
+    until the contact's own create has run). A link that ``replaces`` a pair (its
+    ``(a_id, b_id)``) is a relink: the pair's record on one side is gone and was made
+    again there; once the link's writes land, the new record takes the gone one's place.
     """
 
     side: OpSide
@@ -127,6 +129,7 @@ class Op:
     parent_a_id: str | None = None
     parent_b_id: str | None = None
     reason: str = ""
+    replaces: tuple[str, str] | None = None
 
     @property
     def target_id(self) -> str | None:

@@ -427,7 +427,13 @@ class _Planner:
         for rec in result.only_b:
             self.create("a", rec, None, "new on b")
 
-    def link(self, rec_a: Record, rec_b: Record, reason: str) -> None:
+    def link(
+        self,
+        rec_a: Record,
+        rec_b: Record,
+        reason: str,
+        replaces: tuple[str, str] | None = None,
+    ) -> None:
         """Link two records as a fresh match: merged field by field from an empty base."""
         self.ops.append(
             Op(
@@ -437,6 +443,7 @@ class _Planner:
                 a_id=rec_a.id,
                 b_id=rec_b.id,
                 reason=reason,
+                replaces=replaces,
             )
         )
         if rec_a.entity == "contact":
@@ -467,7 +474,12 @@ class _Planner:
         else:
             self.b_to_a.pop(p.b_id, None)
         kind = key.split(":", 1)[0]
-        self.link(rec_a, rec_b, f"matched by {kind}: made again on {gone} after its delete there")
+        self.link(
+            rec_a,
+            rec_b,
+            f"matched by {kind}: made again on {gone} after its delete there",
+            replaces=(p.a_id, p.b_id),
+        )
 
     def linked_keys_now(self, side: Side) -> dict[str, list[str]]:
         """Keys of linked contacts as this plan leaves them: a pair in play counts with its

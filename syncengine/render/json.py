@@ -59,6 +59,7 @@ def op_to_dict(op: Op) -> dict[str, Any]:
             for change in op_changes(op)
         },
         "reason": op.reason,
+        **({"replaces": {"a_id": op.replaces[0], "b_id": op.replaces[1]}} if op.replaces else {}),
     }
 
 

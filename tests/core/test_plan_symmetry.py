@@ -106,6 +106,7 @@ def mirror_op(op: Op) -> Op:
         parent_a_id=op.parent_b_id,
         parent_b_id=op.parent_a_id,
         reason=mirror_text(op.reason),
+        replaces=(op.replaces[1], op.replaces[0]) if op.replaces else None,
     )
 
 

@@ -77,7 +77,7 @@ SIDE = st.sampled_from(["a", "b"])
 # Known engine bugs, each pinned by a strict xfail in test_sync_regressions.py. The
 # machine steps around exactly these, so it goes on checking everything else; when one
 # is fixed, set its flag to False (and the machine checks that too).
-RELINK_AFTER_FAILURE = True
+RELINK_AFTER_FAILURE = False
 """test_a_failed_relink_leaves_the_store_as_it_was: when the writes of a relink (a
 survivor linked to its record made again on the deleting side) fail, the old link stays
 while the survivor's row waits as unlinked and its deleted counterpart's row is gone. The

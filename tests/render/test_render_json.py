@@ -245,3 +245,20 @@ def test_render_json_ends_with_newline(plan: Plan) -> None:
     out = render(plan, "json")
     assert out.endswith("}\n")
     assert json.loads(out)["connection"] == "crm→ghl"
+
+
+def test_a_relink_names_the_pair_it_replaces() -> None:
+    relink = Op(
+        "both",
+        Action.LINK,
+        "contact",
+        "a1",
+        "b2",
+        reason="matched by email: made again on b after its delete there",
+        replaces=("a1", "b1"),
+    )
+    plain = Op("both", Action.LINK, "contact", "a2", "b3", reason="matched by email")
+    ops = plan_to_dict(Plan(connection="c", operations=(relink, plain)))["operations"]
+    assert ops[0]["replaces"] == {"a_id": "a1", "b_id": "b1"}
+    assert ops[0]["id"] == "a1" and ops[0]["counterpart_id"] == "b2"
+    assert "replaces" not in ops[1]
