@@ -184,6 +184,25 @@ class Quarantine(SQLModel, table=True):
     last_seen: datetime
 
 
+class Revisit(SQLModel, table=True):
+    """A record to look at again next run though it did not change (migration 0004).
+
+    A create the side refused as a duplicate of a record it already had links the two
+    with no base: their fields merge as a fresh match at the next run, which an
+    incremental read would not otherwise bring into play. Not a failure, so not
+    quarantine: the next run that gets through its plan takes the row away.
+    """
+
+    __tablename__ = "revisits"
+
+    connection: str = Field(primary_key=True)
+    side: str = Field(primary_key=True, max_length=1)
+    entity: str = Field(primary_key=True)
+    record_id: str = Field(primary_key=True)
+    reason: str
+    since: datetime
+
+
 class AuditCall(SQLModel, table=True):
     __tablename__ = "audit"
 

@@ -60,6 +60,7 @@ JOURNAL = _t(m.JournalEntry)
 CONFLICTS = _t(m.ConflictRow)
 DUPLICATES = _t(m.DuplicateGroupRow)
 QUARANTINE = _t(m.Quarantine)
+REVISITS = _t(m.Revisit)
 AUDIT = _t(m.AuditCall)
 LOCKS = _t(m.LockRow)
 VAULT = _t(m.VaultEntry)
@@ -999,6 +1000,49 @@ class Store:
                     t.c.record_id.in_(chunk),
                 )
             )
+
+    # -- revisits -------------------------------------------------------------------------
+    def revisits(self, connection: str) -> list[dict[str, Any]]:
+        q = (
+            select(REVISITS)
+            .where(REVISITS.c.connection == connection)
+            .order_by(REVISITS.c.side, REVISITS.c.entity, REVISITS.c.record_id)
+        )
+        with self._read() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def revisit(
+        self,
+        conn: Connection,
+        connection: str,
+        keys: Collection[tuple[Side, Entity, str]],
+        reason: str,
+    ) -> None:
+        """Have the next run look at these records again (a row already there stays)."""
+        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        rows = [
+            {
+                "connection": connection,
+                "side": side,
+                "entity": entity,
+                "record_id": rid,
+                "reason": reason,
+                "since": now(),
+            }
+            for side, entity, rid in sorted(keys)
+        ]
+        for chunk in _chunks(rows, 500):
+            conn.execute(dialect_insert(REVISITS).on_conflict_do_nothing(), list(chunk))
+
+    def done_revisiting(
+        self, conn: Connection, connection: str, keys: Collection[tuple[Side, Entity, str]]
+    ) -> None:
+        self._driver_many(
+            conn,
+            "DELETE FROM revisits WHERE connection = {p} AND side = {p} AND entity = {p} "
+            "AND record_id = {p}",
+            [(connection, side, entity, rid) for side, entity, rid in sorted(keys)],
+        )
 
     # -- audit ---------------------------------------------------------------------------
     def add_audit(self, rows: Sequence[dict[str, Any]]) -> None:

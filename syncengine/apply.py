@@ -84,8 +84,8 @@ if TYPE_CHECKING:
 CHUNK_UNITS = 500
 MAX_ATTEMPTS = 4
 MERGE_NEXT = "linked to a record the side already had; fields merge next run"
-"""The quarantine reason that puts both records of such a pair in play next run (see
-``engine._extra_in_play``), where they merge like a fresh match: there is no base."""
+"""Why both records of such a pair are revisited next run (``Store.revisit``), where
+they merge like a fresh match: there is no base."""
 
 
 @dataclass(slots=True)
@@ -672,16 +672,12 @@ class Applier:
             if unit.linked_existing:
                 # Linked to a record the side already had: merge it like a fresh match.
                 a_rec, b_rec = replace(a_rec, fields={}), replace(b_rec, fields={})
-                pair_recs: tuple[tuple[Side, Record], ...] = (("a", a_rec), ("b", b_rec))
-                for side, rec in pair_recs:
-                    self.store.quarantine(
-                        conn,
-                        self.connection,
-                        side,
-                        entity,
-                        rec.id,
-                        MERGE_NEXT,
-                    )
+                self.store.revisit(
+                    conn,
+                    self.connection,
+                    [("a", entity, a_rec.id), ("b", entity, b_rec.id)],
+                    MERGE_NEXT,
+                )
             bases["a"].append(self._stored(a_rec))
             bases["b"].append(self._stored(b_rec))
             (new_links if recreated or unit.linked_existing else fresh_links).append(
@@ -719,7 +715,7 @@ class Applier:
 
     def _release(self, conn: Connection, keys: Collection[tuple[Side, Entity, str]]) -> None:
         """Take records out of quarantine: those that were in it when the run began (a
-        row this run wrote, such as ``MERGE_NEXT``, is for the next run)."""
+        row this run wrote is for the next run)."""
         if not self.in_quarantine:
             return
         by_kind: dict[tuple[Side, Entity], list[str]] = {}
@@ -868,7 +864,10 @@ class Applier:
         )
         self.store.close_duplicates(conn, self.connection, [g.group_key for g in plan.duplicates])
         if self.stopped or self.unavailable:
-            return  # the unapplied rest must be read again: keep the old cursors
+            return  # the unapplied rest must be read again: keep the old cursors and revisits
+        # Revisited pairs were planned and applied like any other: what failed is in
+        # quarantine now; the rest has its base.
+        self.store.done_revisiting(conn, self.connection, prepared.revisits)
         cursors = self.store.cursors(self.connection)
         for (side, entity), read in prepared.reads.items():
             last_full = cursors.get((side, entity), (None, None))[1]

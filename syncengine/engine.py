@@ -63,6 +63,8 @@ class Prepared:
     stats: list[SideStats]
     resolutions: dict[str, dict[str, Any]]
     problems: list[str] = field(default_factory=list)
+    revisits: set[tuple[Side, Entity, str]] = field(default_factory=set)
+    """The revisit rows this run brought into play (they go once it gets through)."""
 
 
 @dataclass
@@ -177,14 +179,24 @@ class SyncEngine:
 
     def _extra_in_play(
         self,
-    ) -> tuple[dict[tuple[Side, Entity], set[str]], dict[str, dict[str, Any]]]:
-        """Records to look at again though they did not change: quarantined ones with
-        their counterparts, and pairs with open or just-resolved conflicts.
+    ) -> tuple[
+        dict[tuple[Side, Entity], set[str]],
+        dict[str, dict[str, Any]],
+        set[tuple[Side, Entity, str]],
+    ]:
+        """Records to look at again though they did not change: quarantined ones and
+        those marked for a revisit, with their counterparts, and pairs with open or
+        just-resolved conflicts.
 
         A quarantined record's counterpart comes too: the failed write carried a change
         read from it, and an incremental read has moved past that change, so the pair
         is planned again from what both sides hold now, not from the counterpart's base."""
         extra: dict[tuple[Side, Entity], set[str]] = {}
+        revisits = {
+            (r["side"], r["entity"], r["record_id"]) for r in self.store.revisits(self.connection)
+        }
+        for side, entity, rid in revisits:
+            extra.setdefault((side, entity), set()).add(rid)
         for q in self.store.quarantined(self.connection):
             extra.setdefault((q["side"], q["entity"]), set()).add(q["record_id"])
         for (side, entity), ids in list(extra.items()):
@@ -200,14 +212,14 @@ class SyncEngine:
             extra.setdefault(("b", c["entity"]), set()).add(c["b_id"])
             if c["status"] == "resolving":
                 resolutions[c["key"]] = c
-        return extra, resolutions
+        return extra, resolutions, revisits
 
     def _assemble(
         self,
         reads: dict[tuple[Side, Entity], SideRead],
         stored_all: dict[tuple[Side, Entity], Stored],
     ) -> Prepared:
-        extra, resolutions = self._extra_in_play()
+        extra, resolutions, revisits = self._extra_in_play()
         pairs: dict[tuple[Entity, str, str], LinkedPair] = {}
         unlinked: dict[tuple[Side, Entity], dict[str, Record]] = {}
         pending_gone: dict[tuple[Side, Entity], set[str]] = {}
@@ -300,7 +312,9 @@ class SyncEngine:
             resolutions={k: (v["resolution"], v["resolved_value"]) for k, v in resolutions.items()},
         )
         plan = reconcile(inp, self.policy)
-        return Prepared(plan, reads, pairs, unlinked, pending_gone, [], resolutions, problems)
+        return Prepared(
+            plan, reads, pairs, unlinked, pending_gone, [], resolutions, problems, revisits
+        )
 
     def _refresh_survivors(
         self,

@@ -16,6 +16,7 @@ from sqlmodel import SQLModel
 import state.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from state.db import alembic_config, make_engine
 from state.store import Store
+from syncengine.apply import MERGE_NEXT
 from syncengine.errors import StateError
 
 TABLES = {
@@ -28,6 +29,7 @@ TABLES = {
     "links",
     "locks",
     "quarantine",
+    "revisits",
     "runs",
     "side_records",
     "vault",
@@ -136,5 +138,33 @@ def test_a_journal_from_before_0003_keeps_its_pending_rows_and_uses_the_partial_
         with store.engine.connect() as conn:
             indexes = {i["name"] for i in inspect(conn).get_indexes("journal")}
         assert indexes == {"ix_journal_conn_status", "ix_journal_run_id", "ix_journal_run_seq"}
+    finally:
+        store.close()
+
+
+def test_merge_next_quarantine_rows_from_before_0004_become_revisits(state_url: str) -> None:
+    engine = make_engine(state_url)
+    try:
+        command.upgrade(alembic_config(engine), "0003")
+        with engine.begin() as conn:
+            for rid, reason in (("a1", MERGE_NEXT), ("a2", "HTTP 500 from side b")):
+                conn.execute(
+                    text(
+                        "INSERT INTO quarantine (connection, side, entity, record_id, reason, "
+                        "attempts, first_seen, last_seen) VALUES ('c', 'a', 'contact', :rid, "
+                        ":reason, 1, '2026-12-01 00:00:00', '2026-12-01 00:00:00')"
+                    ),
+                    {"rid": rid, "reason": reason},
+                )
+    finally:
+        engine.dispose()
+    store = Store(state_url)
+    try:
+        assert [(r["record_id"], r["reason"]) for r in store.revisits("c")] == [("a1", MERGE_NEXT)]
+        assert [q["record_id"] for q in store.quarantined("c")] == ["a2"]
+        command.downgrade(alembic_config(store.engine), "0003")
+        with store.engine.connect() as conn:
+            rows = conn.execute(text("SELECT record_id FROM quarantine ORDER BY 1")).all()
+        assert [r for (r,) in rows] == ["a1", "a2"]
     finally:
         store.close()
