@@ -942,10 +942,14 @@ class Store:
         )
 
     def quarantined(self, connection: str) -> list[dict[str, Any]]:
+        return self._record_rows(QUARANTINE, connection)
+
+    def _record_rows(self, table: Table, connection: str) -> list[dict[str, Any]]:
+        """A table keyed by (connection, side, entity, record_id): one connection's rows."""
         q = (
-            select(QUARANTINE)
-            .where(QUARANTINE.c.connection == connection)
-            .order_by(QUARANTINE.c.side, QUARANTINE.c.entity, QUARANTINE.c.record_id)
+            select(table)
+            .where(table.c.connection == connection)
+            .order_by(table.c.side, table.c.entity, table.c.record_id)
         )
         with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
@@ -1003,13 +1007,7 @@ class Store:
 
     # -- revisits -------------------------------------------------------------------------
     def revisits(self, connection: str) -> list[dict[str, Any]]:
-        q = (
-            select(REVISITS)
-            .where(REVISITS.c.connection == connection)
-            .order_by(REVISITS.c.side, REVISITS.c.entity, REVISITS.c.record_id)
-        )
-        with self._read() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+        return self._record_rows(REVISITS, connection)
 
     def revisit(
         self,
