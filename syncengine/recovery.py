@@ -84,14 +84,17 @@ def recover_inflight_creates(
         for old, kept in replaced:
             store.delete_link_pairs(conn, connection, "contact", [(old.a_id, old.b_id)])
             gone = other(kept)
-            store.delete_records(
-                conn, connection, gone, "contact", [old.a_id if gone == "a" else old.b_id]
-            )
+            gone_id = [old.a_id if gone == "a" else old.b_id]
+            store.delete_records(conn, connection, gone, "contact", gone_id)
+            store.release(conn, connection, gone, "contact", gone_id)  # it is deleted
         for side, entity, kids, waiting in orphans:
             if side == "a":
                 store.delete_links(conn, connection, entity, kids)
             store.delete_records(conn, connection, side, entity, kids)
             store.put_records(conn, connection, side, waiting)
+            store.release(
+                conn, connection, side, entity, set(kids) - {w.record.id for w in waiting}
+            )
         for row, target, source_id, landed_id, sent in found:
             a_id, b_id = (source_id, landed_id) if target == "b" else (landed_id, source_id)
             store.put_links(conn, connection, [("contact", a_id, b_id, "live")])
@@ -100,6 +103,9 @@ def recover_inflight_creates(
             for side, rid in pair:
                 agreed = stored_base(Record("contact", rid, sent), policy)
                 store.put_records(conn, connection, side, [agreed])
+            # The create landed: its source has nothing left to retry (the plan that
+            # follows quarantines it again if a write of the pair fails).
+            store.release(conn, connection, other(target), "contact", [source_id])
             seq = int(str(row["seq"]))
             store.journal_finish(
                 conn, int(str(row["run_id"])), [(seq, "recovered", landed_id, None, 0)]
