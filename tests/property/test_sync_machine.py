@@ -42,7 +42,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hypothesis import event, settings
 from hypothesis import strategies as st
@@ -57,6 +57,7 @@ from syncengine.engine import SyncEngine
 from syncengine.models import Action, Op, OpStatus, Record, RunReport, Side
 from syncengine.policy import ConflictRule, DeleteRule, Policy
 
+T = TypeVar("T")
 _TEMPLATE: list[Path] = []
 
 
@@ -73,16 +74,15 @@ NAMES = st.sampled_from(["Ann", "Bo", "Cy", "Di"])
 CITIES = st.sampled_from(["Oslo", "Rome", "Lima", None])
 TAGS = st.lists(st.sampled_from(["vip", "lead", "cold"]), max_size=3, unique=True)
 SIDE = st.sampled_from(["a", "b"])
+PICK = st.integers(0, 10**6)
+"""Which of the records a rule acts on: ``_pick(ids, pick)``. Rules draw only from fixed
+strategies like this one, never from the state (the records, the plan), so what a rule
+draws is the same on every replay even where the state is not (concurrent writes)."""
 
-# Known engine bugs, each pinned by a strict xfail in test_sync_regressions.py. The
-# machine steps around exactly these, so it goes on checking everything else; when one
-# is fixed, set its flag to False (and the machine checks that too).
-RELINK_AFTER_FAILURE = False
-"""test_a_failed_relink_leaves_the_store_as_it_was: when the writes of a relink (a
-survivor linked to its record made again on the deleting side) fail, the old link stays
-while the survivor's row waits as unlinked and its deleted counterpart's row is gone. The
-machine leaves such stale links (a live link with a row missing or unlinked) out of its
-checks; their survivor is checked as what a later run makes of it."""
+
+def _pick(items: list[T], pick: int) -> T | None:
+    return items[pick % len(items)] if items else None
+
 
 Pair = tuple[str, str]
 Records = dict[str, Record]
@@ -97,8 +97,8 @@ class Before:
     """(a_id, b_id) -> link state (live or tombstone), contacts."""
     transient: int = 0
     transient_side: Side = "a"
-    stale: frozenset[Pair] = frozenset()
-    """Live links left stale by a failed relink (see RELINK_AFTER_FAILURE)."""
+    transient_key: str | None = None
+    """Set: only writes naming this record (``_named``) meet the transient failures."""
 
 
 class SyncMachine(RuleBasedStateMachine):
@@ -106,10 +106,7 @@ class SyncMachine(RuleBasedStateMachine):
         super().__init__()
         self.tmp = tempfile.TemporaryDirectory()
         self.now = datetime(2026, 1, 1, tzinfo=UTC)
-        self.sides: dict[Side, MemoryAdapter] = {
-            "a": MemoryAdapter(clock=lambda: self.now, id_prefix="a"),
-            "b": MemoryAdapter(clock=lambda: self.now, id_prefix="b"),
-        }
+        self.sides: dict[Side, MemoryAdapter] = {s: self._new_side(s) for s in ("a", "b")}
         db = Path(self.tmp.name) / "state.db"
         shutil.copy(_migrated_template(), db)  # migrating once per test run, not per example
         self.store = Store(f"sqlite:///{db}")
@@ -149,6 +146,9 @@ class SyncMachine(RuleBasedStateMachine):
             self.create(side, f"p{i}@example.com", name, tags)
         self._sync()
 
+    def _new_side(self, side: Side) -> MemoryAdapter:
+        return MemoryAdapter(clock=lambda: self.now, id_prefix=side)
+
     def teardown(self) -> None:
         self.store.close()
         self.tmp.cleanup()
@@ -171,37 +171,34 @@ class SyncMachine(RuleBasedStateMachine):
             side, self.sides[side].new_id(), {"email": email, "first_name": name, "tags": tags}
         )
 
-    @rule(side=SIDE, data=st.data(), city=CITIES, name=NAMES)
-    def edit(self, side: Side, data: st.DataObject, city: str | None, name: str) -> None:
-        ids = self._ids(side)
-        if ids:
-            rid = data.draw(st.sampled_from(ids))
+    @rule(side=SIDE, pick=PICK, city=CITIES, name=NAMES, which=st.booleans())
+    def edit(self, side: Side, pick: int, city: str | None, name: str, which: bool) -> None:
+        rid = _pick(self._ids(side), pick)
+        if rid is not None:
             rec = self.sides[side].records("contact")[rid]
-            field, value = data.draw(st.sampled_from([("city", city), ("first_name", name)]))
+            field, value = ("city", city) if which else ("first_name", name)
             self._put(side, rid, {**rec.fields, field: value})
 
-    @rule(side=SIDE, data=st.data(), tag=st.sampled_from(["vip", "lead", "cold"]))
-    def toggle_tag(self, side: Side, data: st.DataObject, tag: str) -> None:
-        ids = self._ids(side)
-        if ids:
-            rid = data.draw(st.sampled_from(ids))
+    @rule(side=SIDE, pick=PICK, tag=st.sampled_from(["vip", "lead", "cold"]))
+    def toggle_tag(self, side: Side, pick: int, tag: str) -> None:
+        rid = _pick(self._ids(side), pick)
+        if rid is not None:
             rec = self.sides[side].records("contact")[rid]
             tags = set(rec.fields.get("tags") or ())
             self._put(side, rid, {**rec.fields, "tags": sorted(tags ^ {tag})})
 
-    @rule(side=SIDE, data=st.data(), tags=TAGS)
-    def retag(self, side: Side, data: st.DataObject, tags: list[str]) -> None:
-        ids = self._ids(side)
-        if ids:
-            rid = data.draw(st.sampled_from(ids))
+    @rule(side=SIDE, pick=PICK, tags=TAGS)
+    def retag(self, side: Side, pick: int, tags: list[str]) -> None:
+        rid = _pick(self._ids(side), pick)
+        if rid is not None:
             rec = self.sides[side].records("contact")[rid]
             self._put(side, rid, {**rec.fields, "tags": tags})
 
-    @rule(side=SIDE, data=st.data())
-    def delete(self, side: Side, data: st.DataObject) -> None:
-        ids = self._ids(side)
-        if ids:
-            self.sides[side].remove("contact", data.draw(st.sampled_from(ids)))
+    @rule(side=SIDE, pick=PICK)
+    def delete(self, side: Side, pick: int) -> None:
+        rid = _pick(self._ids(side), pick)
+        if rid is not None:
+            self.sides[side].remove("contact", rid)
 
     def _live_pairs(self) -> list[Pair]:
         a_ids, b_ids = set(self._ids("a")), set(self._ids("b"))
@@ -211,39 +208,48 @@ class SyncMachine(RuleBasedStateMachine):
             if state == "live" and a in a_ids and b in b_ids
         )
 
-    @rule(data=st.data(), field=st.sampled_from(["city", "first_name", "tags"]))
-    def edit_both(self, data: st.DataObject, field: str) -> None:
+    @rule(
+        pick=PICK,
+        field=st.sampled_from(["city", "first_name", "tags"]),
+        tags=st.tuples(TAGS, TAGS),
+        first=st.integers(0, 3),
+        shift=st.integers(0, 2),
+    )
+    def edit_both(
+        self, pick: int, field: str, tags: tuple[list[str], list[str]], first: int, shift: int
+    ) -> None:
         """Both sides change one field of a linked pair: to two different values (a
-        conflict), or, for tags, each side its own adds and removes."""
-        pairs = self._live_pairs()
-        if pairs:
-            pair = data.draw(st.sampled_from(pairs))
+        conflict: ``first`` in the field's pool, and another one to ``len - 1`` places
+        on), or, for tags, each side its own adds and removes."""
+        pair = _pick(self._live_pairs(), pick)
+        if pair is not None:
             if field == "tags":
-                values = [data.draw(TAGS), data.draw(TAGS)]
+                values: list[Any] = list(tags)
             else:
                 pool = ["Oslo", "Rome", "Lima", None] if field == "city" else ["Ann", "Bo", "Cy"]
-                values = data.draw(st.permutations(pool))[:2]
+                i = first % len(pool)
+                j = (i + 1 + shift % (len(pool) - 1)) % len(pool)  # never i
+                values = [pool[i], pool[j]]
             for side, rid, value in zip(("a", "b"), pair, values, strict=True):
                 rec = self.sides[side].records("contact")[rid]  # type: ignore[index]
                 self._put(side, rid, {**rec.fields, field: value})  # type: ignore[arg-type]
 
-    @rule(data=st.data(), gone=SIDE, city=CITIES)
-    def delete_and_edit(self, data: st.DataObject, gone: Side, city: str | None) -> None:
+    @rule(pick=PICK, gone=SIDE, city=CITIES)
+    def delete_and_edit(self, pick: int, gone: Side, city: str | None) -> None:
         """One side deletes a linked record while the other edits it."""
-        pairs = self._live_pairs()
-        if pairs:
-            a_id, b_id = data.draw(st.sampled_from(pairs))
+        pair = _pick(self._live_pairs(), pick)
+        if pair is not None:
+            a_id, b_id = pair
             keep: Side = "b" if gone == "a" else "a"
             kept = b_id if gone == "a" else a_id
             self.sides[gone].remove("contact", a_id if gone == "a" else b_id)
             rec = self.sides[keep].records("contact")[kept]
             self._put(keep, kept, {**rec.fields, "city": city})
 
-    @rule(side=SIDE, data=st.data(), body=st.sampled_from(["call back", "sent quote"]))
-    def add_note(self, side: Side, data: st.DataObject, body: str) -> None:
-        ids = self._ids(side)
-        if ids:
-            parent = data.draw(st.sampled_from(ids))
+    @rule(side=SIDE, pick=PICK, body=st.sampled_from(["call back", "sent quote"]))
+    def add_note(self, side: Side, pick: int, body: str) -> None:
+        parent = _pick(self._ids(side), pick)
+        if parent is not None:
             adapter = self.sides[side]
             adapter.put(Record("note", adapter.new_id(), {"body": body}, parent_id=parent))
 
@@ -252,19 +258,20 @@ class SyncMachine(RuleBasedStateMachine):
         how=st.sampled_from(["as configured", "full", "transient", "crash", "break", "heal"]),
         side=SIDE,
         n=st.integers(0, 9),
-        data=st.data(),
+        pick=PICK,
     )
-    def sync(self, how: str, side: Side, n: int, data: st.DataObject) -> None:
+    def sync(self, how: str, side: Side, n: int, pick: int) -> None:
         """One sync, reading as the engine is configured or (``full``) everything; or
         with ``n + 1`` transient write failures on ``side`` (four or more outlast an op's
-        retries); or crashing after ``n // 2`` writes on ``side``, then rerun; or after
-        breaking one record on ``side`` for good (its writes fail until a ``heal``; a
-        create is named by its source id); or, ``heal``, once every fault is cleared."""
+        retries); or crashing mid-apply on ``side``, then rerun (see ``_transient`` and
+        ``_arm_crash``); or after breaking one record on ``side`` for good (``pick`` of
+        those it writes, its writes fail until a ``heal``; a create is named by its
+        source id); or, ``heal``, once every fault is cleared."""
         assert self.engine is not None
         if how == "transient":
-            self._sync(transient=(side, n + 1))
+            self._transient(side, n, pick)
         elif how == "crash":
-            self._crash(side, n // 2)
+            self._crash(side, n, pick)
         elif how == "full":
             every = self.engine.full_pass_every
             self.engine.full_pass_every = timedelta(0)
@@ -275,38 +282,60 @@ class SyncMachine(RuleBasedStateMachine):
         else:
             if how == "break":
                 # Mostly a record this sync writes on the side (else any): the fault bites.
-                plan = self._run(dry_run=True).plan
-                ids = sorted(
-                    {
-                        (op.source_id if op.action is Action.CREATE else op.target_id) or ""
-                        for op in plan.operations
-                        if op.side == side and op.entity == "contact"
-                    }
-                ) or self._ids(side) + self._ids("b" if side == "a" else "a")
-                if ids:
-                    self.sides[side].faults.permanent_ids.add(data.draw(st.sampled_from(ids)))
+                ids = self._written(side, ("contact",)) or self._ids(side) + self._ids(
+                    "b" if side == "a" else "a"
+                )
+                broken = _pick(ids, pick)
+                if broken is not None:
+                    self.sides[side].faults.permanent_ids.add(broken)
             elif how == "heal":
                 for adapter in self.sides.values():
                     adapter.faults.permanent_ids.clear()
             self._sync()
 
-    def _crash(self, side: Side, after: int) -> None:
+    def _written(self, side: Side, entities: tuple[str, ...] = ("contact", "note")) -> list[str]:
+        """The records the next sync writes on ``side``, as ``_named`` names them."""
+        plan = self._run(dry_run=True).plan
+        return sorted(
+            {_named(op) for op in plan.operations if op.side == side and op.entity in entities}
+        )
+
+    def _transient(self, side: Side, n: int, pick: int) -> None:
+        """``n + 1`` transient failures, met by the side's next write attempts in order."""
+        self._sync(transient=(side, n + 1))
+
+    def _arm_crash(self, side: Side, n: int, pick: int) -> None:
+        """The side dies (``SimulatedCrash``) after ``n // 2`` more successful writes."""
+        self.sides[side].faults.crash_after_writes = n // 2
+
+    def _disarm_crash(self, side: Side) -> None:
+        self.sides[side].faults.crash_after_writes = None
+
+    def _crash(self, side: Side, n: int, pick: int) -> None:
         assert self.engine is not None
         before = self._before()
-        self.sides[side].faults.crash_after_writes = after
-        with contextlib.suppress(SimulatedCrash):
-            self._run()
-        self.sides[side].faults.crash_after_writes = None
+        self._arm_crash(side, n, pick)
+        try:
+            with contextlib.suppress(SimulatedCrash):
+                self._run()
+        finally:
+            self._disarm_crash(side)
+        rerun = self._run()
         # The rerun must end where the sync would have ended without the crash.
-        self._step(before, self._run())
+        self._step(before, rerun)
 
     def _run(self, dry_run: bool = False) -> RunReport:
         assert self.engine is not None
         return self.engine.run(dry_run=dry_run, force=True)
 
-    def _sync(self, transient: tuple[Side, int] | None = None) -> None:
+    def _sync(
+        self, transient: tuple[Side, int] | None = None, transient_key: str | None = None
+    ) -> None:
+        """One sync and its checks; ``transient``: (side, failures) armed for it, met by
+        any write on the side or (``transient_key``) only by the writes naming that record."""
         assert self.engine is not None
         before = self._before()
+        before.transient_key = transient_key
         if transient:
             before.transient_side, before.transient = transient
             self.sides[transient[0]].faults.transient_writes = transient[1]
@@ -339,19 +368,7 @@ class SyncMachine(RuleBasedStateMachine):
     # -- reading the state ------------------------------------------------------------------------
     def _before(self) -> Before:
         recs = {s: a.records("contact") for s, a in self.sides.items()}
-        return Before(recs, self._links(), stale=self._stale())  # type: ignore[arg-type]
-
-    def _stale(self) -> frozenset[Pair]:
-        """Live links whose row on a side is gone or waits as unlinked (RELINK_AFTER_FAILURE)."""
-        if not RELINK_AFTER_FAILURE:
-            return frozenset()
-        rows = {s: self.store.fingerprints("prop", s, "contact") for s in ("a", "b")}  # type: ignore[arg-type]
-        return frozenset(
-            (a, b)
-            for (a, b), state in self._links().items()
-            if state == "live"
-            and not (rows["a"].get(a, ("", False))[1] and rows["b"].get(b, ("", False))[1])
-        )
+        return Before(recs, self._links())  # type: ignore[arg-type]
 
     def _links(self, entity: str = "contact") -> dict[Pair, str]:
         with self.store.engine.connect() as conn:
@@ -367,14 +384,18 @@ class SyncMachine(RuleBasedStateMachine):
 
     # -- invariants --------------------------------------------------------------------------------
     def _check_transient(self, before: Before, report: RunReport, left: int) -> None:
-        """Each write attempt on the side takes one injected failure: an op meeting four
-        in a row is FAILED after four attempts; one meeting fewer is retried through."""
+        """Each write attempt on the side (naming ``transient_key``, when set) takes one
+        injected failure: an op meeting four in a row is FAILED after four attempts; one
+        meeting fewer is retried through; the others do not fail."""
         remaining = before.transient
         for o in report.outcomes:
             if o.op.side != before.transient_side or o.status is OpStatus.SKIPPED:
                 continue
             if o.op.action is Action.LINK or "its contact is not on side" in (o.error or ""):
                 continue  # no call: a link writes nothing; a child waits for its contact
+            if before.transient_key not in (None, _named(o.op)):
+                assert o.status is not OpStatus.FAILED, o
+                continue
             if remaining >= MAX_ATTEMPTS:
                 assert o.status is OpStatus.FAILED and o.attempts == MAX_ATTEMPTS, o
                 remaining -= MAX_ATTEMPTS
@@ -403,7 +424,7 @@ class SyncMachine(RuleBasedStateMachine):
             if o.op.action is Action.LINK or o.status is OpStatus.SKIPPED:
                 continue
             side: Side = "a" if o.op.side == "a" else "b"
-            named = o.op.source_id if o.op.action is Action.CREATE else o.op.target_id
+            named = _named(o.op)
             if o.op.entity != "contact":
                 # A note fails with its contact (whose own create failed), or not at all.
                 parent = o.op.parent_b_id if side == "a" else o.op.parent_a_id
@@ -465,8 +486,6 @@ class SyncMachine(RuleBasedStateMachine):
         for (a_id, b_id), state in sorted(before.links.items()):
             seen["a"].add(a_id)
             seen["b"].add(b_id)
-            if (a_id, b_id) in before.stale:
-                continue  # nothing to check of a dead link (see RELINK_AFTER_FAILURE)
             rec_a, rec_b = before.recs["a"].get(a_id), before.recs["b"].get(b_id)
             if state != "live":
                 # A tombstoned survivor is linked to nothing: the sync never writes it.
@@ -574,15 +593,11 @@ class SyncMachine(RuleBasedStateMachine):
             for email, n in now.items():
                 allowed = max(1, was[email])
                 assert n <= allowed, f"{n} records of {email} on {side}, was {was[email]}"
-        stale = self._stale()
-        live -= stale
-        agreed = {p: fields for p, fields in agreed.items() if p not in stale}
         assert set(agreed) == live, f"links the oracle cannot account for: {live - set(agreed)}"
         self.agreed = agreed
 
     def _check_converged(self, failed: set[tuple[str, str]]) -> None:
-        stale = self._stale()
-        links = {p: state for p, state in self._links().items() if p not in stale}
+        links = self._links()
         live = [p for p, state in links.items() if state == "live"]
         a_recs, b_recs = self.sides["a"].records("contact"), self.sides["b"].records("contact")
         assert len({a for a, _ in links}) == len(links) == len({b for _, b in links})
@@ -609,12 +624,17 @@ class SyncMachine(RuleBasedStateMachine):
                     f"{side}:{rid} neither linked nor waiting"
                 )
         linked_on = {s: sum(1 for _, linked, _ in stored[s].values() if linked) for s in ("a", "b")}
-        assert linked_on["a"] == linked_on["b"] == len(links), (linked_on, links, stale)
+        assert linked_on["a"] == linked_on["b"] == len(links), (linked_on, links)
         # Notes under linked contacts: linked one to one and equal.
         a_notes, b_notes = self.sides["a"].records("note"), self.sides["b"].records("note")
         for (a_id, b_id), state in self._links("note").items():
             if state == "live" and a_id in a_notes and b_id in b_notes:
                 assert a_notes[a_id].fields == b_notes[b_id].fields
+
+
+def _named(op: Op) -> str:
+    """The record id a write sends to its side: a create's source id, else its target."""
+    return (op.source_id if op.action is Action.CREATE else op.target_id) or ""
 
 
 def _touches(op: Op, records: set[tuple[str, str]]) -> bool:
