@@ -211,6 +211,8 @@ class Applier:
     """Per side, its ``write_concurrency`` slots; empty when the run is sequential."""
     _aborted: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     """Set when a worker raised (a crash, a bug): no other worker starts another op."""
+    _last_stored: StoredRecord | None = field(default=None, init=False, repr=False)
+    """The base ``_stored`` built last (see there)."""
 
     def adapter(self, side: Side) -> Adapter:
         return self.a if side == "a" else self.b
@@ -260,7 +262,7 @@ class Applier:
         parent = self._parent_on(side, op)
         if op.entity in CHILD_ENTITIES and parent is None:
             raise RecordRejected(f"{op.entity} {source_id}: its contact is not on side {side} yet")
-        record = Record(op.entity, source_id, dict(op.fields), parent_id=parent)
+        record = Record(op.entity, source_id, op.fields, parent_id=parent)
         if (side, op.entity, source_id) in inflight and isinstance(adapter, KeyLookup):
             # A previous run may have created it before it could record the id: take an
             # unclaimed record with the same key (identical notes: any one of them).
@@ -728,7 +730,18 @@ class Applier:
         return out
 
     def _stored(self, record: Record, linked: bool = True) -> StoredRecord:
-        return stored_base(record, self.policy, linked)
+        """The record's stored base. The two records of a pair often hold one and the
+        same fields mapping (a side that keeps what a create sent it): the second then
+        reuses the first's JSON text, fingerprint and match keys."""
+        last = self._last_stored
+        if (
+            last is not None
+            and last.record.fields is record.fields
+            and last.record.entity == record.entity
+        ):
+            return StoredRecord(record, last.fingerprint, linked, last.keys, last.data)
+        self._last_stored = out = stored_base(record, self.policy, linked)
+        return out
 
     def _forget(
         self, conn: Connection, entity: Entity, a_id: str, b_id: str, children: bool = True
@@ -918,7 +931,7 @@ _payload_text = json.JSONEncoder(sort_keys=True, default=str).encode
 def _journal_row(run_id: int, connection: str, seq: int, op: Op, at: datetime) -> dict[str, Any]:
     payload = {
         "changes": {c.field: {"from": c.before, "to": c.after} for c in op.changes},
-        "fields": dict(op.fields),
+        "fields": op.fields if type(op.fields) is dict else dict(op.fields),
         "parent_a_id": op.parent_a_id,
         "parent_b_id": op.parent_b_id,
         "reason": op.reason,
