@@ -127,21 +127,67 @@ def _side(op_side: str) -> Side:
     return "a" if op_side == "a" else "b"
 
 
-def _units(ops: Sequence[Op]) -> list[Unit]:
-    """One unit per create, one per pair for the rest (in the order ops first name them)."""
-    units: list[Unit] = []
-    by_pair: dict[tuple[str, str, str], Unit] = {}
+def _unit_ops(ops: Sequence[Op]) -> list[Op | list[Op]]:
+    """The ops of each unit, in the order ops first name them: a create alone, as it
+    is (no list: a first sync holds a million of them), the ops of one pair as a list.
+    Units are made from these one chunk at a time and dropped with it (``_unit``)."""
+    groups: list[Op | list[Op]] = []
+    by_pair: dict[tuple[str, str, str], list[Op]] = {}
     for op in ops:
         if op.action is Action.CREATE:
-            units.append(Unit(op.entity, [op], op.a_id, op.b_id))
+            groups.append(op)
             continue
         key = (op.entity, op.a_id or "", op.b_id or "")
-        unit = by_pair.get(key)
-        if unit is None:
-            unit = by_pair[key] = Unit(op.entity, [], op.a_id, op.b_id)
-            units.append(unit)
-        unit.ops.append(op)
-    return units
+        group = by_pair.get(key)
+        if group is None:
+            group = by_pair[key] = []
+            groups.append(group)
+        group.append(op)
+    return groups
+
+
+def _unit(group: Op | list[Op]) -> Unit:
+    ops = [group] if isinstance(group, Op) else group
+    return Unit(ops[0].entity, ops, ops[0].a_id, ops[0].b_id)
+
+
+@dataclass
+class _Tally:
+    """What the end of a run needs to know of its units, gathered chunk by chunk, so
+    that no unit outlives its chunk."""
+
+    pairs: set[tuple[Entity, str | None, str | None]] = field(default_factory=set)
+    """The pair of every unit that is not a create (a create names one id: never a pair
+    in play, a conflict's pair or a resolution's)."""
+    failed: set[tuple[Entity, str | None, str | None]] = field(default_factory=set)
+    """Of those, the pairs whose unit did not fully succeed."""
+    done: dict[tuple[Side, Entity], set[str]] = field(default_factory=dict)
+    """Records with no link that a unit settled: the sources of creates, both ends of links."""
+    quarantined: set[tuple[Side, Entity, str]] = field(default_factory=set)
+    """Records that were in quarantine when the run began and that a unit concerns."""
+
+    def add(self, unit: Unit, in_quarantine: Collection[tuple[Side, Entity, str]]) -> None:
+        ok = unit.ok
+        if unit.ops[0].action is not Action.CREATE:
+            key = (unit.entity, unit.a_id, unit.b_id)
+            self.pairs.add(key)
+            if not ok:
+                self.failed.add(key)
+        if ok:
+            for op in unit.ops:
+                if op.action is Action.CREATE:
+                    self.mark((other(_side(op.side)), op.entity), op.source_id or "")
+                elif op.action is Action.LINK:
+                    self.mark(("a", op.entity), op.a_id or "")
+                    self.mark(("b", op.entity), op.b_id or "")
+        if in_quarantine:
+            self.quarantined |= {k for k in unit.record_keys() if k in in_quarantine}
+
+    def mark(self, kind: tuple[Side, Entity], rid: str) -> None:
+        found = self.done.get(kind)
+        if found is None:
+            found = self.done[kind] = set()
+        found.add(rid)
 
 
 def _sides_written(unit: Unit) -> list[Side]:
@@ -194,11 +240,16 @@ class Applier:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     """The engine's clock: when a full pass happened is stamped with it."""
     in_quarantine: set[tuple[Side, Entity, str]] = field(default_factory=set)
-    claimed: set[tuple[str, str, str]] = field(default_factory=set)
-    """(side, entity, id) of records this run links to a counterpart."""
+    claimed: dict[tuple[Side, Entity], set[str]] = field(default_factory=dict)
+    """Per side and entity, ids of records this run links to a counterpart (sets of ids,
+    not of (side, entity, id) tuples: a first sync claims a million records)."""
     stopped: bool = False
     created: dict[tuple[Side, Entity, str], str] = field(default_factory=dict)
-    """(target side, entity, source id) -> new id, for children of contacts created now."""
+    """(target side, entity, source id) -> new id, for children of contacts created now:
+    kept only for the contacts a child create of this plan waits for (``parents_wanted``)."""
+    parents_wanted: set[tuple[Side, str]] = field(default_factory=set)
+    """(target side, source contact id) of every contact whose new id a child create of
+    this plan needs (its parent on the target side is not known when planned)."""
     unavailable: dict[str, str] = field(default_factory=dict)
     """What refused a write with ``SideUnavailable`` in this run -> why: a side (``"b"``),
     or one entity of it (``"b:appointment"``). No further op is sent there; the engine
@@ -295,12 +346,18 @@ class Applier:
             return existing
         assert isinstance(result, Record)
         with self._lock:
-            self.claimed.add((side, op.entity, result.id))
+            self._claim(side, op.entity, result.id)
         return result
+
+    def _claim(self, side: Side, entity: Entity, record_id: str) -> None:
+        ids = self.claimed.get((side, entity))
+        if ids is None:
+            ids = self.claimed[(side, entity)] = set()
+        ids.add(record_id)
 
     def _claimed(self, side: Side, entity: Entity, record_id: str) -> bool:
         """Whether a record already has a counterpart (linked, or claimed by this run)."""
-        if (side, entity, record_id) in self.claimed:
+        if record_id in self.claimed.get((side, entity), ()):
             return True
         return bool(self.store.links_by_ids(self.connection, entity, side, [record_id]))
 
@@ -310,7 +367,7 @@ class Applier:
         with self._lock:
             if self._claimed(side, entity, record.id):
                 return False
-            self.claimed.add((side, entity, record.id))
+            self._claim(side, entity, record.id)
             return True
 
     def _slot(self, side: Side) -> AbstractContextManager[Any]:
@@ -391,8 +448,9 @@ class Applier:
             if op.action is Action.CREATE:
                 result = self._create(unit, op, inflight)
                 unit.results[side] = result
-                with self._lock:
-                    self.created[(side, op.entity, op.source_id or "")] = result.id
+                if (side, op.source_id or "") in self.parents_wanted and op.entity == "contact":
+                    with self._lock:
+                        self.created[(side, op.entity, op.source_id or "")] = result.id
                 return OpOutcome(op, OpStatus.DONE, result_id=result.id)
             target = op.target_id or ""
             if op.action is Action.UPDATE:
@@ -427,14 +485,21 @@ class Applier:
         }
         with self.store.transaction() as conn:
             self.store.settle_interrupted(conn, self.connection, self.run_id)
-        self.claimed = {
-            (side, op.entity, rid)
-            for op in plan.operations
-            if op.action is not Action.CREATE
-            for side, rid in (("a", op.a_id), ("b", op.b_id))
-            if rid
-        }
-        units = _units(plan.operations)
+        self.claimed = {}
+        for op in plan.operations:
+            if op.action is Action.CREATE:
+                if op.entity in CHILD_ENTITIES:
+                    target = _side(op.side)
+                    wanted = op.parent_a_id if target == "a" else op.parent_b_id
+                    source_parent = op.parent_b_id if target == "a" else op.parent_a_id
+                    if wanted is None and source_parent is not None:
+                        self.parents_wanted.add((target, source_parent))
+                continue
+            ends: tuple[tuple[Side, str | None], ...] = (("a", op.a_id), ("b", op.b_id))
+            for side, rid in ends:
+                if rid:
+                    self._claim(side, op.entity, rid)
+        groups = _unit_ops(plan.operations)
         concurrency = {
             side: max(1, self.adapter(side).capabilities().write_concurrency) for side in SIDES
         }
@@ -446,40 +511,45 @@ class Applier:
                     pool = ThreadPoolExecutor(n, thread_name_prefix=f"apply-{side}")
                     workers[side] = pools.enter_context(_shut_down(pool))
             try:
-                outcomes = self._apply_chunks(prepared, units, inflight, workers, concurrency)
+                outcomes, tally = self._apply_chunks(
+                    prepared, groups, inflight, workers, concurrency
+                )
             except BaseException:
                 self._aborted.set()  # e.g. Ctrl-C on the applier's thread: workers stop too
                 raise
             finally:
                 self._slots = {}
         with self.store.transaction() as conn:
-            self._finish_run(conn, prepared, units)
+            self._finish_run(conn, prepared, tally)
         return outcomes
 
     def _apply_chunks(
         self,
         prepared: Prepared,
-        units: list[Unit],
+        groups: list[Op | list[Op]],
         inflight: set[tuple[str, str, str]],
         workers: dict[Side, ThreadPoolExecutor],
         concurrency: dict[Side, int],
-    ) -> list[OpOutcome]:
+    ) -> tuple[list[OpOutcome], _Tally]:
         total = len(prepared.plan.operations)
         done = 0
         outcomes: list[OpOutcome] = []
+        tally = _Tally()
         seq = 0
-        for start in range(0, len(units), CHUNK_UNITS):
+        for start in range(0, len(groups), CHUNK_UNITS):
             if self.should_stop():
                 # A clean point: every journaled op so far is settled. The rest is
                 # planned again next run (cursors stay where they were).
                 self.stopped = True
-                outcomes += [
-                    OpOutcome(op, OpStatus.SKIPPED, error="the run was stopped before this op")
-                    for u in units[start:]
-                    for op in u.ops
-                ]
+                for group in groups[start:]:
+                    unit = _unit(group)
+                    tally.add(unit, self.in_quarantine)
+                    outcomes += [
+                        OpOutcome(op, OpStatus.SKIPPED, error="the run was stopped before this op")
+                        for op in unit.ops
+                    ]
                 break
-            chunk = units[start : start + CHUNK_UNITS]
+            chunk = [_unit(group) for group in groups[start : start + CHUNK_UNITS]]
             rows = []
             journaled_at = now()  # one moment: the chunk's journal commits as one
             for unit in chunk:
@@ -503,13 +573,15 @@ class Applier:
             with self.store.transaction() as conn:
                 self._finish_chunk(conn, chunk, rows, prepared)
             self.heartbeat()
+            for u in chunk:
+                tally.add(u, self.in_quarantine)
             outcomes += [o for u in chunk for o in u.outcomes]
             outcomes += [
                 OpOutcome(op, OpStatus.SKIPPED, error="an earlier op of this record failed")
                 for u in chunk
                 for op in u.ops[len(u.outcomes) :]
             ]
-        return outcomes
+        return outcomes, tally
 
     def _run_parallel(
         self,
@@ -707,12 +779,11 @@ class Applier:
             self.store.release(conn, self.connection, side, entity, ids)
 
     def _settled_without_a_write(
-        self, prepared: Prepared, units: list[Unit]
+        self, prepared: Prepared, with_a_unit: Collection[tuple[Side, Entity, str]]
     ) -> list[tuple[Side, Entity, str]]:
         """Quarantined records this run looked at and had nothing to write for (the pair
         agrees now, the record waits in a duplicate group, or it is gone): nothing is
         refused any more. Those with a unit were settled with it, or stay quarantined."""
-        with_a_unit = set().union(*(u.record_keys() for u in units))
         paired = {("a", e, a) for e, a, _ in prepared.pairs} | {
             ("b", e, b) for e, _, b in prepared.pairs
         }
@@ -772,10 +843,10 @@ class Applier:
                 self.store.delete_records(conn, self.connection, "a", child, kids_a)
                 self.store.delete_records(conn, self.connection, "b", child, kids_b)
 
-    def _finish_run(self, conn: Connection, prepared: Prepared, units: list[Unit]) -> None:
+    def _finish_run(self, conn: Connection, prepared: Prepared, tally: _Tally) -> None:
         plan = prepared.plan
-        touched = {(u.entity, u.a_id, u.b_id) for u in units}
-        failed_pairs = {(u.entity, u.a_id, u.b_id) for u in units if not u.ok}
+        touched = tally.pairs
+        failed_pairs = tally.failed
         bases: dict[Side, list[StoredRecord]] = {"a": [], "b": []}
         held: dict[tuple[str, str, str], list[str]] = {}
         for c in plan.conflicts:
@@ -801,18 +872,10 @@ class Applier:
         for entity, pairs in forgets.items():
             self._forget_many(conn, entity, pairs)
         # Records still without a link wait as pending, so they are looked at again.
-        done_sources: set[tuple[Side, str, str]] = set()
-        for u in units:
-            if u.ok:
-                for op in u.ops:
-                    if op.action is Action.CREATE:
-                        done_sources.add((other(_side(op.side)), op.entity, op.source_id or ""))
-                    elif op.action is Action.LINK:
-                        done_sources.add(("a", op.entity, op.a_id or ""))
-                        done_sources.add(("b", op.entity, op.b_id or ""))
         for (side, entity), recs in prepared.unlinked.items():
+            settled = tally.done.get((side, entity), set())
             for rid, rec in recs.items():
-                if (side, entity, rid) not in done_sources:
+                if rid not in settled:
                     bases[side].append(self._stored(rec, linked=False))
             gone = prepared.pending_gone.get((side, entity), set())
             if gone:
@@ -820,12 +883,12 @@ class Applier:
         for side in ("a", "b"):
             self.store.put_records(conn, self.connection, side, bases[side])
         if self.in_quarantine:
-            self._release(conn, self._settled_without_a_write(prepared, units))
+            self._release(conn, self._settled_without_a_write(prepared, tally.quarantined))
         # Conflicts: held ones stay open for review; the rest are history.
         rows = [_conflict_row(c) for c in plan.conflicts]
         self.store.record_conflicts(conn, self.connection, self.run_id, rows)
         in_play = {f"{e}:{a}:{b}" for (e, a, b) in prepared.pairs} | {
-            f"{u.entity}:{u.a_id}:{u.b_id}" for u in units
+            f"{e}:{a}:{b}" for (e, a, b) in tally.pairs
         }
         self.store.supersede_conflicts(
             conn,
