@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from adapters.base import Adapter, Batching, KeyLookup
+from adapters.base import Adapter, Batching, ImmediateChanges, KeyLookup
 from state.store import Store, StoredRecord, now, stored
 from syncengine.errors import (
     AdapterError,
@@ -247,6 +247,11 @@ class Applier:
     created: dict[tuple[Side, Entity, str], str] = field(default_factory=dict)
     """(target side, entity, source id) -> new id, for children of contacts created now:
     kept only for the contacts a child create of this plan waits for (``parents_wanted``)."""
+    echoes: dict[tuple[Side, Entity], dict[str, str]] = field(default_factory=dict)
+    """Per side with an immediate change feed and entity: id -> version of every record
+    this run wrote there whose base holds that very version now. A feed read right after
+    the run shows these records at these versions: the engine takes them for echoes
+    without reading their bases back (``SyncEngine._absorb_echoes``)."""
     parents_wanted: set[tuple[Side, str]] = field(default_factory=set)
     """(target side, source contact id) of every contact whose new id a child create of
     this plan needs (its parent on the target side is not known when planned)."""
@@ -262,6 +267,8 @@ class Applier:
     """Per side, its ``write_concurrency`` slots; empty when the run is sequential."""
     _aborted: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     """Set when a worker raised (a crash, a bug): no other worker starts another op."""
+    _echo_sides: set[Side] = field(default_factory=set, init=False, repr=False)
+    """The sides with an immediate change feed, whose ``echoes`` are kept."""
     _last_stored: StoredRecord | None = field(default=None, init=False, repr=False)
     """The base ``_stored`` built last (see there)."""
 
@@ -485,6 +492,12 @@ class Applier:
         }
         with self.store.transaction() as conn:
             self.store.settle_interrupted(conn, self.connection, self.run_id)
+        self._echo_sides = {
+            side
+            for side in SIDES
+            if isinstance(self.adapter(side), ImmediateChanges)
+            and getattr(self.adapter(side), "immediate_changes", False)
+        }
         self.claimed = {}
         for op in plan.operations:
             if op.action is Action.CREATE:
@@ -657,9 +670,10 @@ class Applier:
                 self._release(conn, unit.record_keys())
             into = created if unit.ops[0].action is Action.CREATE else bases
             self._settle_unit(conn, unit, prepared, into, new_links, fresh_links, gone)
-        for side in ("a", "b"):
-            self.store.put_records(conn, self.connection, side, bases[side])
-            self.store.put_records(conn, self.connection, side, created[side], fresh=True)
+        for side in SIDES:
+            wrote = {r.id for u in chunk if u.ok for s, r in u.results.items() if s == side}
+            self._put_bases(conn, side, bases[side], wrote=wrote)
+            self._put_bases(conn, side, created[side], fresh=True, wrote=wrote)
         if new_links:
             self.store.put_links(
                 conn, self.connection, [(e, a, b, "live") for e, a, b in new_links]
@@ -814,6 +828,39 @@ class Applier:
         self._last_stored = out = stored_base(record, self.policy, linked)
         return out
 
+    def _put_bases(
+        self,
+        conn: Connection,
+        side: Side,
+        records: Sequence[StoredRecord],
+        *,
+        fresh: bool = False,
+        wrote: Collection[str] = (),
+    ) -> None:
+        """Store bases of one side; ``wrote`` names the records this run wrote there (as
+        the side returned them), whose versions go into ``echoes``."""
+        self.store.put_records(conn, self.connection, side, records, fresh=fresh)
+        if side not in self._echo_sides:
+            return
+        for sr in records:
+            rec = sr.record
+            versions = self.echoes.get((side, rec.entity))
+            if versions is None:
+                versions = self.echoes[(side, rec.entity)] = {}
+            if rec.id in wrote and rec.version is not None:
+                versions[rec.id] = rec.version
+            else:
+                versions.pop(rec.id, None)  # its base holds what this run did not write
+
+    def _delete_bases(
+        self, conn: Connection, side: Side, entity: Entity, ids: Collection[str]
+    ) -> None:
+        self.store.delete_records(conn, self.connection, side, entity, ids)
+        versions = self.echoes.get((side, entity))
+        if versions:
+            for rid in ids:
+                versions.pop(rid, None)
+
     def _forget(
         self, conn: Connection, entity: Entity, a_id: str, b_id: str, children: bool = True
     ) -> None:
@@ -832,16 +879,16 @@ class Applier:
         a_ids = [a for a, _ in pairs]
         b_ids = [b for _, b in pairs]
         self.store.delete_link_pairs(conn, self.connection, entity, pairs)
-        self.store.delete_records(conn, self.connection, "a", entity, a_ids)
-        self.store.delete_records(conn, self.connection, "b", entity, b_ids)
+        self._delete_bases(conn, "a", entity, a_ids)
+        self._delete_bases(conn, "b", entity, b_ids)
         self._release(conn, [("a", entity, a) for a in a_ids] + [("b", entity, b) for b in b_ids])
         if entity == "contact" and children:
             for child in CHILD_ENTITIES:
                 kids_a = self.store.child_ids(self.connection, "a", child, a_ids, conn=conn)
                 kids_b = self.store.child_ids(self.connection, "b", child, b_ids, conn=conn)
                 self.store.delete_links(conn, self.connection, child, kids_a)
-                self.store.delete_records(conn, self.connection, "a", child, kids_a)
-                self.store.delete_records(conn, self.connection, "b", child, kids_b)
+                self._delete_bases(conn, "a", child, kids_a)
+                self._delete_bases(conn, "b", child, kids_b)
 
     def _finish_run(self, conn: Connection, prepared: Prepared, tally: _Tally) -> None:
         plan = prepared.plan
@@ -879,9 +926,9 @@ class Applier:
                     bases[side].append(self._stored(rec, linked=False))
             gone = prepared.pending_gone.get((side, entity), set())
             if gone:
-                self.store.delete_records(conn, self.connection, side, entity, gone)
-        for side in ("a", "b"):
-            self.store.put_records(conn, self.connection, side, bases[side])
+                self._delete_bases(conn, side, entity, gone)
+        for side in SIDES:
+            self._put_bases(conn, side, bases[side])
         if self.in_quarantine:
             self._release(conn, self._settled_without_a_write(prepared, tally.quarantined))
         # Conflicts: held ones stay open for review; the rest are history.
