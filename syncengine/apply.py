@@ -670,10 +670,16 @@ class Applier:
                 self._release(conn, unit.record_keys())
             into = created if unit.ops[0].action is Action.CREATE else bases
             self._settle_unit(conn, unit, prepared, into, new_links, fresh_links, gone)
+        wrote: dict[Side, set[str]] = {side: set() for side in self._echo_sides}
+        if wrote:
+            for u in chunk:
+                if u.ok:
+                    for side, rec in u.results.items():
+                        if side in wrote:
+                            wrote[side].add(rec.id)
         for side in SIDES:
-            wrote = {r.id for u in chunk if u.ok for s, r in u.results.items() if s == side}
-            self._put_bases(conn, side, bases[side], wrote=wrote)
-            self._put_bases(conn, side, created[side], fresh=True, wrote=wrote)
+            self._put_bases(conn, side, bases[side], wrote=wrote.get(side, ()))
+            self._put_bases(conn, side, created[side], fresh=True, wrote=wrote.get(side, ()))
         if new_links:
             self.store.put_links(
                 conn, self.connection, [(e, a, b, "live") for e, a, b in new_links]

@@ -259,10 +259,18 @@ class SyncEngine:
                 )
             linked_ids: dict[Side, set[str]] = {"a": set(links_a), "b": set(links_b)}
             for side, read in _by_side(ra, rb):
-                new = {rid: r for rid, r in read.changed.items() if rid not in linked_ids[side]}
                 pending_ids = self.store.pending_ids(self.connection, side, entity)
                 gone = pending_ids & read.deleted
                 pending_gone[(side, entity)] = gone
+                # Where none of the changed records is linked (a first sync) and none is
+                # pending beside them, the new records are the changed ones: the same
+                # dict serves (no copy of a million entries; nothing reads ``changed``
+                # once the plan is made).
+                new = (
+                    read.changed
+                    if not linked_ids[side] and pending_ids <= read.changed.keys()
+                    else {rid: r for rid, r in read.changed.items() if rid not in linked_ids[side]}
+                )
                 todo = {i for i in pending_ids if i not in new and i not in gone}
                 if todo:
                     for sr in self.store.load_records(self.connection, side, entity, todo).values():

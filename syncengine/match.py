@@ -65,9 +65,10 @@ def _groups(
     linked_keys: Mapping[str, Collection[str]],
 ) -> list[DuplicateGroup]:
     groups = []
-    for key in sorted(index):
-        if len(index[key]) == 1 and key not in linked_keys:
-            continue  # nearly every key: one record holds it, no group (no sets built)
+    # Nearly every key is held by one record and no linked one: no group, so neither
+    # sorted nor looked at again.
+    shared = [k for k, ids in index.items() if len(ids) > 1 or k in linked_keys]
+    for key in sorted(shared):
         unlinked_ids = set(index[key])
         members = unlinked_ids | set(linked_keys.get(key, ()))
         if len(members) > 1:
