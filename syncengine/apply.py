@@ -385,6 +385,8 @@ class Applier:
     def _blocked(self, side: Side, entity: Entity) -> str | None:
         """The ``unavailable`` key that stops this write, if any: the side, or the side
         for this entity alone."""
+        if not self.unavailable:
+            return None  # every write of a run asks: no key built while nothing refused
         for key in (side, f"{side}:{entity}"):
             if key in self.unavailable:
                 return key

@@ -123,14 +123,11 @@ def email_key(email: str) -> str | None:
     quoted local parts) goes through email-validator itself.
     """
     email = email.strip()
-    if (
-        _PLAIN_EMAIL.match(email)
-        and len(email) <= 254
-        and len(email.split("@")[0]) <= 64
-        and email.rpartition(".")[2].lower() not in _SPECIAL_USE
-    ):
+    if _PLAIN_EMAIL.match(email) and len(email) <= 254:
+        # The regex admits one "@" and a dotted domain: split once, look at the last label.
         local, _, domain = email.rpartition("@")
-        return f"{local.casefold()}@{domain.lower()}"
+        if len(local) <= 64 and domain.rpartition(".")[2].lower() not in _SPECIAL_USE:
+            return f"{local.casefold()}@{domain.lower()}"
     try:
         normalized = validate_email(email, check_deliverability=False).normalized
     except EmailNotValidError:
