@@ -12,7 +12,7 @@ import bisect
 import itertools
 from array import array
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -24,7 +24,7 @@ from syncengine.errors import (
     TransientAdapterError,
 )
 from syncengine.models import CHILD_ENTITIES, Entity, FieldChange, Record
-from syncengine.normalize import canonical_fields, match_keys
+from syncengine.normalize import canonical_fields, is_canonical, match_keys
 
 
 @dataclass
@@ -183,7 +183,12 @@ class MemoryAdapter:
                 f"{record.entity} needs an existing contact, got {record.parent_id!r}"
             )
         created = self._stamp(
-            record.entity, self.new_id(), self._writable(record), record.parent_id, self._clock()
+            record.entity,
+            self.new_id(),
+            self._writable(record),
+            record.parent_id,
+            self._clock(),
+            shared=True,
         )
         self._after_write()
         return created
@@ -195,12 +200,15 @@ class MemoryAdapter:
         current = self._records.get(entity, {}).get(record_id)
         if current is None:
             raise RecordNotFound(f"memory {entity} {record_id} does not exist", record_id=record_id)
-        writable = self._caps.writable_fields(entity)
+        writable = self._writable_set(entity)
         fields = dict(current.fields)
         for change in changes:
             if change.field in writable:
                 fields[change.field] = change.after
-        updated = self.put(replace(current, fields=fields))
+        # ``fields`` is this call's own dict: the record is stamped with it, not a copy.
+        updated = self._stamp(
+            entity, record_id, fields, current.parent_id, self._clock(), shared=True
+        )
         self._after_write()
         return updated
 
@@ -224,13 +232,22 @@ class MemoryAdapter:
         fields: Mapping[str, Any],
         parent_id: str | None,
         updated_at: datetime,
+        *,
+        shared: bool = False,
     ) -> Record:
-        """Store a record as this side holds it: canonical fields, a new version."""
+        """Store a record as this side holds it: canonical fields, a new version.
+
+        ``shared`` says the caller will not change ``fields`` (the sync's own records,
+        or a dict built for this write): where they are canonical already the record
+        keeps that very dict. A create from a sync then costs the side no copy of the
+        fields its source already holds (a bench contact: 340 of its 620 bytes)."""
         seq = self._last_seq = next(self._seq)
         stamped = Record(
             entity,
             record_id,
-            canonical_fields(fields),
+            fields
+            if shared and type(fields) is dict and is_canonical(fields)
+            else canonical_fields(fields),
             updated_at=updated_at,
             parent_id=parent_id,
             version=str(seq),
@@ -239,12 +256,17 @@ class MemoryAdapter:
         self._append_log(entity, seq, record_id)
         return stamped
 
-    def _writable(self, record: Record) -> dict[str, Any]:
-        writable = self._writable_fields.get(record.entity)
+    def _writable_set(self, entity: Entity) -> frozenset[str]:
+        writable = self._writable_fields.get(entity)
         if writable is None:
-            writable = self._writable_fields[record.entity] = self._caps.writable_fields(
-                record.entity
-            )
+            writable = self._writable_fields[entity] = self._caps.writable_fields(entity)
+        return writable
+
+    def _writable(self, record: Record) -> Mapping[str, Any]:
+        """The fields this side takes: the record's own mapping when it holds no others."""
+        writable = self._writable_set(record.entity)
+        if writable.issuperset(record.fields):
+            return record.fields
         return {k: v for k, v in record.fields.items() if k in writable}
 
     def _cursor(self) -> str:

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from adapters.base import Adapter, Batching, KeyLookup
+from adapters.base import Adapter, Batching, ImmediateChanges, KeyLookup
 from state.store import Store, StoredRecord, now, stored
 from syncengine.errors import (
     AdapterError,
@@ -127,21 +127,67 @@ def _side(op_side: str) -> Side:
     return "a" if op_side == "a" else "b"
 
 
-def _units(ops: Sequence[Op]) -> list[Unit]:
-    """One unit per create, one per pair for the rest (in the order ops first name them)."""
-    units: list[Unit] = []
-    by_pair: dict[tuple[str, str, str], Unit] = {}
+def _unit_ops(ops: Sequence[Op]) -> list[Op | list[Op]]:
+    """The ops of each unit, in the order ops first name them: a create alone, as it
+    is (no list: a first sync holds a million of them), the ops of one pair as a list.
+    Units are made from these one chunk at a time and dropped with it (``_unit``)."""
+    groups: list[Op | list[Op]] = []
+    by_pair: dict[tuple[str, str, str], list[Op]] = {}
     for op in ops:
         if op.action is Action.CREATE:
-            units.append(Unit(op.entity, [op], op.a_id, op.b_id))
+            groups.append(op)
             continue
         key = (op.entity, op.a_id or "", op.b_id or "")
-        unit = by_pair.get(key)
-        if unit is None:
-            unit = by_pair[key] = Unit(op.entity, [], op.a_id, op.b_id)
-            units.append(unit)
-        unit.ops.append(op)
-    return units
+        group = by_pair.get(key)
+        if group is None:
+            group = by_pair[key] = []
+            groups.append(group)
+        group.append(op)
+    return groups
+
+
+def _unit(group: Op | list[Op]) -> Unit:
+    ops = [group] if isinstance(group, Op) else group
+    return Unit(ops[0].entity, ops, ops[0].a_id, ops[0].b_id)
+
+
+@dataclass
+class _Tally:
+    """What the end of a run needs to know of its units, gathered chunk by chunk, so
+    that no unit outlives its chunk."""
+
+    pairs: set[tuple[Entity, str | None, str | None]] = field(default_factory=set)
+    """The pair of every unit that is not a create (a create names one id: never a pair
+    in play, a conflict's pair or a resolution's)."""
+    failed: set[tuple[Entity, str | None, str | None]] = field(default_factory=set)
+    """Of those, the pairs whose unit did not fully succeed."""
+    done: dict[tuple[Side, Entity], set[str]] = field(default_factory=dict)
+    """Records with no link that a unit settled: the sources of creates, both ends of links."""
+    quarantined: set[tuple[Side, Entity, str]] = field(default_factory=set)
+    """Records that were in quarantine when the run began and that a unit concerns."""
+
+    def add(self, unit: Unit, in_quarantine: Collection[tuple[Side, Entity, str]]) -> None:
+        ok = unit.ok
+        if unit.ops[0].action is not Action.CREATE:
+            key = (unit.entity, unit.a_id, unit.b_id)
+            self.pairs.add(key)
+            if not ok:
+                self.failed.add(key)
+        if ok:
+            for op in unit.ops:
+                if op.action is Action.CREATE:
+                    self.mark((other(_side(op.side)), op.entity), op.source_id or "")
+                elif op.action is Action.LINK:
+                    self.mark(("a", op.entity), op.a_id or "")
+                    self.mark(("b", op.entity), op.b_id or "")
+        if in_quarantine:
+            self.quarantined |= {k for k in unit.record_keys() if k in in_quarantine}
+
+    def mark(self, kind: tuple[Side, Entity], rid: str) -> None:
+        found = self.done.get(kind)
+        if found is None:
+            found = self.done[kind] = set()
+        found.add(rid)
 
 
 def _sides_written(unit: Unit) -> list[Side]:
@@ -194,11 +240,21 @@ class Applier:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     """The engine's clock: when a full pass happened is stamped with it."""
     in_quarantine: set[tuple[Side, Entity, str]] = field(default_factory=set)
-    claimed: set[tuple[str, str, str]] = field(default_factory=set)
-    """(side, entity, id) of records this run links to a counterpart."""
+    claimed: dict[tuple[Side, Entity], set[str]] = field(default_factory=dict)
+    """Per side and entity, ids of records this run links to a counterpart (sets of ids,
+    not of (side, entity, id) tuples: a first sync claims a million records)."""
     stopped: bool = False
     created: dict[tuple[Side, Entity, str], str] = field(default_factory=dict)
-    """(target side, entity, source id) -> new id, for children of contacts created now."""
+    """(target side, entity, source id) -> new id, for children of contacts created now:
+    kept only for the contacts a child create of this plan waits for (``parents_wanted``)."""
+    echoes: dict[tuple[Side, Entity], dict[str, str]] = field(default_factory=dict)
+    """Per side with an immediate change feed and entity: id -> version of every record
+    this run wrote there whose base holds that very version now. A feed read right after
+    the run shows these records at these versions: the engine takes them for echoes
+    without reading their bases back (``SyncEngine._absorb_echoes``)."""
+    parents_wanted: set[tuple[Side, str]] = field(default_factory=set)
+    """(target side, source contact id) of every contact whose new id a child create of
+    this plan needs (its parent on the target side is not known when planned)."""
     unavailable: dict[str, str] = field(default_factory=dict)
     """What refused a write with ``SideUnavailable`` in this run -> why: a side (``"b"``),
     or one entity of it (``"b:appointment"``). No further op is sent there; the engine
@@ -211,6 +267,10 @@ class Applier:
     """Per side, its ``write_concurrency`` slots; empty when the run is sequential."""
     _aborted: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     """Set when a worker raised (a crash, a bug): no other worker starts another op."""
+    _echo_sides: set[Side] = field(default_factory=set, init=False, repr=False)
+    """The sides with an immediate change feed, whose ``echoes`` are kept."""
+    _last_stored: StoredRecord | None = field(default=None, init=False, repr=False)
+    """The base ``_stored`` built last (see there)."""
 
     def adapter(self, side: Side) -> Adapter:
         return self.a if side == "a" else self.b
@@ -260,7 +320,7 @@ class Applier:
         parent = self._parent_on(side, op)
         if op.entity in CHILD_ENTITIES and parent is None:
             raise RecordRejected(f"{op.entity} {source_id}: its contact is not on side {side} yet")
-        record = Record(op.entity, source_id, dict(op.fields), parent_id=parent)
+        record = Record(op.entity, source_id, op.fields, parent_id=parent)
         if (side, op.entity, source_id) in inflight and isinstance(adapter, KeyLookup):
             # A previous run may have created it before it could record the id: take an
             # unclaimed record with the same key (identical notes: any one of them).
@@ -293,12 +353,18 @@ class Applier:
             return existing
         assert isinstance(result, Record)
         with self._lock:
-            self.claimed.add((side, op.entity, result.id))
+            self._claim(side, op.entity, result.id)
         return result
+
+    def _claim(self, side: Side, entity: Entity, record_id: str) -> None:
+        ids = self.claimed.get((side, entity))
+        if ids is None:
+            ids = self.claimed[(side, entity)] = set()
+        ids.add(record_id)
 
     def _claimed(self, side: Side, entity: Entity, record_id: str) -> bool:
         """Whether a record already has a counterpart (linked, or claimed by this run)."""
-        if (side, entity, record_id) in self.claimed:
+        if record_id in self.claimed.get((side, entity), ()):
             return True
         return bool(self.store.links_by_ids(self.connection, entity, side, [record_id]))
 
@@ -308,7 +374,7 @@ class Applier:
         with self._lock:
             if self._claimed(side, entity, record.id):
                 return False
-            self.claimed.add((side, entity, record.id))
+            self._claim(side, entity, record.id)
             return True
 
     def _slot(self, side: Side) -> AbstractContextManager[Any]:
@@ -319,6 +385,8 @@ class Applier:
     def _blocked(self, side: Side, entity: Entity) -> str | None:
         """The ``unavailable`` key that stops this write, if any: the side, or the side
         for this entity alone."""
+        if not self.unavailable:
+            return None  # every write of a run asks: no key built while nothing refused
         for key in (side, f"{side}:{entity}"):
             if key in self.unavailable:
                 return key
@@ -389,8 +457,9 @@ class Applier:
             if op.action is Action.CREATE:
                 result = self._create(unit, op, inflight)
                 unit.results[side] = result
-                with self._lock:
-                    self.created[(side, op.entity, op.source_id or "")] = result.id
+                if (side, op.source_id or "") in self.parents_wanted and op.entity == "contact":
+                    with self._lock:
+                        self.created[(side, op.entity, op.source_id or "")] = result.id
                 return OpOutcome(op, OpStatus.DONE, result_id=result.id)
             target = op.target_id or ""
             if op.action is Action.UPDATE:
@@ -425,14 +494,27 @@ class Applier:
         }
         with self.store.transaction() as conn:
             self.store.settle_interrupted(conn, self.connection, self.run_id)
-        self.claimed = {
-            (side, op.entity, rid)
-            for op in plan.operations
-            if op.action is not Action.CREATE
-            for side, rid in (("a", op.a_id), ("b", op.b_id))
-            if rid
+        self._echo_sides = {
+            side
+            for side in SIDES
+            if isinstance(self.adapter(side), ImmediateChanges)
+            and getattr(self.adapter(side), "immediate_changes", False)
         }
-        units = _units(plan.operations)
+        self.claimed = {}
+        for op in plan.operations:
+            if op.action is Action.CREATE:
+                if op.entity in CHILD_ENTITIES:
+                    target = _side(op.side)
+                    wanted = op.parent_a_id if target == "a" else op.parent_b_id
+                    source_parent = op.parent_b_id if target == "a" else op.parent_a_id
+                    if wanted is None and source_parent is not None:
+                        self.parents_wanted.add((target, source_parent))
+                continue
+            ends: tuple[tuple[Side, str | None], ...] = (("a", op.a_id), ("b", op.b_id))
+            for side, rid in ends:
+                if rid:
+                    self._claim(side, op.entity, rid)
+        groups = _unit_ops(plan.operations)
         concurrency = {
             side: max(1, self.adapter(side).capabilities().write_concurrency) for side in SIDES
         }
@@ -444,40 +526,45 @@ class Applier:
                     pool = ThreadPoolExecutor(n, thread_name_prefix=f"apply-{side}")
                     workers[side] = pools.enter_context(_shut_down(pool))
             try:
-                outcomes = self._apply_chunks(prepared, units, inflight, workers, concurrency)
+                outcomes, tally = self._apply_chunks(
+                    prepared, groups, inflight, workers, concurrency
+                )
             except BaseException:
                 self._aborted.set()  # e.g. Ctrl-C on the applier's thread: workers stop too
                 raise
             finally:
                 self._slots = {}
         with self.store.transaction() as conn:
-            self._finish_run(conn, prepared, units)
+            self._finish_run(conn, prepared, tally)
         return outcomes
 
     def _apply_chunks(
         self,
         prepared: Prepared,
-        units: list[Unit],
+        groups: list[Op | list[Op]],
         inflight: set[tuple[str, str, str]],
         workers: dict[Side, ThreadPoolExecutor],
         concurrency: dict[Side, int],
-    ) -> list[OpOutcome]:
+    ) -> tuple[list[OpOutcome], _Tally]:
         total = len(prepared.plan.operations)
         done = 0
         outcomes: list[OpOutcome] = []
+        tally = _Tally()
         seq = 0
-        for start in range(0, len(units), CHUNK_UNITS):
+        for start in range(0, len(groups), CHUNK_UNITS):
             if self.should_stop():
                 # A clean point: every journaled op so far is settled. The rest is
                 # planned again next run (cursors stay where they were).
                 self.stopped = True
-                outcomes += [
-                    OpOutcome(op, OpStatus.SKIPPED, error="the run was stopped before this op")
-                    for u in units[start:]
-                    for op in u.ops
-                ]
+                for group in groups[start:]:
+                    unit = _unit(group)
+                    tally.add(unit, self.in_quarantine)
+                    outcomes += [
+                        OpOutcome(op, OpStatus.SKIPPED, error="the run was stopped before this op")
+                        for op in unit.ops
+                    ]
                 break
-            chunk = units[start : start + CHUNK_UNITS]
+            chunk = [_unit(group) for group in groups[start : start + CHUNK_UNITS]]
             rows = []
             journaled_at = now()  # one moment: the chunk's journal commits as one
             for unit in chunk:
@@ -501,13 +588,15 @@ class Applier:
             with self.store.transaction() as conn:
                 self._finish_chunk(conn, chunk, rows, prepared)
             self.heartbeat()
+            for u in chunk:
+                tally.add(u, self.in_quarantine)
             outcomes += [o for u in chunk for o in u.outcomes]
             outcomes += [
                 OpOutcome(op, OpStatus.SKIPPED, error="an earlier op of this record failed")
                 for u in chunk
                 for op in u.ops[len(u.outcomes) :]
             ]
-        return outcomes
+        return outcomes, tally
 
     def _run_parallel(
         self,
@@ -585,9 +674,16 @@ class Applier:
                 self._release(conn, unit.record_keys())
             into = created if unit.ops[0].action is Action.CREATE else bases
             self._settle_unit(conn, unit, prepared, into, new_links, fresh_links, gone, replaced)
-        for side in ("a", "b"):
-            self.store.put_records(conn, self.connection, side, bases[side])
-            self.store.put_records(conn, self.connection, side, created[side], fresh=True)
+        wrote: dict[Side, set[str]] = {side: set() for side in self._echo_sides}
+        if wrote:
+            for u in chunk:
+                if u.ok:
+                    for side, rec in u.results.items():
+                        if side in wrote:
+                            wrote[side].add(rec.id)
+        for side in SIDES:
+            self._put_bases(conn, side, bases[side], wrote=wrote.get(side, ()))
+            self._put_bases(conn, side, created[side], fresh=True, wrote=wrote.get(side, ()))
         for (side, entity), ids in replaced.items():
             self.store.delete_records(conn, self.connection, side, entity, ids)
         if new_links:
@@ -727,12 +823,11 @@ class Applier:
             self.store.release(conn, self.connection, side, entity, ids)
 
     def _settled_without_a_write(
-        self, prepared: Prepared, units: list[Unit]
+        self, prepared: Prepared, with_a_unit: Collection[tuple[Side, Entity, str]]
     ) -> list[tuple[Side, Entity, str]]:
         """Quarantined records this run looked at and had nothing to write for (the pair
         agrees now, the record waits in a duplicate group, or it is gone): nothing is
         refused any more. Those with a unit were settled with it, or stay quarantined."""
-        with_a_unit = set().union(*(u.record_keys() for u in units))
         paired = {("a", e, a) for e, a, _ in prepared.pairs} | {
             ("b", e, b) for e, _, b in prepared.pairs
         }
@@ -750,7 +845,51 @@ class Applier:
         return out
 
     def _stored(self, record: Record, linked: bool = True) -> StoredRecord:
-        return stored_base(record, self.policy, linked)
+        """The record's stored base. The two records of a pair often hold one and the
+        same fields mapping (a side that keeps what a create sent it): the second then
+        reuses the first's JSON text, fingerprint and match keys."""
+        last = self._last_stored
+        if (
+            last is not None
+            and last.record.fields is record.fields
+            and last.record.entity == record.entity
+        ):
+            return StoredRecord(record, last.fingerprint, linked, last.keys, last.data)
+        self._last_stored = out = stored_base(record, self.policy, linked)
+        return out
+
+    def _put_bases(
+        self,
+        conn: Connection,
+        side: Side,
+        records: Sequence[StoredRecord],
+        *,
+        fresh: bool = False,
+        wrote: Collection[str] = (),
+    ) -> None:
+        """Store bases of one side; ``wrote`` names the records this run wrote there (as
+        the side returned them), whose versions go into ``echoes``."""
+        self.store.put_records(conn, self.connection, side, records, fresh=fresh)
+        if side not in self._echo_sides:
+            return
+        for sr in records:
+            rec = sr.record
+            versions = self.echoes.get((side, rec.entity))
+            if versions is None:
+                versions = self.echoes[(side, rec.entity)] = {}
+            if rec.id in wrote and rec.version is not None:
+                versions[rec.id] = rec.version
+            else:
+                versions.pop(rec.id, None)  # its base holds what this run did not write
+
+    def _delete_bases(
+        self, conn: Connection, side: Side, entity: Entity, ids: Collection[str]
+    ) -> None:
+        self.store.delete_records(conn, self.connection, side, entity, ids)
+        versions = self.echoes.get((side, entity))
+        if versions:
+            for rid in ids:
+                versions.pop(rid, None)
 
     def _forget(
         self, conn: Connection, entity: Entity, a_id: str, b_id: str, children: bool = True
@@ -770,21 +909,21 @@ class Applier:
         a_ids = [a for a, _ in pairs]
         b_ids = [b for _, b in pairs]
         self.store.delete_link_pairs(conn, self.connection, entity, pairs)
-        self.store.delete_records(conn, self.connection, "a", entity, a_ids)
-        self.store.delete_records(conn, self.connection, "b", entity, b_ids)
+        self._delete_bases(conn, "a", entity, a_ids)
+        self._delete_bases(conn, "b", entity, b_ids)
         self._release(conn, [("a", entity, a) for a in a_ids] + [("b", entity, b) for b in b_ids])
         if entity == "contact" and children:
             for child in CHILD_ENTITIES:
                 kids_a = self.store.child_ids(self.connection, "a", child, a_ids, conn=conn)
                 kids_b = self.store.child_ids(self.connection, "b", child, b_ids, conn=conn)
                 self.store.delete_links(conn, self.connection, child, kids_a)
-                self.store.delete_records(conn, self.connection, "a", child, kids_a)
-                self.store.delete_records(conn, self.connection, "b", child, kids_b)
+                self._delete_bases(conn, "a", child, kids_a)
+                self._delete_bases(conn, "b", child, kids_b)
 
-    def _finish_run(self, conn: Connection, prepared: Prepared, units: list[Unit]) -> None:
+    def _finish_run(self, conn: Connection, prepared: Prepared, tally: _Tally) -> None:
         plan = prepared.plan
-        touched = {(u.entity, u.a_id, u.b_id) for u in units}
-        failed_pairs = {(u.entity, u.a_id, u.b_id) for u in units if not u.ok}
+        touched = tally.pairs
+        failed_pairs = tally.failed
         bases: dict[Side, list[StoredRecord]] = {"a": [], "b": []}
         held: dict[tuple[str, str, str], list[str]] = {}
         for c in plan.conflicts:
@@ -810,31 +949,23 @@ class Applier:
         for entity, pairs in forgets.items():
             self._forget_many(conn, entity, pairs)
         # Records still without a link wait as pending, so they are looked at again.
-        done_sources: set[tuple[Side, str, str]] = set()
-        for u in units:
-            if u.ok:
-                for op in u.ops:
-                    if op.action is Action.CREATE:
-                        done_sources.add((other(_side(op.side)), op.entity, op.source_id or ""))
-                    elif op.action is Action.LINK:
-                        done_sources.add(("a", op.entity, op.a_id or ""))
-                        done_sources.add(("b", op.entity, op.b_id or ""))
         for (side, entity), recs in prepared.unlinked.items():
+            settled = tally.done.get((side, entity), set())
             for rid, rec in recs.items():
-                if (side, entity, rid) not in done_sources:
+                if rid not in settled:
                     bases[side].append(self._stored(rec, linked=False))
             gone = prepared.pending_gone.get((side, entity), set())
             if gone:
-                self.store.delete_records(conn, self.connection, side, entity, gone)
-        for side in ("a", "b"):
-            self.store.put_records(conn, self.connection, side, bases[side])
+                self._delete_bases(conn, side, entity, gone)
+        for side in SIDES:
+            self._put_bases(conn, side, bases[side])
         if self.in_quarantine:
-            self._release(conn, self._settled_without_a_write(prepared, units))
+            self._release(conn, self._settled_without_a_write(prepared, tally.quarantined))
         # Conflicts: held ones stay open for review; the rest are history.
         rows = [_conflict_row(c) for c in plan.conflicts]
         self.store.record_conflicts(conn, self.connection, self.run_id, rows)
         in_play = {f"{e}:{a}:{b}" for (e, a, b) in prepared.pairs} | {
-            f"{u.entity}:{u.a_id}:{u.b_id}" for u in units
+            f"{e}:{a}:{b}" for (e, a, b) in tally.pairs
         }
         self.store.supersede_conflicts(
             conn,
@@ -943,7 +1074,7 @@ _payload_text = json.JSONEncoder(sort_keys=True, default=str).encode
 def _journal_row(run_id: int, connection: str, seq: int, op: Op, at: datetime) -> dict[str, Any]:
     payload = {
         "changes": {c.field: {"from": c.before, "to": c.after} for c in op.changes},
-        "fields": dict(op.fields),
+        "fields": op.fields if type(op.fields) is dict else dict(op.fields),
         "parent_a_id": op.parent_a_id,
         "parent_b_id": op.parent_b_id,
         "reason": op.reason,

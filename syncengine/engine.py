@@ -271,10 +271,18 @@ class SyncEngine:
                 )
             linked_ids: dict[Side, set[str]] = {"a": set(links_a), "b": set(links_b)}
             for side, read in _by_side(ra, rb):
-                new = {rid: r for rid, r in read.changed.items() if rid not in linked_ids[side]}
                 pending_ids = self.store.pending_ids(self.connection, side, entity)
                 gone = pending_ids & read.deleted
                 pending_gone[(side, entity)] = gone
+                # Where none of the changed records is linked (a first sync) and none is
+                # pending beside them, the new records are the changed ones: the same
+                # dict serves (no copy of a million entries; nothing reads ``changed``
+                # once the plan is made).
+                new = (
+                    read.changed
+                    if not linked_ids[side] and pending_ids <= read.changed.keys()
+                    else {rid: r for rid, r in read.changed.items() if rid not in linked_ids[side]}
+                )
                 todo = {i for i in pending_ids if i not in new and i not in gone}
                 if todo:
                     for sr in self.store.load_records(self.connection, side, entity, todo).values():
@@ -481,7 +489,7 @@ class SyncEngine:
             if not applier.stopped and not applier.unavailable:
                 # Cursors stayed where they were for a stopped run or a refusing side:
                 # moving them past echoes would skip what was not applied.
-                self._absorb_echoes(prepared)
+                self._absorb_echoes(prepared, applier.echoes)
             self.store.finish_run(
                 run_id,
                 "stopped" if applier.stopped else "partial" if failed else "ok",
@@ -500,10 +508,16 @@ class SyncEngine:
         finally:
             self.store.checkpoint_in_background()
 
-    def _absorb_echoes(self, prepared: Prepared) -> None:
+    def _absorb_echoes(
+        self, prepared: Prepared, echoes: Mapping[tuple[Side, Entity], Mapping[str, str]]
+    ) -> None:
         """Read this run's own writes back from sides with an immediate change feed and
         move their cursors past them, so the next run does not list (and compare) every
-        record this run wrote. Skipped where anything else changed meanwhile."""
+        record this run wrote. Skipped where anything else changed meanwhile.
+
+        A record at the version the applier wrote and stored as its base (``echoes``)
+        is an echo as it stands; only the rest are compared with their stored bases
+        (after a first sync: none, instead of the whole base read back)."""
         moved: list[tuple[Side, Entity, str, datetime | None]] = []
         cursors = self.store.cursors(self.connection)
         for (side, entity), read in prepared.reads.items():
@@ -515,11 +529,13 @@ class SyncEngine:
             snap = adapter.changes_since(entity, read.cursor)
             if snap.cursor is None or snap.cursor == read.cursor:
                 continue
-            ids = [r.id for r in snap.records] + list(snap.deleted_ids)
+            wrote = echoes.get((side, entity), {})
+            unsure = [r for r in snap.records if r.version is None or wrote.get(r.id) != r.version]
+            ids = [r.id for r in unsure] + list(snap.deleted_ids)
             stored = self.store.fingerprints(
                 self.connection, side, entity, ids if len(ids) <= BULK_LOOKUP_LIMIT else None
             )
-            if only_echoes(snap, stored):
+            if only_echoes(replace(snap, records=unsure), stored):
                 last_full = cursors.get((side, entity), (None, None))[1]
                 moved.append((side, entity, snap.cursor, last_full))
         if moved:

@@ -21,7 +21,7 @@ from adapters.base import Adapter, Incremental, Snapshot
 from syncengine.errors import MalformedRecord
 from syncengine.fingerprint import fingerprint
 from syncengine.models import Entity, Record, Side
-from syncengine.normalize import canonical_fields
+from syncengine.normalize import canonical_fields, is_canonical
 
 
 @dataclass
@@ -96,10 +96,13 @@ def ingest(
         known = stored.get(rec.id)
         if known is not None and rec.version is not None and known[2] == rec.version:
             continue  # same version as the base: unchanged, no hashing needed
-        fields = canonical_fields(rec.fields)
+        # Most sides hand over canonical records already: checked, not rebuilt.
+        same = is_canonical(rec.fields)
+        fields = rec.fields if same else canonical_fields(rec.fields)
         # A record the base does not hold is new whatever its content: no hash for it.
         if known is None or known[0] != fingerprint(fields):
-            changed[rec.id] = rec if fields == rec.fields else replace(rec, fields=fields)
+            same = same or fields == rec.fields
+            changed[rec.id] = rec if same else replace(rec, fields=fields)
     bad_ids = {p.record_id for p in snap.problems if p.record_id}
     if snap.complete:
         if any(p.record_id is None for p in snap.problems):

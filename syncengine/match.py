@@ -55,9 +55,20 @@ def duplicate_groups(
     linked_keys: Mapping[str, Collection[str]],
 ) -> list[DuplicateGroup]:
     """Groups of one side's records sharing a key, where at least one is unlinked."""
-    index = _index(unlinked, keys_of)
+    return _groups(side, entity, _index(unlinked, keys_of), linked_keys)
+
+
+def _groups(
+    side: Side,
+    entity: Entity,
+    index: Mapping[str, list[str]],
+    linked_keys: Mapping[str, Collection[str]],
+) -> list[DuplicateGroup]:
     groups = []
-    for key in sorted(index):
+    # Nearly every key is held by one record and no linked one: no group, so neither
+    # sorted nor looked at again.
+    shared = [k for k, ids in index.items() if len(ids) > 1 or k in linked_keys]
+    for key in sorted(shared):
         unlinked_ids = set(index[key])
         members = unlinked_ids | set(linked_keys.get(key, ()))
         if len(members) > 1:
@@ -108,14 +119,17 @@ def match_contacts(
     out = MatchResult()
     keys_a = {r.id: match_keys(r, region, key_kinds) for r in unlinked_a}
     keys_b = {r.id: match_keys(r, region, key_kinds) for r in unlinked_b}
-    out.groups = duplicate_groups("a", "contact", unlinked_a, keys_a, linked_keys_a)
-    out.groups += duplicate_groups("b", "contact", unlinked_b, keys_b, linked_keys_b)
+    index_a, index_b = _index(unlinked_a, keys_a), _index(unlinked_b, keys_b)
+    out.groups = _groups("a", "contact", index_a, linked_keys_a)
+    out.groups += _groups("b", "contact", index_b, linked_keys_b)
     for g in out.groups:
         out.held.update((g.side, rid) for rid in g.held_ids)
     # A record whose key leads into a duplicate group on the other side waits with it:
     # linking it to one member or creating it again would both be wrong.
     group_keys = {(g.side, g.key) for g in out.groups}
     for side, records, keys in (("b", unlinked_b, keys_b), ("a", unlinked_a, keys_a)):
+        if not any(g.side != side for g in out.groups):
+            continue  # no group on the other side to lead into
         for r in records:
             if any(("a" if side == "b" else "b", k) in group_keys for k in keys[r.id]):
                 out.held.add((side, r.id))  # type: ignore[arg-type]
@@ -125,7 +139,16 @@ def match_contacts(
     }
     pairing = _Pairing(
         out,
-        index={"a": _index(free["a"].values(), keys_a), "b": _index(free["b"].values(), keys_b)},
+        # The index of all records serves as the index of the free ones where none is
+        # held (the common case): a first sync builds one index of a million keys, not two.
+        index={
+            "a": index_a
+            if len(free["a"]) == len(unlinked_a)
+            else _index(free["a"].values(), keys_a),
+            "b": index_b
+            if len(free["b"]) == len(unlinked_b)
+            else _index(free["b"].values(), keys_b),
+        },
         free=free,
         kept={s: _survivors_by_key(s, survivors, region, key_kinds) for s in SIDES},
     )
@@ -156,7 +179,12 @@ class _Pairing:
     claimed: set[tuple[Side, str]] = field(default_factory=set)
 
     def settle_kind(self, kind: str) -> None:
-        keys = {k for s in SIDES for k in (*self.index[s], *self.kept[s]) if _kind(k) == kind}
+        # Only a key held on both sides, or by a survivor, can link or hold anything
+        # (``settle``): a key of one side's new records alone settles nothing.
+        index_a, index_b = self.index["a"], self.index["b"]
+        small, large = (index_a, index_b) if len(index_a) <= len(index_b) else (index_b, index_a)
+        keys = {k for k in small if k in large and _kind(k) == kind}
+        keys.update(k for s in SIDES for k in self.kept[s] if _kind(k) == kind)
         for key in sorted(keys):
             self.settle(key)
 

@@ -72,6 +72,38 @@ def canonical_fields(fields: Mapping[str, JSON]) -> dict[str, JSON]:
     return out
 
 
+def is_canonical(fields: Mapping[str, JSON]) -> bool:
+    """Whether ``canonical_fields(fields)`` would equal ``fields``: a check that builds
+    nothing, so a side that already holds canonical records (every record a run reads
+    back, every create it sends) keeps its dict instead of a copy of it."""
+    last: str | None = None
+    for key, value in fields.items():
+        if last is not None and key <= last:
+            return False  # canonical_fields sorts the names
+        last = key
+        if type(value) is str:
+            if key in _STRUCTURED or not value or value.strip() is not value:
+                return False
+        elif key == "tags":
+            if type(value) is not list or not value or not _canonical_tags(value):
+                return False
+        elif value is None or _canonical_value(key, value) != value:
+            return False
+    return True
+
+
+def _canonical_tags(tags: list[Any]) -> bool:
+    """Tags as ``_canonical_value`` leaves them: trimmed, unique, sorted strings."""
+    last: str | None = None
+    for tag in tags:
+        if type(tag) is not str or not tag or tag.strip() is not tag:
+            return False
+        if last is not None and tag <= last:
+            return False
+        last = tag
+    return True
+
+
 _PLAIN_EMAIL = re.compile(
     r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
@@ -91,14 +123,11 @@ def email_key(email: str) -> str | None:
     quoted local parts) goes through email-validator itself.
     """
     email = email.strip()
-    if (
-        _PLAIN_EMAIL.match(email)
-        and len(email) <= 254
-        and len(email.split("@")[0]) <= 64
-        and email.rpartition(".")[2].lower() not in _SPECIAL_USE
-    ):
+    if _PLAIN_EMAIL.match(email) and len(email) <= 254:
+        # The regex admits one "@" and a dotted domain: split once, look at the last label.
         local, _, domain = email.rpartition("@")
-        return f"{local.casefold()}@{domain.lower()}"
+        if len(local) <= 64 and domain.rpartition(".")[2].lower() not in _SPECIAL_USE:
+            return f"{local.casefold()}@{domain.lower()}"
     try:
         normalized = validate_email(email, check_deliverability=False).normalized
     except EmailNotValidError:
