@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 from syncengine.capabilities import Capabilities
 from syncengine.errors import MalformedRecord
@@ -38,6 +38,7 @@ __all__ = [
     "Snapshot",
     "TokenVault",
     "WriteCost",
+    "feeds_immediately",
 ]
 
 
@@ -163,6 +164,11 @@ class ImmediateChanges(Incremental, Protocol):
     next run does not list them again. GHL's search lags: it is not one of these."""
 
     immediate_changes: bool
+
+
+def feeds_immediately(adapter: object) -> TypeGuard[ImmediateChanges]:
+    """Whether a side's change feed shows a write as soon as it returns."""
+    return isinstance(adapter, ImmediateChanges) and adapter.immediate_changes
 
 
 @runtime_checkable

@@ -61,7 +61,6 @@ class MemoryAdapter:
         """Per entity, the sequence number and the record id of every change, in order, as
         two columns: 16 bytes a change instead of a tuple and an int (92 bytes; a bench
         contact costs the side 942 bytes instead of 1,017)."""
-        self._writable_fields: dict[Entity, frozenset[str]] = {}
         self._seq = itertools.count(1)
         self._last_seq = 0
         self._ids = itertools.count(1)
@@ -185,7 +184,7 @@ class MemoryAdapter:
         created = self._stamp(
             record.entity,
             self.new_id(),
-            self._writable(record),
+            self._caps.takes(record.entity, record.fields),
             record.parent_id,
             self._clock(),
             shared=True,
@@ -200,7 +199,7 @@ class MemoryAdapter:
         current = self._records.get(entity, {}).get(record_id)
         if current is None:
             raise RecordNotFound(f"memory {entity} {record_id} does not exist", record_id=record_id)
-        writable = self._writable_set(entity)
+        writable = self._caps.writable_fields(entity)
         fields = dict(current.fields)
         for change in changes:
             if change.field in writable:
@@ -255,19 +254,6 @@ class MemoryAdapter:
         self._records.setdefault(entity, {})[record_id] = stamped
         self._append_log(entity, seq, record_id)
         return stamped
-
-    def _writable_set(self, entity: Entity) -> frozenset[str]:
-        writable = self._writable_fields.get(entity)
-        if writable is None:
-            writable = self._writable_fields[entity] = self._caps.writable_fields(entity)
-        return writable
-
-    def _writable(self, record: Record) -> Mapping[str, Any]:
-        """The fields this side takes: the record's own mapping when it holds no others."""
-        writable = self._writable_set(record.entity)
-        if writable.issuperset(record.fields):
-            return record.fields
-        return {k: v for k, v in record.fields.items() if k in writable}
 
     def _cursor(self) -> str:
         return str(self._last_seq)

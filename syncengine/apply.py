@@ -40,6 +40,7 @@ import json
 import random
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext, suppress
@@ -50,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from adapters.base import Adapter, Batching, ImmediateChanges, KeyLookup
+from adapters.base import Adapter, Batching, KeyLookup, feeds_immediately
 from state.store import Store, StoredRecord, now, stored
 from syncengine.errors import (
     AdapterError,
@@ -161,7 +162,9 @@ class _Tally:
     in play, a conflict's pair or a resolution's)."""
     failed: set[tuple[Entity, str | None, str | None]] = field(default_factory=set)
     """Of those, the pairs whose unit did not fully succeed."""
-    done: dict[tuple[Side, Entity], set[str]] = field(default_factory=dict)
+    done: defaultdict[tuple[Side, Entity], set[str]] = field(
+        default_factory=lambda: defaultdict(set)
+    )
     """Records with no link that a unit settled: the sources of creates, both ends of links."""
     quarantined: set[tuple[Side, Entity, str]] = field(default_factory=set)
     """Records that were in quarantine when the run began and that a unit concerns."""
@@ -176,18 +179,12 @@ class _Tally:
         if ok:
             for op in unit.ops:
                 if op.action is Action.CREATE:
-                    self.mark((other(_side(op.side)), op.entity), op.source_id or "")
+                    self.done[(other(_side(op.side)), op.entity)].add(op.source_id or "")
                 elif op.action is Action.LINK:
-                    self.mark(("a", op.entity), op.a_id or "")
-                    self.mark(("b", op.entity), op.b_id or "")
+                    self.done[("a", op.entity)].add(op.a_id or "")
+                    self.done[("b", op.entity)].add(op.b_id or "")
         if in_quarantine:
             self.quarantined |= {k for k in unit.record_keys() if k in in_quarantine}
-
-    def mark(self, kind: tuple[Side, Entity], rid: str) -> None:
-        found = self.done.get(kind)
-        if found is None:
-            found = self.done[kind] = set()
-        found.add(rid)
 
 
 def _sides_written(unit: Unit) -> list[Side]:
@@ -240,14 +237,18 @@ class Applier:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     """The engine's clock: when a full pass happened is stamped with it."""
     in_quarantine: set[tuple[Side, Entity, str]] = field(default_factory=set)
-    claimed: dict[tuple[Side, Entity], set[str]] = field(default_factory=dict)
+    claimed: defaultdict[tuple[Side, Entity], set[str]] = field(
+        default_factory=lambda: defaultdict(set)
+    )
     """Per side and entity, ids of records this run links to a counterpart (sets of ids,
     not of (side, entity, id) tuples: a first sync claims a million records)."""
     stopped: bool = False
     created: dict[tuple[Side, Entity, str], str] = field(default_factory=dict)
     """(target side, entity, source id) -> new id, for children of contacts created now:
     kept only for the contacts a child create of this plan waits for (``parents_wanted``)."""
-    echoes: dict[tuple[Side, Entity], dict[str, str]] = field(default_factory=dict)
+    echoes: defaultdict[tuple[Side, Entity], dict[str, str]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
     """Per side with an immediate change feed and entity: id -> version of every record
     this run wrote there whose base holds that very version now. A feed read right after
     the run shows these records at these versions: the engine takes them for echoes
@@ -353,14 +354,8 @@ class Applier:
             return existing
         assert isinstance(result, Record)
         with self._lock:
-            self._claim(side, op.entity, result.id)
+            self.claimed[(side, op.entity)].add(result.id)
         return result
-
-    def _claim(self, side: Side, entity: Entity, record_id: str) -> None:
-        ids = self.claimed.get((side, entity))
-        if ids is None:
-            ids = self.claimed[(side, entity)] = set()
-        ids.add(record_id)
 
     def _claimed(self, side: Side, entity: Entity, record_id: str) -> bool:
         """Whether a record already has a counterpart (linked, or claimed by this run)."""
@@ -374,7 +369,7 @@ class Applier:
         with self._lock:
             if self._claimed(side, entity, record.id):
                 return False
-            self._claim(side, entity, record.id)
+            self.claimed[(side, entity)].add(record.id)
             return True
 
     def _slot(self, side: Side) -> AbstractContextManager[Any]:
@@ -494,13 +489,8 @@ class Applier:
         }
         with self.store.transaction() as conn:
             self.store.settle_interrupted(conn, self.connection, self.run_id)
-        self._echo_sides = {
-            side
-            for side in SIDES
-            if isinstance(self.adapter(side), ImmediateChanges)
-            and getattr(self.adapter(side), "immediate_changes", False)
-        }
-        self.claimed = {}
+        self._echo_sides = {side for side in SIDES if feeds_immediately(self.adapter(side))}
+        self.claimed = defaultdict(set)
         for op in plan.operations:
             if op.action is Action.CREATE:
                 if op.entity in CHILD_ENTITIES:
@@ -513,7 +503,7 @@ class Applier:
             ends: tuple[tuple[Side, str | None], ...] = (("a", op.a_id), ("b", op.b_id))
             for side, rid in ends:
                 if rid:
-                    self._claim(side, op.entity, rid)
+                    self.claimed[(side, op.entity)].add(rid)
         groups = _unit_ops(plan.operations)
         concurrency = {
             side: max(1, self.adapter(side).capabilities().write_concurrency) for side in SIDES
@@ -685,7 +675,7 @@ class Applier:
             self._put_bases(conn, side, bases[side], wrote=wrote.get(side, ()))
             self._put_bases(conn, side, created[side], fresh=True, wrote=wrote.get(side, ()))
         for (side, entity), ids in replaced.items():
-            self.store.delete_records(conn, self.connection, side, entity, ids)
+            self._delete_bases(conn, side, entity, ids)
         if new_links:
             self.store.put_links(
                 conn, self.connection, [(e, a, b, "live") for e, a, b in new_links]
@@ -874,9 +864,7 @@ class Applier:
             return
         for sr in records:
             rec = sr.record
-            versions = self.echoes.get((side, rec.entity))
-            if versions is None:
-                versions = self.echoes[(side, rec.entity)] = {}
+            versions = self.echoes[(side, rec.entity)]
             if rec.id in wrote and rec.version is not None:
                 versions[rec.id] = rec.version
             else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from syncengine.models import ENTITIES, FIELDS, Entity
 
@@ -27,8 +28,28 @@ class Capabilities:
     calls wait on the network (GHL: 150-400 ms each, 100 requests / 10 s allowed) needs
     several in flight to use its allowance; the applier runs that many units at a time."""
 
+    _writable: Mapping[Entity, frozenset[str]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+    """``writable_fields`` of every entity, worked out once: a run asks per record."""
+
+    def __post_init__(self) -> None:
+        writable = {
+            e: names - self.read_only_fields.get(e, frozenset()) for e, names in self.fields.items()
+        }
+        object.__setattr__(self, "_writable", writable)
+
     def writable_fields(self, entity: Entity) -> frozenset[str]:
-        return self.fields.get(entity, frozenset()) - self.read_only_fields.get(entity, frozenset())
+        return self._writable.get(entity, frozenset())
+
+    def takes(self, entity: Entity, fields: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The part of ``fields`` this side writes: the mapping itself where it writes
+        all of it (records are never changed in place), so a first sync's million
+        creates copy no fields."""
+        writable = self.writable_fields(entity)
+        if writable.issuperset(fields):
+            return fields
+        return {k: v for k, v in fields.items() if k in writable}
 
     @property
     def read_only(self) -> bool:

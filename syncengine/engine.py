@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from adapters.base import Adapter, CallRecord, ImmediateChanges, WriteCost
+from adapters.base import Adapter, CallRecord, WriteCost, feeds_immediately
 from state.store import Store
 from syncengine.apply import Applier
 from syncengine.ingest import (
@@ -522,9 +522,7 @@ class SyncEngine:
         cursors = self.store.cursors(self.connection)
         for (side, entity), read in prepared.reads.items():
             adapter = self.adapter(side)
-            if read.cursor is None or not (
-                isinstance(adapter, ImmediateChanges) and adapter.immediate_changes
-            ):
+            if read.cursor is None or not feeds_immediately(adapter):
                 continue
             snap = adapter.changes_since(entity, read.cursor)
             if snap.cursor is None or snap.cursor == read.cursor:

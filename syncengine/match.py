@@ -117,37 +117,32 @@ def match_contacts(
     records holding it wait.
     """
     out = MatchResult()
-    keys_a = {r.id: match_keys(r, region, key_kinds) for r in unlinked_a}
-    keys_b = {r.id: match_keys(r, region, key_kinds) for r in unlinked_b}
-    index_a, index_b = _index(unlinked_a, keys_a), _index(unlinked_b, keys_b)
-    out.groups = _groups("a", "contact", index_a, linked_keys_a)
-    out.groups += _groups("b", "contact", index_b, linked_keys_b)
+    unlinked: dict[Side, Sequence[Record]] = {"a": unlinked_a, "b": unlinked_b}
+    linked: dict[Side, Mapping[str, Collection[str]]] = {"a": linked_keys_a, "b": linked_keys_b}
+    keys = {s: {r.id: match_keys(r, region, key_kinds) for r in unlinked[s]} for s in SIDES}
+    index = {s: _index(unlinked[s], keys[s]) for s in SIDES}
+    out.groups = [g for s in SIDES for g in _groups(s, "contact", index[s], linked[s])]
     for g in out.groups:
         out.held.update((g.side, rid) for rid in g.held_ids)
     # A record whose key leads into a duplicate group on the other side waits with it:
     # linking it to one member or creating it again would both be wrong.
     group_keys = {(g.side, g.key) for g in out.groups}
-    for side, records, keys in (("b", unlinked_b, keys_b), ("a", unlinked_a, keys_a)):
+    for side in SIDES:
         if not any(g.side != side for g in out.groups):
             continue  # no group on the other side to lead into
-        for r in records:
-            if any(("a" if side == "b" else "b", k) in group_keys for k in keys[r.id]):
-                out.held.add((side, r.id))  # type: ignore[arg-type]
+        for r in unlinked[side]:
+            if any((other(side), k) in group_keys for k in keys[side][r.id]):
+                out.held.add((side, r.id))
     free: dict[Side, dict[str, Record]] = {
-        "a": {r.id: r for r in unlinked_a if ("a", r.id) not in out.held},
-        "b": {r.id: r for r in unlinked_b if ("b", r.id) not in out.held},
+        s: {r.id: r for r in unlinked[s] if (s, r.id) not in out.held} for s in SIDES
     }
     pairing = _Pairing(
         out,
         # The index of all records serves as the index of the free ones where none is
         # held (the common case): a first sync builds one index of a million keys, not two.
         index={
-            "a": index_a
-            if len(free["a"]) == len(unlinked_a)
-            else _index(free["a"].values(), keys_a),
-            "b": index_b
-            if len(free["b"]) == len(unlinked_b)
-            else _index(free["b"].values(), keys_b),
+            s: index[s] if len(free[s]) == len(unlinked[s]) else _index(free[s].values(), keys[s])
+            for s in SIDES
         },
         free=free,
         kept={s: _survivors_by_key(s, survivors, region, key_kinds) for s in SIDES},

@@ -128,17 +128,9 @@ class _Planner:
     orphans: dict[Side, list[Record]] = field(default_factory=lambda: {"a": [], "b": []})
     """Linked children of relinked contacts whose counterparts went with the deleted
     contact: matched and created like new children of the survivor (``children``)."""
-    writable_sets: dict[tuple[Side, Entity], frozenset[str]] = field(default_factory=dict)
 
     def caps(self, side: Side) -> Capabilities:
         return self.inp.caps_a if side == "a" else self.inp.caps_b
-
-    def writable(self, side: Side, entity: Entity) -> frozenset[str]:
-        """``Capabilities.writable_fields``, worked out once per side and entity."""
-        found = self.writable_sets.get((side, entity))
-        if found is None:
-            found = self.writable_sets[(side, entity)] = self.caps(side).writable_fields(entity)
-        return found
 
     def syncs(self, entity: Entity) -> bool:
         return (
@@ -156,14 +148,7 @@ class _Planner:
                 f"side {target} cannot create {rec.entity}s"
             )
             return
-        writable = self.writable(target, rec.entity)
-        # The record's own mapping where the target takes all of it (records are never
-        # changed in place): a first sync's million creates copy no fields.
-        fields = (
-            rec.fields
-            if writable.issuperset(rec.fields)
-            else {k: v for k, v in rec.fields.items() if k in writable}
-        )
+        fields = caps.takes(rec.entity, rec.fields)
         source_parent = rec.parent_id
         self.created_from[other(target)].add(rec.id)
         self.ops.append(
