@@ -565,6 +565,36 @@ class AdapterContract:
         ]
         assert adapter.find_by_key("contact", "email:nobody@example.com") == []
 
+    def test_find_by_key_follows_writes(self, adapter: Adapter) -> None:
+        """A side that keeps an index for its look-ups (files, memory) keeps it true
+        across writes made after it was first asked: creates are found, a changed email
+        is found by its new key and not its old one, a deleted record is not found."""
+        if not isinstance(adapter, KeyLookup):
+            pytest.skip(f"{adapter.name} has no KeyLookup")
+        self.require(adapter, "contact")
+        self.writable(adapter, "contact", "email")
+        moved = self.seed(adapter, n=1, email="moved@example.com")
+        doomed = self.seed(adapter, n=2, email="doomed@example.com")
+        assert [r.id for r in adapter.find_by_key("contact", "email:moved@example.com")] == [
+            moved.id
+        ]
+        assert [r.id for r in adapter.find_by_key("contact", "email:doomed@example.com")] == [
+            doomed.id
+        ]
+        late = self.seed(adapter, n=3, email="late@example.com")
+        adapter.update(
+            "contact",
+            moved.id,
+            [FieldChange("email", "moved@example.com", "arrived@example.com")],
+        )
+        adapter.delete("contact", doomed.id)
+        assert [r.id for r in adapter.find_by_key("contact", "email:late@example.com")] == [late.id]
+        found = adapter.find_by_key("contact", "email:arrived@example.com")
+        assert [r.id for r in found] == [moved.id]
+        assert found[0].fields["email"] == "arrived@example.com"
+        assert adapter.find_by_key("contact", "email:moved@example.com") == []
+        assert adapter.find_by_key("contact", "email:doomed@example.com") == []
+
     def _incremental(self, adapter: Adapter) -> Incremental:
         if not isinstance(adapter, Incremental):
             pytest.skip(f"{adapter.name} is not Incremental")

@@ -16,7 +16,7 @@ Rows are kept in a dict keyed by insertion number, so updates stay in place, cre
 append and deletes are O(1): a batch of 10k writes costs one parse and one render.
 
 File sides are not ``Incremental``: a full snapshot is one read of a cached file, and
-deletions show as absence in a complete snapshot. They are ``KeyLookup`` (a scan).
+deletions show as absence in a complete snapshot. They are ``KeyLookup`` (``KeyIndex``).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeAlias, TypeVar
 
 from adapters.base import AdapterContext, Capabilities, Snapshot
+from adapters.keyindex import KeyIndex
 from syncengine.errors import (
     AdapterError,
     ConfigError,
@@ -43,7 +44,7 @@ from syncengine.errors import (
     TransientAdapterError,
 )
 from syncengine.models import CHILD_ENTITIES, JSON, Entity, FieldChange, Record
-from syncengine.normalize import canonical_fields, match_keys
+from syncengine.normalize import canonical_fields
 
 Replace: TypeAlias = Callable[[str, str], None]
 """How a finished temporary file is moved over the target (``os.replace``); injectable
@@ -106,6 +107,8 @@ class Document:
     bad_ids: dict[str, MalformedRecord] = field(default_factory=dict)
     newline: str = "\n"
     bom: bool = False
+    keys: KeyIndex = field(default_factory=KeyIndex)
+    """Records by match key, for ``find_by_key``: it goes with the parsed document."""
     _next_key: int = 0
 
     def append(self, row: Row) -> int:
@@ -114,6 +117,7 @@ class Document:
         self.rows[key] = row
         if row.record is not None:
             self.by_id[row.record.id] = key
+            self.keys.add(row.record)
         return key
 
     def row_of(self, record_id: str) -> Row | None:
@@ -397,12 +401,14 @@ class FileAdapter(ABC, Generic[D]):
         return row.record if row.record.entity == entity else None
 
     def find_by_key(self, entity: Entity, key: str) -> list[Record]:
-        """Records of ``entity`` with match key ``key``, by id: a scan, cheap next to a
-        file rewrite."""
-        return sorted(
-            (r for r in self._load().records(entity) if key in match_keys(r)),
-            key=lambda r: r.id,
-        )
+        """Records of ``entity`` with match key ``key``, by id (from the document's index)."""
+        doc = self._load()
+
+        def current(record_id: str) -> Record | None:
+            row = doc.row_of(record_id)
+            return None if row is None else row.record
+
+        return doc.keys.find(entity, key, lambda: doc.records(entity), current)
 
     def create(self, record: Record) -> Record:
         self._require(record.entity, self._caps.can_create, "create")
@@ -552,7 +558,9 @@ class FileAdapter(ABC, Generic[D]):
                 fields[change.field] = canonical_fields({change.field: change.after}).get(
                     change.field
                 )
-        return self._rewrite(doc, row, fields, op.stamp)
+        result = self._rewrite(doc, row, fields, op.stamp)
+        doc.keys.add(result)
+        return result
 
     def _apply_delete(self, doc: D, record_id: str) -> None:
         row = doc.row_of(record_id)
