@@ -199,11 +199,9 @@ class MemoryAdapter:
         current = self._records.get(entity, {}).get(record_id)
         if current is None:
             raise RecordNotFound(f"memory {entity} {record_id} does not exist", record_id=record_id)
-        writable = self._caps.writable_fields(entity)
         fields = dict(current.fields)
-        for change in changes:
-            if change.field in writable:
-                fields[change.field] = change.after
+        for change in self._caps.takes_changes(entity, changes):
+            fields[change.field] = change.after
         # ``fields`` is this call's own dict: the record is stamped with it, not a copy.
         updated = self._stamp(
             entity, record_id, fields, current.parent_id, self._clock(), shared=True

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from syncengine.models import ENTITIES, FIELDS, Entity
+from syncengine.models import ENTITIES, FIELDS, Entity, FieldChange
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,11 @@ class Capabilities:
         if writable.issuperset(fields):
             return fields
         return {k: v for k, v in fields.items() if k in writable}
+
+    def takes_changes(self, entity: Entity, changes: Iterable[FieldChange]) -> list[FieldChange]:
+        """The changes of an update this side writes (the rest are read-only there)."""
+        writable = self.writable_fields(entity)
+        return [c for c in changes if c.field in writable]
 
     @property
     def read_only(self) -> bool:

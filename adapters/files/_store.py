@@ -421,8 +421,7 @@ class FileAdapter(ABC, Generic[D]):
                     f"parent_id {record.parent_id!r}; create or link the contact first",
                     record_id=record.id or None,
                 )
-        writable = self._caps.writable_fields(record.entity)
-        fields = canonical_fields({k: v for k, v in record.fields.items() if k in writable})
+        fields = canonical_fields(self._caps.takes(record.entity, record.fields))
         new = Record(
             entity=record.entity,
             id=doc.new_id(),
@@ -551,13 +550,9 @@ class FileAdapter(ABC, Generic[D]):
 
     def _apply_update(self, doc: D, row: Row, op: _Update) -> Record:
         assert row.record is not None
-        writable = self._caps.writable_fields(op.entity)
         fields: dict[str, JSON] = {}
-        for change in op.changes:
-            if change.field in writable:
-                fields[change.field] = canonical_fields({change.field: change.after}).get(
-                    change.field
-                )
+        for change in self._caps.takes_changes(op.entity, op.changes):
+            fields[change.field] = canonical_fields({change.field: change.after}).get(change.field)
         result = self._rewrite(doc, row, fields, op.stamp)
         doc.keys.add(result)
         return result

@@ -464,7 +464,7 @@ class GhlAdapter:
         parent = record.parent_id
         if not parent:
             raise RecordRejected(f"a GHL {record.entity} needs its contact (parent_id)")
-        fields = self._writable_fields(record.entity, record.fields)
+        fields = self._caps().takes(record.entity, record.fields)
         if record.entity == "appointment":
             body = mapping.appointment_body(fields)
             body.update(
@@ -507,8 +507,7 @@ class GhlAdapter:
 
     def update(self, entity: Entity, record_id: str, changes: Sequence[FieldChange]) -> Record:
         self._writable(entity)
-        writable = self._caps().writable_fields(entity)
-        changes = [c for c in changes if c.field in writable]
+        changes = self._caps().takes_changes(entity, changes)
         if entity == "contact":
             return self._update_contact(record_id, changes)
         fields = {c.field: c.after for c in changes}
@@ -590,8 +589,7 @@ class GhlAdapter:
             return 0
         if op.action is not Action.UPDATE or op.entity != "contact":
             return 1
-        writable = self._caps().writable_fields("contact")
-        return mapping.contact_update_requests([c for c in op.changes if c.field in writable])
+        return mapping.contact_update_requests(self._caps().takes_changes("contact", op.changes))
 
     # -- Checkable --------------------------------------------------------------------------------
     def check(self) -> list[str]:
@@ -898,10 +896,6 @@ class GhlAdapter:
                 "calendar new appointments should go to"
             )
 
-    def _writable_fields(self, entity: Entity, fields: Mapping[str, Any]) -> dict[str, Any]:
-        writable = self._caps().writable_fields(entity)
-        return {k: v for k, v in fields.items() if k in writable}
-
     def _create_once(
         self,
         key: str,
@@ -963,7 +957,7 @@ class GhlAdapter:
         return None
 
     def _lookup_child(self, record: Record, contact_id: str) -> Record | None:
-        wanted = self._writable_fields(record.entity, record.fields)
+        wanted = self._caps().takes(record.entity, record.fields)
         for existing in self._read_children(record.entity, contact_id, []):
             if all(existing.fields.get(k) == v for k, v in wanted.items()):
                 return existing
