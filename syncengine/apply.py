@@ -84,6 +84,7 @@ if TYPE_CHECKING:
 
 CHUNK_UNITS = 500
 MAX_ATTEMPTS = 4
+STOPPED_BEFORE = "the run was stopped before this op"
 MERGE_NEXT = "linked to a record the side already had; fields merge next run"
 """Why both records of such a pair are revisited next run (``Store.revisit``), where
 they merge like a fresh match: there is no base."""
@@ -101,6 +102,20 @@ class Unit:
     side_unavailable: bool = False
     """It stopped because a side refuses every write: not the record's fault, so it is
     not quarantined (its base stays, and the next run plans it again)."""
+    not_reached: bool = False
+    """A stop request came before it started: none of its ops ran, nothing is
+    quarantined, and the next run plans it again."""
+
+    @property
+    def spared(self) -> bool:
+        """It did not fully run for a reason that is not the record's (no quarantine)."""
+        return self.side_unavailable or self.not_reached
+
+    def skip_reason(self) -> str:
+        """Why the ops it did not run were skipped."""
+        if self.not_reached:
+            return STOPPED_BEFORE
+        return "an earlier op of this record failed"
 
     @property
     def ok(self) -> bool:
@@ -416,7 +431,11 @@ class Applier:
     def _run_unit(self, unit: Unit, inflight: set[tuple[str, str, str]]) -> None:
         """Run a unit's ops in order, up to the first that does not succeed. Once any
         worker raised, the run is going down: start nothing more (the journal rows stay
-        ``pending``, as after a kill)."""
+        ``pending``, as after a kill). A stop request (SIGTERM) lets the unit in flight
+        finish and starts no other: against a remote side a chunk takes minutes."""
+        if self.stopped or self.should_stop():
+            self.stopped = unit.not_reached = True
+            return
         for op in unit.ops:
             if self._aborted.is_set():
                 return
@@ -550,8 +569,7 @@ class Applier:
                     unit = _unit(group)
                     tally.add(unit, self.in_quarantine)
                     outcomes += [
-                        OpOutcome(op, OpStatus.SKIPPED, error="the run was stopped before this op")
-                        for op in unit.ops
+                        OpOutcome(op, OpStatus.SKIPPED, error=STOPPED_BEFORE) for op in unit.ops
                     ]
                 break
             chunk = [_unit(group) for group in groups[start : start + CHUNK_UNITS]]
@@ -582,7 +600,7 @@ class Applier:
                 tally.add(u, self.in_quarantine)
             outcomes += [o for u in chunk for o in u.outcomes]
             outcomes += [
-                OpOutcome(op, OpStatus.SKIPPED, error="an earlier op of this record failed")
+                OpOutcome(op, OpStatus.SKIPPED, error=u.skip_reason())
                 for u in chunk
                 for op in u.ops[len(u.outcomes) :]
             ]
@@ -641,7 +659,7 @@ class Applier:
                         rows[i]["seq"],
                         outcome.status.value if outcome else OpStatus.SKIPPED.value,
                         outcome.result_id if outcome else None,
-                        outcome.error if outcome else "skipped: an earlier op failed",
+                        outcome.error if outcome else f"skipped: {unit.skip_reason()}",
                         outcome.attempts if outcome else 0,
                     )
                 )
@@ -657,7 +675,7 @@ class Applier:
         """Rows of records gone on their side whose link a relink handed to a new record."""
         for unit in chunk:
             if not unit.ok:
-                if not unit.side_unavailable:
+                if not unit.spared:
                     self._quarantine_unit(conn, unit)
                 continue
             if self.in_quarantine:

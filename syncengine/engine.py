@@ -83,7 +83,8 @@ class SyncEngine:
     """Seconds spent per phase of the last run: read, plan, apply (for the bench)."""
     records_read: int = 0
     should_stop: Callable[[], bool] = lambda: False
-    """Checked between chunks of ops: a stop request ends the run at a clean point."""
+    """Checked before each record's ops: a stop request lets the record in flight finish,
+    settles the chunk and ends the run there."""
     run_started: Callable[[int | None], None] = lambda run_id: None
     """Told each run's id (None for a plan), so audit rows can name their run."""
 

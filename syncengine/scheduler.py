@@ -4,7 +4,8 @@ One job per connection with ``max_instances=1`` and ``coalesce=True``: a slow ru
 overlaps itself and missed runs collapse into one. A run in another process (a manual
 ``syncengine run``) is excluded by the connection's lock in the state store, and the
 job just logs that it was busy. SIGTERM/SIGINT stop the scheduler; the run in flight
-finishes its current chunk of ops, so the journal stays consistent.
+finishes the record it is writing (its one to three ops), settles the journal of its
+chunk and stops, so the journal stays consistent and the next run does the rest.
 """
 
 from __future__ import annotations

@@ -125,30 +125,37 @@ def test_the_lease_is_renewed_in_the_background(store: Store) -> None:
 def test_a_stop_request_ends_the_run_at_a_clean_point_and_the_next_run_finishes(
     store: Store,
 ) -> None:
-    """What SIGTERM does to a scheduled run: the chunk in flight is settled, the rest is
-    skipped, the cursors stay, and the next run picks up exactly the rest."""
-    from syncengine.apply import CHUNK_UNITS
+    """What SIGTERM does to a scheduled run: the record being written finishes, no other
+    starts (against a remote side a chunk takes minutes), the chunk's journal is
+    settled, nothing is quarantined, the cursors stay, and the next run picks up exactly
+    the rest."""
+    from syncengine.apply import CHUNK_UNITS, STOPPED_BEFORE
 
     a, b = seeded(CHUNK_UNITS * 2 + 7)
     stop = threading.Event()
 
-    class StopAfterFirstWrite(MemoryAdapter):
+    class StopAfterThirdWrite(MemoryAdapter):
         def create(self, record: Record) -> Record:
-            stop.set()
+            if self.writes == 2:
+                stop.set()  # SIGTERM arrives while the third create is in flight
             return super().create(record)
 
-    b = StopAfterFirstWrite(id_prefix="b")
+    b = StopAfterThirdWrite(id_prefix="b")
     engine = SyncEngine(store, "conn", a, b, should_stop=stop.is_set)
     report = engine.run()
     assert store.runs("conn")[0]["status"] == "stopped"
-    assert len(b.records("contact")) == CHUNK_UNITS
+    assert len(b.records("contact")) == 3
     skipped = [o for o in report.outcomes if o.status.value == "skipped"]
-    assert len(skipped) == CHUNK_UNITS + 7
-    assert {r["status"] for r in store.journal(report.run_id or 0)} == {"done"}
+    assert len(skipped) == CHUNK_UNITS * 2 + 7 - 3
+    assert {o.error for o in skipped} == {STOPPED_BEFORE}
+    journal = store.journal(report.run_id or 0)
+    assert sorted(r["status"] for r in journal) == ["done"] * 3 + ["skipped"] * (CHUNK_UNITS - 3)
+    assert store.quarantined("conn") == []
     assert store.cursors("conn") == {}
 
     engine.should_stop = lambda: False
-    engine.run()
+    again = engine.run()
+    assert len(again.plan.operations) == CHUNK_UNITS * 2 + 7 - 3
     assert len(b.records("contact")) == CHUNK_UNITS * 2 + 7
     assert engine.run(dry_run=True).plan.operations == ()
 
