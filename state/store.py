@@ -66,6 +66,9 @@ LOCKS = _t(m.LockRow)
 VAULT = _t(m.VaultEntry)
 
 
+_UNAPPLIED = ("open", "resolving")
+"""Conflict states a run has yet to act on: held for review, or resolved by a user."""
+
 _PENDING = JOURNAL.c.status == literal_column("'pending'")
 """``status = 'pending'`` as a literal: what lets the partial index ix_journal_pending
 serve the query (a bound parameter would not)."""
@@ -848,12 +851,17 @@ class Store:
                 )
 
     def conflict_id(self, id_or_key: str) -> int:
-        """A conflict's id from its id or its key (the key names an open conflict)."""
+        """A conflict's id from its id or its key. A key names a conflict still waiting
+        for a run: open, or resolved by a user but not applied yet."""
         if id_or_key.isdigit():
             return int(id_or_key)
-        for row in self.open_conflicts():
-            if row["key"] == id_or_key:
-                return int(row["id"])
+        waiting = select(CONFLICTS.c.id).where(
+            CONFLICTS.c.key == id_or_key, CONFLICTS.c.status.in_(_UNAPPLIED)
+        )
+        with self._read() as conn:
+            found = conn.execute(waiting.order_by(CONFLICTS.c.id.desc())).first()
+        if found is not None:
+            return int(found.id)
         raise NotFoundError(
             f"no open conflict {id_or_key!r}; list them with `syncengine conflicts`"
         )
@@ -861,17 +869,22 @@ class Store:
     def resolve_conflict(
         self, conflict_id: int, resolution: str, value: JSON = None
     ) -> dict[str, Any]:
+        """Record how a conflict is to be resolved; the next run applies it. Until then
+        it may be resolved again (a user who picked the wrong side changes their mind)."""
         row = self.conflict(conflict_id)
-        if row["status"] != "open":
+        if row["status"] not in _UNAPPLIED:
             raise NotFoundError(
-                f"conflict {conflict_id} is {row['status']}, not open; nothing to resolve"
+                f"conflict {conflict_id} is {row['status']} (applied by a run); nothing to "
+                "resolve. If the records disagree again, the next run reports a new conflict"
             )
         with self.transaction() as conn:
-            conn.execute(
+            done = conn.execute(
                 update(CONFLICTS)
-                .where(CONFLICTS.c.id == conflict_id)
+                .where(CONFLICTS.c.id == conflict_id, CONFLICTS.c.status.in_(_UNAPPLIED))
                 .values(status="resolving", resolution=resolution, resolved_value=json.dumps(value))
             )
+            if done.rowcount != 1:
+                raise NotFoundError(f"conflict {conflict_id} was applied by a run meanwhile")
         return self.conflict(conflict_id)
 
     def pending_resolutions(self, connection: str) -> list[dict[str, Any]]:
@@ -881,11 +894,20 @@ class Store:
         with self._read() as conn:
             return [_conflict_dict(dict(r._mapping)) for r in conn.execute(q)]
 
-    def close_resolutions(self, conn: Connection, ids: Collection[int]) -> None:
-        for chunk in _chunks(sorted(ids)):
+    def close_resolutions(
+        self, conn: Connection, applied: Collection[tuple[int, str | None, JSON]]
+    ) -> None:
+        """Close the resolutions a run applied: (id, resolution, value) as the run read
+        them. One a user changed while the run went on stays for the next run."""
+        for cid, resolution, value in sorted(applied, key=lambda r: r[0]):
             conn.execute(
                 update(CONFLICTS)
-                .where(CONFLICTS.c.id.in_(chunk))
+                .where(
+                    CONFLICTS.c.id == cid,
+                    CONFLICTS.c.status == "resolving",
+                    CONFLICTS.c.resolution == resolution,
+                    CONFLICTS.c.resolved_value == json.dumps(value),
+                )
                 .values(status="resolved", resolved_at=now())
             )
 

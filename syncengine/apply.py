@@ -980,7 +980,7 @@ class Applier:
             in_play,
         )
         resolved = [
-            v["id"]
+            (v["id"], v["resolution"], v["resolved_value"])
             for k, v in prepared.resolutions.items()
             if tuple(k.split(":", 3)[:3]) not in failed_pairs
         ]

@@ -101,7 +101,9 @@ class JsonlAdapter(FileAdapter[Document]):
             if has_surrogates(row.text):
                 raise BadRow("is not valid UTF-8; save the file as UTF-8")
             try:
-                obj = json.loads(row.text)
+                # Without its line ending: an error at the end of the line would be
+                # placed on the next line otherwise, at column 1.
+                obj = json.loads(row.text.rstrip("\r\n"))
             except json.JSONDecodeError as exc:
                 raise BadRow(
                     f"is not valid JSON ({exc.msg} at column {exc.colno}); fix or remove the line"

@@ -440,3 +440,13 @@ def test_close_writes_what_an_open_batch_holds(path: Path) -> None:
     created = adapter.create(contact())
     adapter.close()
     assert JsonlAdapter(path).get("contact", created.id) == created
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n"])
+def test_a_truncated_line_is_placed_at_its_own_column(path: Path, ending: str) -> None:
+    """The column names where the line breaks off, not column 1 of the line after."""
+    line = '{"id": "c2", "email": "b@example.com", "first_name": "Bo"'
+    path.write_bytes(f'{{"id": "c1"}}{ending}{line}{ending}'.encode())
+    (problem,) = JsonlAdapter(path).snapshot("contact").problems
+    assert problem.where == f"{path}:2"
+    assert f"at column {len(line) + 1}" in problem.problem

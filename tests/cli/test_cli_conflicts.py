@@ -139,12 +139,21 @@ def test_an_unknown_key_is_echoed_verbatim(cli: Invoke, project: Project) -> Non
     assert "no open conflict 'contact:x:y:city'" in flat(result.output)
 
 
-def test_resolving_twice_is_refused(cli: Invoke, held: tuple[Project, int]) -> None:
+def test_a_resolution_can_be_changed_until_the_next_run_applies_it(
+    cli: Invoke, held: tuple[Project, int]
+) -> None:
+    """Kept the wrong side? Resolve again (by id or key); the run applies the last
+    choice, and after that the conflict is closed and resolving it is refused."""
     project, cid = held
     assert cli("resolve", str(cid), "--keep", "a", "--config", project.config).exit_code == 0
-    again = cli("resolve", str(cid), "--keep", "b", "--config", project.config)
-    assert again.exit_code == 2
-    assert f"conflict {cid} is resolving, not open" in flat(again.output)
+    key = "contact:a1:b1:company_name"
+    again = cli("resolve", key, "--keep", "b", "--config", project.config)
+    assert again.exit_code == 0, again.output
+    assert cli("run", "--config", project.config).exit_code == 0
+    assert project.by_email("a")["ada@example.com"]["company_name"] == "From B"
+    late = cli("resolve", str(cid), "--keep", "a", "--config", project.config)
+    assert late.exit_code == 2
+    assert f"conflict {cid} is resolved (applied by a run)" in flat(late.output)
 
 
 def test_conflicts_show_of_an_unknown_id_exits_2(cli: Invoke, project: Project) -> None:

@@ -201,9 +201,34 @@ def test_resolve_by_id_and_by_key_then_close(store: Store) -> None:
     assert {r["id"] for r in store.pending_resolutions("c")} == {city, phone}
     assert store.open_conflicts("c") == []
     with store.transaction() as conn:
-        store.close_resolutions(conn, [city, phone])
+        store.close_resolutions(conn, [(city, "b", None), (phone, "value", {"x": [1, "two"]})])
     assert store.pending_resolutions("c") == []
     assert {store.conflict(i)["status"] for i in (city, phone)} == {"resolved"}
+
+
+def test_a_resolution_can_be_changed_until_a_run_applies_it(store: Store) -> None:
+    """A user who kept the wrong side resolves again, by id or by key; a run that read
+    the first choice closes only that one, so a change made while it ran waits for the
+    next run instead of being marked applied."""
+    run_id = store.start_run("c", "run")
+    with store.transaction() as conn:
+        (cid,) = store.record_conflicts(conn, "c", run_id, [conflict("city")]).values()
+    store.resolve_conflict(cid, "a")
+    assert store.conflict_id("contact:a1:b1:city") == cid  # still found by its key
+    row = store.resolve_conflict(store.conflict_id("contact:a1:b1:city"), "value", "Paris")
+    assert (row["status"], row["resolution"], row["resolved_value"]) == (
+        "resolving",
+        "value",
+        "Paris",
+    )
+    with store.transaction() as conn:
+        store.close_resolutions(conn, [(cid, "a", None)])  # what a run read before the change
+    assert store.conflict(cid)["status"] == "resolving"
+    with store.transaction() as conn:
+        store.close_resolutions(conn, [(cid, "value", "Paris")])
+    assert store.conflict(cid)["status"] == "resolved"
+    with pytest.raises(NotFoundError, match="applied by a run"):
+        store.resolve_conflict(cid, "b")
 
 
 def test_conflict_lookups_that_find_nothing_raise_not_found(store: Store) -> None:
@@ -218,9 +243,9 @@ def test_conflict_lookups_that_find_nothing_raise_not_found(store: Store) -> Non
     with store.transaction() as conn:
         (cid,) = store.record_conflicts(conn, "c", run_id, [conflict()]).values()
     store.resolve_conflict(cid, "a")
-    with pytest.raises(NotFoundError, match="is resolving, not open"):
-        store.resolve_conflict(cid, "b")
-    with pytest.raises(NotFoundError):  # a key names an open conflict only
+    with store.transaction() as conn:
+        store.close_resolutions(conn, [(cid, "a", None)])
+    with pytest.raises(NotFoundError):  # a key names a conflict waiting for a run only
         store.conflict_id("contact:a1:b1:company_name")
 
 
