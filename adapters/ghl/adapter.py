@@ -597,6 +597,8 @@ class GhlAdapter:
 
         Write scopes are probed with an update of an id that cannot exist: GHL checks the
         scope before the record, so "not found" proves the scope and changes nothing.
+        Each probe is tried once: a user waiting on ``check`` wants the answer, not minutes
+        of backoff, and a GHL that cannot be reached fails every probe the same way.
         """
         probes: list[tuple[str, str, str, str]] = [
             (
@@ -634,7 +636,9 @@ class GhlAdapter:
             )
             params = {"model": "contact"} if path.endswith("customFields") else None
             try:
-                self.client.call(method, path, json=body, params=params, version=version)
+                self.client.call(
+                    method, path, json=body, params=params, version=version, attempts=1
+                )
             except RecordNotFound:
                 continue  # the probe id does not exist: the scope is there
             except AuthError as exc:
@@ -651,6 +655,9 @@ class GhlAdapter:
                 else:
                     problems.append(str(exc))
                     break
+            except TransientAdapterError as exc:
+                problems.append(str(exc))
+                break  # unreachable or failing: the other probes would say the same
             except AdapterError as exc:
                 problems.append(f"GHL {method} {path}: {exc}")
         return problems

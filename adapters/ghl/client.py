@@ -141,8 +141,10 @@ class GhlClient:
         version: str = CONTACTS_VERSION,
         idempotent: bool = True,
         record_id: str | None = None,
+        attempts: int | None = None,
     ) -> Any:
-        """One API call with retries; returns the parsed JSON body of the 2xx answer."""
+        """One API call with retries (``attempts``, default ``max_attempts``); returns the
+        parsed JSON body of the 2xx answer."""
 
         def retryable(exc: BaseException) -> bool:
             if isinstance(exc, RateLimited):
@@ -153,7 +155,7 @@ class GhlClient:
 
         result: Any = None
         for attempt in Retrying(
-            stop=stop_after_attempt(self.max_attempts),
+            stop=stop_after_attempt(attempts or self.max_attempts),
             wait=self._wait,
             retry=retry_if_exception(retryable),
             sleep=self._sleep,
@@ -224,12 +226,15 @@ class GhlClient:
             response = self._http.request(method, path, params=params, json=json, headers=headers)
         except httpx.TimeoutException as exc:
             self._audit(method, shown, None, started, retries, None, "timeout")
-            raise TransientAdapterError(f"GHL {method} {shown} timed out; will retry") from exc
+            raise TransientAdapterError(
+                f"GHL {method} {shown} timed out (no answer in {self._http.timeout.read} s)"
+            ) from exc
         except httpx.TransportError as exc:
             reason = self.redact(f"{type(exc).__name__}: {exc}")
             self._audit(method, shown, None, started, retries, None, reason)
             raise TransientAdapterError(
-                f"GHL {method} {shown} failed on the connection ({reason}); will retry"
+                f"GHL {method} {shown} failed on the connection ({reason}); check base_url "
+                f"({self.base_url}) and that this machine can reach it"
             ) from exc
         self.limiter.observe(response.headers)
         body = _body(response)
@@ -303,7 +308,8 @@ class GhlClient:
             )
         if status >= 500:
             return TransientAdapterError(
-                f"{what} failed with {status}: {message}; will retry", record_id=record_id
+                f"{what} failed with {status}: {message} (a GHL-side error; retried with backoff)",
+                record_id=record_id,
             )
         if status == 401 and SCOPE_MESSAGE in message:
             return AuthError(

@@ -231,6 +231,22 @@ def test_check_reports_missing_scopes_by_name(world: World) -> None:
     assert world.state.writes() and all(r.status in (400, 401) for r in world.state.writes())
 
 
+def test_check_of_an_unreachable_ghl_answers_at_once_with_one_problem(world: World) -> None:
+    """Nothing listens there: one problem naming base_url, after one try per probe (no
+    minutes of backoff before the user learns the address is wrong)."""
+    slept: list[float] = []
+    context = world.context(http_transport=None, sleep=slept.append)
+    unreachable = GhlAdapter.from_settings(
+        {"location_id": LOCATION, "token": "env:GHL_TOKEN", "base_url": "http://127.0.0.1:1"},
+        context,
+        clock=world.clock,
+    )
+    (problem,) = unreachable.check()
+    assert "failed on the connection" in problem and "http://127.0.0.1:1" in problem
+    assert "will retry" not in problem
+    assert slept == []
+
+
 def test_from_settings_refuses_bad_settings_all_at_once(world: World) -> None:
     with pytest.raises(ConfigError) as caught:
         GhlAdapter.from_settings({"auth": "magic", "request_budget": -1}, world.context())
