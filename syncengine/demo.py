@@ -154,9 +154,9 @@ def demo_config(base_url: str, location_id: str) -> str:
         'entities = ["contact", "note", "task"]',
     )
     # GHL has no feed of deletes: they are seen on a full pass. The demo takes one each run.
+    share = next(line for line in config.splitlines() if line.startswith("max_delete_share"))
     config = config.replace(
-        "max_delete_share = 0.2",
-        'max_delete_share = 0.2\nfull_pass_every = "0s"               # GHL deletes show on full passes',
+        share, f'{share}\nfull_pass_every = "0s"               # GHL deletes show on full passes'
     )
     return config.replace(
         'company_name = { conflicts = "manual" }', 'website = { conflicts = "manual" }'
@@ -308,9 +308,13 @@ def run_demo(directory: Path, console: Console) -> int:
             f"side b (GHL):     the fake GHL at {fake.base_url} (stopped with the demo)\n"
             f"state database:   {directory / 'syncengine.db'}\n"
             f"review report:    {html}\n"
-            f"held conflicts:   {held} (resolve with `syncengine resolve ID --keep a|b -c {cfg_path}`)\n"
+            f"held conflicts:   {held} (in the review report; `syncengine conflicts -c {cfg_path}`"
+            " lists them)\n"
             f"duplicate groups: {len(report.plan.duplicates)}\n"
-            f"second run plans: {len(again.plan.operations)} operations",
+            f"second run plans: {len(again.plan.operations)} operations\n"
+            "Side b was the fake GHL, which stopped with the demo, so this config has no side b\n"
+            "to run against any more. To resolve a conflict and run again on sides of your own:\n"
+            "`syncengine init`, edit syncengine.toml, then `syncengine run`.",
             title="where everything is",
         )
     )

@@ -199,3 +199,18 @@ def test_the_demo_leaves_a_held_conflict_to_review(cli: Invoke, tmp_path: Path) 
     assert listed.exit_code == 0
     assert "website" in listed.output
     assert "ewd.example.org" in listed.output
+
+
+def test_the_demo_config_keeps_each_comment_on_its_own_setting() -> None:
+    """The demo's config is one a user reads to learn the format: every comment stays
+    on the line of the setting it explains, and the file is valid TOML."""
+    import tomllib
+
+    from syncengine.demo import demo_config
+
+    text = demo_config("http://127.0.0.1:9", "loc")
+    lines = {line.split("=")[0].strip(): line for line in text.splitlines() if "=" in line}
+    assert lines["max_delete_share"].endswith("# refuse a run deleting more than this share")
+    assert lines["full_pass_every"].endswith("# GHL deletes show on full passes")
+    assert all(line.count("#") <= 1 for line in lines.values())
+    assert tomllib.loads(text)["connections"]["main"]["full_pass_every"] == "0s"
