@@ -702,6 +702,54 @@ class Store:
                 )
             )
 
+    def prune_history(self, connection: str, before: datetime) -> dict[str, int]:
+        """Delete the history of a connection older than ``before``: runs that finished
+        then, with their journal rows and external calls; conflicts a policy or a user
+        settled then; duplicate groups gone since then. What a run still acts on stays:
+        open and resolving conflicts, open duplicate groups, quarantine, revisits, links,
+        bases and cursors. Returns the rows deleted per table.
+
+        A scheduled connection writes a run row and a journal row per op every few
+        minutes, and an audit row per GHL call: without this the state database grows
+        for as long as the schedule runs."""
+        old_runs = select(RUNS.c.id).where(
+            RUNS.c.connection == connection,
+            RUNS.c.status != "running",
+            RUNS.c.finished_at < before,
+        )
+        deleted: dict[str, int] = {}
+        with self.transaction() as conn:
+            ids = [row.id for row in conn.execute(old_runs)]
+            for name, table in (("journal", JOURNAL), ("audit", AUDIT)):
+                deleted[name] = 0
+                for chunk in _chunks(ids):
+                    deleted[name] += conn.execute(
+                        delete(table).where(table.c.run_id.in_(chunk))
+                    ).rowcount
+            deleted["audit"] += conn.execute(
+                delete(AUDIT).where(
+                    AUDIT.c.connection == connection, AUDIT.c.run_id.is_(None), AUDIT.c.at < before
+                )
+            ).rowcount
+            deleted["conflicts"] = conn.execute(
+                delete(CONFLICTS).where(
+                    CONFLICTS.c.connection == connection,
+                    CONFLICTS.c.status.not_in(_UNAPPLIED),
+                    func.coalesce(CONFLICTS.c.resolved_at, CONFLICTS.c.created_at) < before,
+                )
+            ).rowcount
+            deleted["duplicate_groups"] = conn.execute(
+                delete(DUPLICATES).where(
+                    DUPLICATES.c.connection == connection,
+                    DUPLICATES.c.status != "open",
+                    DUPLICATES.c.last_seen < before,
+                )
+            ).rowcount
+            deleted["runs"] = 0
+            for chunk in _chunks(ids):
+                deleted["runs"] += conn.execute(delete(RUNS).where(RUNS.c.id.in_(chunk))).rowcount
+        return deleted
+
     def runs(self, connection: str | None, limit: int = 20) -> list[dict[str, Any]]:
         q = select(RUNS).order_by(RUNS.c.id.desc()).limit(limit)
         if connection:

@@ -19,6 +19,7 @@ from typing import Any
 
 from adapters.base import Adapter, CallRecord, WriteCost, feeds_immediately
 from state.store import Store
+from state.store import now as store_now
 from syncengine.apply import Applier
 from syncengine.ingest import (
     BULK_LOOKUP_LIMIT,
@@ -87,6 +88,9 @@ class SyncEngine:
     settles the chunk and ends the run there."""
     run_started: Callable[[int | None], None] = lambda run_id: None
     """Told each run's id (None for a plan), so audit rows can name their run."""
+    keep_history: timedelta | None = None
+    """How long runs, their journal and calls, and settled conflicts are kept; each run
+    prunes what is older (``Store.prune_history``). None keeps everything."""
 
     def adapter(self, side: Side) -> Adapter:
         return self.a if side == "a" else self.b
@@ -487,6 +491,8 @@ class SyncEngine:
                 or prepared.problems
             )
             lease.check()
+            if self.keep_history is not None:
+                self.store.prune_history(self.connection, store_now() - self.keep_history)
             if not applier.stopped and not applier.unavailable:
                 # Cursors stayed where they were for a stopped run or a refusing side:
                 # moving them past echoes would skip what was not applied.
