@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 
 from adapters.memory import MemoryAdapter
 from state.store import AUDIT, CONFLICTS, DUPLICATES, JOURNAL, RUNS, Store, now
@@ -13,10 +13,10 @@ from syncengine.models import Record
 from syncengine.policy import ConflictRule, Policy
 
 
-def count(store: Store, table: object, **where: object) -> int:
-    q = select(func.count()).select_from(table)  # type: ignore[arg-type]
+def count(store: Store, table: Table, **where: object) -> int:
+    q = select(func.count()).select_from(table)
     for column, value in where.items():
-        q = q.where(getattr(table, "c")[column] == value)
+        q = q.where(table.c[column] == value)
     with store.engine.connect() as conn:
         return int(conn.execute(q).scalar_one())
 
