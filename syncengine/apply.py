@@ -83,6 +83,10 @@ if TYPE_CHECKING:
     from syncengine.engine import Prepared
 
 CHUNK_UNITS = 500
+"""The first chunk's units, and the fewest a chunk holds (``next_chunk_size``)."""
+CHUNK_SECONDS = 2.0
+"""About how long a chunk should take, once the sides have shown their pace."""
+MAX_CHUNK_UNITS = 20_000
 MAX_ATTEMPTS = 4
 STOPPED_BEFORE = "the run was stopped before this op"
 MERGE_NEXT = "linked to a record the side already had; fields merge next run"
@@ -218,6 +222,20 @@ def _waves(chunk: list[Unit]) -> list[list[Unit]]:
     contacts = [u for u in chunk if u.entity == "contact"]
     rest = [u for u in chunk if u.entity != "contact"]
     return [w for w in (contacts, rest) if w]
+
+
+def next_chunk_size(size: int, seconds: float) -> int:
+    """The units of the next chunk, from how long this one of ``size`` took: about
+    ``CHUNK_SECONDS`` of work, between ``CHUNK_UNITS`` and ``MAX_CHUNK_UNITS``, at most
+    four times the last.
+
+    A chunk's fixed costs are paid once per chunk: a file side rewrites its whole file
+    (500-unit chunks made a 100k-contact first sync into a JSONL file quadratic: 200
+    rewrites, 61 s of apply), and the store commits. A remote side, whose every write is
+    durable on its own and slow, keeps small chunks: its journal is settled often, and
+    a crash leaves few creates to look up."""
+    pace = size * CHUNK_SECONDS / seconds if seconds > 0 else float("inf")
+    return int(max(CHUNK_UNITS, min(MAX_CHUNK_UNITS, 4 * size, pace)))
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -560,7 +578,8 @@ class Applier:
         outcomes: list[OpOutcome] = []
         tally = _Tally()
         seq = 0
-        for start in range(0, len(groups), CHUNK_UNITS):
+        start, size = 0, CHUNK_UNITS
+        while start < len(groups):
             if self.should_stop():
                 # A clean point: every journaled op so far is settled. The rest is
                 # planned again next run (cursors stay where they were).
@@ -572,7 +591,9 @@ class Applier:
                         OpOutcome(op, OpStatus.SKIPPED, error=STOPPED_BEFORE) for op in unit.ops
                     ]
                 break
-            chunk = [_unit(group) for group in groups[start : start + CHUNK_UNITS]]
+            began = time.perf_counter()
+            chunk = [_unit(group) for group in groups[start : start + size]]
+            start += len(chunk)
             rows = []
             journaled_at = now()  # one moment: the chunk's journal commits as one
             for unit in chunk:
@@ -604,6 +625,7 @@ class Applier:
                 for u in chunk
                 for op in u.ops[len(u.outcomes) :]
             ]
+            size = next_chunk_size(size, time.perf_counter() - began)
         return outcomes, tally
 
     def _run_parallel(
