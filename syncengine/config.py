@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.registry import adapter_names
+from state.url import scheme_problem
 from syncengine.errors import ConfigError, SecretError
 from syncengine.models import ENTITIES, Entity
 from syncengine.policy import ConflictRule, DeleteRule, Direction, FieldRule, Policy
@@ -94,10 +95,39 @@ def load(path: Path) -> Config:
             str(path),
         )
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(read_text(path))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"not valid TOML: {exc}"], str(path)) from None
     return parse(raw, path)
+
+
+def read_text(path: Path) -> str:
+    """The file's text; a directory, an unreadable file or one that is not UTF-8 is a
+    ``ConfigError`` naming the fix, never a traceback. A UTF-8 byte order mark (as some
+    Windows editors write) is allowed."""
+    if path.is_dir():
+        raise ConfigError(
+            [
+                "is a directory, not a config file; pass the file itself, "
+                f"e.g. --config {path / DEFAULT_NAME}"
+            ],
+            str(path),
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            [f"cannot be read ({exc.strerror}); check the path and its permissions"], str(path)
+        ) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))
+        line = data.count(b"\n", 0, exc.start) + 1
+        what = "is UTF-16 text" if utf16 else f"is not UTF-8 text (a stray byte on line {line})"
+        raise ConfigError(
+            [f"{what}; save it as UTF-8 (a TOML file must be UTF-8)"], str(path)
+        ) from None
 
 
 _TOP_KEYS = ("state", "connections")
@@ -281,6 +311,10 @@ def _state_url(problems: list[str], url: Any, path: Path) -> str:
             'url = "env:SYNCENGINE_STATE_URL" (export the full URL) or use trust/peer '
             "authentication or a ~/.pgpass file"
         )
+    problem = scheme_problem(url)
+    if problem is not None:
+        problems.append(problem)
+        return f"sqlite:///{path.parent / 'syncengine.db'}"
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         return f"sqlite:///{(path.parent / url.removeprefix('sqlite:///')).resolve()}"
     return str(url)
