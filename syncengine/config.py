@@ -17,8 +17,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from adapters.registry import adapter_names
+from adapters.registry import adapter_names, adapter_settings
 from state.url import scheme_problem
+from syncengine.config_keys import flat_field_rules, unknown_field, unknown_keys
 from syncengine.errors import ConfigError, SecretError
 from syncengine.models import ENTITIES, Entity
 from syncengine.policy import ConflictRule, DeleteRule, Direction, FieldRule, Policy
@@ -150,18 +151,6 @@ _CONNECTION_KEYS = (
 _FIELD_RULE_KEYS = ("conflicts", "direction")
 
 
-def _unknown_keys(
-    problems: list[str], where: str, raw: Mapping[str, Any], known: tuple[str, ...]
-) -> None:
-    """A misspelt key would silently fall back to its default: name it and the likely fix."""
-    for key in raw:
-        if key in known:
-            continue
-        close = difflib.get_close_matches(str(key), known, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
-        problems.append(f"{where}{'.' if where else ''}{key}: unknown setting; {hint}")
-
-
 def _enum(problems: list[str], where: str, value: Any, enum: type[Any], default: Any) -> Any:
     if value is None:
         return default
@@ -189,6 +178,8 @@ def _side(problems: list[str], where: str, raw: Any) -> SideConfig:
         problems.append(
             f"{where}.adapter = {adapter!r}: no such adapter; {hint}use one of {', '.join(known)}"
         )
+    else:
+        unknown_keys(problems, where, raw, adapter_settings(adapter), ignore=("adapter",))
     for key, value in raw.items():
         if key in SECRET_SETTINGS and not is_reference(value):
             problems.append(
@@ -221,13 +212,18 @@ def _policy(problems: list[str], where: str, raw: Mapping[str, Any]) -> Policy:
             f"{where}.fields must be a table of field = {{ conflicts = ..., direction = ... }}"
         )
         raw_fields = {}
-    for fname, rule in raw_fields.items():
+    synced = tuple(ents) or ENTITIES
+    for fname, rule in flat_field_rules(raw_fields):
+        unknown = unknown_field(fname, synced)
+        if unknown is not None:
+            problems.append(f"{where}.fields.{fname}: {unknown}")
+            continue
         if not isinstance(rule, Mapping):
             problems.append(
                 f'{where}.fields.{fname} must be a table, e.g. {{ direction = "a->b" }}'
             )
             continue
-        _unknown_keys(problems, f"{where}.fields.{fname}", rule, _FIELD_RULE_KEYS)
+        unknown_keys(problems, f"{where}.fields.{fname}", rule, _FIELD_RULE_KEYS)
         fields[fname] = FieldRule(
             conflicts=_enum(
                 problems,
@@ -279,7 +275,7 @@ def _policy(problems: list[str], where: str, raw: Mapping[str, Any]) -> Policy:
         fields=fields,
         match_keys=tuple(match),
         default_region=region,
-        entities=tuple(ents) or ENTITIES,
+        entities=synced,
         max_delete_share=float(share),
         min_guarded_deletes=guarded,
     )
@@ -322,10 +318,10 @@ def _state_url(problems: list[str], url: Any, path: Path) -> str:
 
 def parse(raw: Mapping[str, Any], path: Path) -> Config:
     problems: list[str] = []
-    _unknown_keys(problems, "", raw, _TOP_KEYS)
+    unknown_keys(problems, "", raw, _TOP_KEYS)
     state = raw.get("state", {})
     if isinstance(state, Mapping):
-        _unknown_keys(problems, "state", state, _STATE_KEYS)
+        unknown_keys(problems, "state", state, _STATE_KEYS)
     url = _state_url(problems, state.get("url") if isinstance(state, Mapping) else None, path)
     connections: dict[str, ConnectionConfig] = {}
     raw_conns = raw.get("connections", {})
@@ -339,7 +335,7 @@ def parse(raw: Mapping[str, Any], path: Path) -> Config:
         if not isinstance(body, Mapping):
             problems.append(f"[{where}] must be a table")
             continue
-        _unknown_keys(problems, where, body, _CONNECTION_KEYS)
+        unknown_keys(problems, where, body, _CONNECTION_KEYS)
         schedule = body.get("schedule")
         if schedule is not None and not _valid_schedule(str(schedule)):
             problems.append(
