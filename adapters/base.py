@@ -26,6 +26,7 @@ __all__ = [
     "Adapter",
     "AdapterContext",
     "AdapterFactory",
+    "AdapterType",
     "AuditSink",
     "Batching",
     "CallRecord",
@@ -202,3 +203,14 @@ class Checkable(Protocol):
 
 
 AdapterFactory = Callable[[Mapping[str, Any], AdapterContext], Adapter]
+
+
+class AdapterType(Protocol):
+    """What an adapter registers (its class, not an instance): the settings a side of
+    its kind takes, so a misspelt one is named instead of silently ignored, and the
+    factory that builds a side from them. ``from_settings`` reports every problem of
+    the settings it is given at once, in one ``ConfigError``."""
+
+    SETTINGS: Collection[str]
+
+    def from_settings(self, settings: Mapping[str, Any], context: AdapterContext) -> Adapter: ...

@@ -44,6 +44,8 @@ class SimulatedCrash(BaseException):
 
 class MemoryAdapter:
     name = "memory"
+    SETTINGS = ("name",)
+    """``name``: the process-wide store to use (default ``CONNECTION-SIDE``)."""
     immediate_changes = True
     """Its change log is written with the record: a run may read its own writes back."""
     _stores: ClassVar[dict[str, MemoryAdapter]] = {}

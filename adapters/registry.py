@@ -1,7 +1,9 @@
 """Find adapters by name through the ``syncengine.adapters`` entry-point group.
 
-Each entry point names a factory ``(settings, context) -> Adapter``; it is imported only
-when a connection uses it, so a broken optional adapter cannot break the others.
+Each entry point names an adapter class (``AdapterType``): its ``SETTINGS`` say which
+settings a side of that kind takes, so the config layer can name a misspelt one, and
+its ``from_settings`` builds the side. A class is imported only when a connection uses
+it, so a broken optional adapter cannot break the others.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Any, cast
 
-from adapters.base import Adapter, AdapterContext, AdapterFactory
+from adapters.base import Adapter, AdapterContext, AdapterFactory, AdapterType
 from syncengine.errors import UnknownAdapterError
 
 GROUP = "syncengine.adapters"
@@ -26,12 +28,21 @@ def adapter_names() -> list[str]:
     return sorted(_entry_points())
 
 
-def load_factory(name: str) -> AdapterFactory:
+def load_type(name: str) -> AdapterType:
     ep = _entry_points().get(name)
     if ep is None:
         known = ", ".join(adapter_names()) or "none"
         raise UnknownAdapterError(f"no adapter named {name!r}; set adapter to one of: {known}")
-    return cast(AdapterFactory, ep.load())
+    return cast(AdapterType, ep.load())
+
+
+def adapter_settings(name: str) -> tuple[str, ...]:
+    """The settings a side with ``adapter = name`` may hold (besides ``adapter``)."""
+    return tuple(load_type(name).SETTINGS)
+
+
+def load_factory(name: str) -> AdapterFactory:
+    return load_type(name).from_settings
 
 
 def open_adapter(name: str, settings: Mapping[str, Any], context: AdapterContext) -> Adapter:

@@ -17,7 +17,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 
-from syncengine.errors import StateError
+from state.url import scheme_problem, sqlite_directory_problem
+from syncengine.errors import StateConfigError, StateError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -27,6 +28,12 @@ def sqlite_url(path: Path) -> str:
 
 
 def make_engine(url: str) -> Engine:
+    """An engine for ``url``; a URL no shipped driver serves, or a SQLite file in a
+    directory SQLite cannot write, is refused here with its fix (``StateConfigError``)
+    rather than as a missing module or "unable to open database file"."""
+    problem = scheme_problem(url) or sqlite_directory_problem(url)
+    if problem is not None:
+        raise StateConfigError(problem)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):

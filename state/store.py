@@ -38,7 +38,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from state import models as m
 from state.db import make_engine, upgrade
-from syncengine.errors import LockedError, NotFoundError, StateError
+from state.url import directory_message, sqlite_path
+from syncengine.errors import LockedError, NotFoundError, StateConfigError, StateError
 from syncengine.fingerprint import encode, fingerprint_of_text
 from syncengine.models import JSON, Entity, Record, Side
 
@@ -152,12 +153,12 @@ class Store:
         try:
             self.engine: Engine = make_engine(url)
         except SQLAlchemyError as exc:
-            raise StateError(f"cannot open the state database {_safe_url(url)}: {exc}") from exc
+            raise _open_error(url, exc) from exc
         try:
             upgrade(self.engine)
         except SQLAlchemyError as exc:
             self.engine.dispose()
-            raise StateError(f"cannot open the state database {_safe_url(url)}: {exc}") from exc
+            raise _open_error(url, exc) from exc
         except BaseException:
             self.engine.dispose()
             raise
@@ -1228,6 +1229,15 @@ def _conflict_dict(row: Mapping[str, Any]) -> dict[str, Any]:
         if out.get(k) is not None:
             out[k] = json.loads(out[k])
     return out
+
+
+def _open_error(url: str, exc: SQLAlchemyError) -> StateError:
+    """A failed open as the user should see it: SQLite refusing its file (a directory
+    made read-only, a file it may not write) is a config error naming the fix."""
+    path = sqlite_path(url)
+    if path is not None and "unable to open database file" in str(exc):
+        return StateConfigError(directory_message(path.parent))
+    return StateError(f"cannot open the state database {_safe_url(url)}: {exc}")
 
 
 def _safe_url(url: str) -> str:

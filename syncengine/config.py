@@ -17,7 +17,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from adapters.registry import adapter_names
+from adapters.registry import adapter_names, adapter_settings
+from state.url import scheme_problem
+from syncengine.config_keys import flat_field_rules, unknown_field, unknown_keys
 from syncengine.errors import ConfigError, SecretError
 from syncengine.models import ENTITIES, Entity
 from syncengine.policy import ConflictRule, DeleteRule, Direction, FieldRule, Policy
@@ -94,10 +96,39 @@ def load(path: Path) -> Config:
             str(path),
         )
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(read_text(path))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"not valid TOML: {exc}"], str(path)) from None
     return parse(raw, path)
+
+
+def read_text(path: Path) -> str:
+    """The file's text; a directory, an unreadable file or one that is not UTF-8 is a
+    ``ConfigError`` naming the fix, never a traceback. A UTF-8 byte order mark (as some
+    Windows editors write) is allowed."""
+    if path.is_dir():
+        raise ConfigError(
+            [
+                "is a directory, not a config file; pass the file itself, "
+                f"e.g. --config {path / DEFAULT_NAME}"
+            ],
+            str(path),
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            [f"cannot be read ({exc.strerror}); check the path and its permissions"], str(path)
+        ) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))
+        line = data.count(b"\n", 0, exc.start) + 1
+        what = "is UTF-16 text" if utf16 else f"is not UTF-8 text (a stray byte on line {line})"
+        raise ConfigError(
+            [f"{what}; save it as UTF-8 (a TOML file must be UTF-8)"], str(path)
+        ) from None
 
 
 _TOP_KEYS = ("state", "connections")
@@ -118,18 +149,6 @@ _CONNECTION_KEYS = (
     "fields",
 )
 _FIELD_RULE_KEYS = ("conflicts", "direction")
-
-
-def _unknown_keys(
-    problems: list[str], where: str, raw: Mapping[str, Any], known: tuple[str, ...]
-) -> None:
-    """A misspelt key would silently fall back to its default: name it and the likely fix."""
-    for key in raw:
-        if key in known:
-            continue
-        close = difflib.get_close_matches(str(key), known, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
-        problems.append(f"{where}{'.' if where else ''}{key}: unknown setting; {hint}")
 
 
 def _enum(problems: list[str], where: str, value: Any, enum: type[Any], default: Any) -> Any:
@@ -159,6 +178,8 @@ def _side(problems: list[str], where: str, raw: Any) -> SideConfig:
         problems.append(
             f"{where}.adapter = {adapter!r}: no such adapter; {hint}use one of {', '.join(known)}"
         )
+    else:
+        unknown_keys(problems, where, raw, adapter_settings(adapter), ignore=("adapter",))
     for key, value in raw.items():
         if key in SECRET_SETTINGS and not is_reference(value):
             problems.append(
@@ -191,13 +212,18 @@ def _policy(problems: list[str], where: str, raw: Mapping[str, Any]) -> Policy:
             f"{where}.fields must be a table of field = {{ conflicts = ..., direction = ... }}"
         )
         raw_fields = {}
-    for fname, rule in raw_fields.items():
+    synced = tuple(ents) or ENTITIES
+    for fname, rule in flat_field_rules(raw_fields):
+        unknown = unknown_field(fname, synced)
+        if unknown is not None:
+            problems.append(f"{where}.fields.{fname}: {unknown}")
+            continue
         if not isinstance(rule, Mapping):
             problems.append(
                 f'{where}.fields.{fname} must be a table, e.g. {{ direction = "a->b" }}'
             )
             continue
-        _unknown_keys(problems, f"{where}.fields.{fname}", rule, _FIELD_RULE_KEYS)
+        unknown_keys(problems, f"{where}.fields.{fname}", rule, _FIELD_RULE_KEYS)
         fields[fname] = FieldRule(
             conflicts=_enum(
                 problems,
@@ -249,7 +275,7 @@ def _policy(problems: list[str], where: str, raw: Mapping[str, Any]) -> Policy:
         fields=fields,
         match_keys=tuple(match),
         default_region=region,
-        entities=tuple(ents) or ENTITIES,
+        entities=synced,
         max_delete_share=float(share),
         min_guarded_deletes=guarded,
     )
@@ -281,6 +307,10 @@ def _state_url(problems: list[str], url: Any, path: Path) -> str:
             'url = "env:SYNCENGINE_STATE_URL" (export the full URL) or use trust/peer '
             "authentication or a ~/.pgpass file"
         )
+    problem = scheme_problem(url)
+    if problem is not None:
+        problems.append(problem)
+        return f"sqlite:///{path.parent / 'syncengine.db'}"
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         return f"sqlite:///{(path.parent / url.removeprefix('sqlite:///')).resolve()}"
     return str(url)
@@ -288,10 +318,10 @@ def _state_url(problems: list[str], url: Any, path: Path) -> str:
 
 def parse(raw: Mapping[str, Any], path: Path) -> Config:
     problems: list[str] = []
-    _unknown_keys(problems, "", raw, _TOP_KEYS)
+    unknown_keys(problems, "", raw, _TOP_KEYS)
     state = raw.get("state", {})
     if isinstance(state, Mapping):
-        _unknown_keys(problems, "state", state, _STATE_KEYS)
+        unknown_keys(problems, "state", state, _STATE_KEYS)
     url = _state_url(problems, state.get("url") if isinstance(state, Mapping) else None, path)
     connections: dict[str, ConnectionConfig] = {}
     raw_conns = raw.get("connections", {})
@@ -305,7 +335,7 @@ def parse(raw: Mapping[str, Any], path: Path) -> Config:
         if not isinstance(body, Mapping):
             problems.append(f"[{where}] must be a table")
             continue
-        _unknown_keys(problems, where, body, _CONNECTION_KEYS)
+        unknown_keys(problems, where, body, _CONNECTION_KEYS)
         schedule = body.get("schedule")
         if schedule is not None and not _valid_schedule(str(schedule)):
             problems.append(

@@ -34,6 +34,7 @@ Foreign exceptions (httpx, sqlalchemy, json) are translated where they enter, wi
     │   └── DuplicateOnSide           a create refused as duplicate; carries the existing id
     ├── MalformedRecord               (Permanent) a record in a source could not be read
     └── StateError                    the state store failed or is at a wrong schema
+        └── StateConfigError          (UserError, exit 2) [state] url names no usable database
 """
 
 from __future__ import annotations
@@ -184,6 +185,12 @@ class MalformedRecord(SyncError, Permanent):
 
 class StateError(SyncError):
     """The state store failed, or its schema is not at the version this code needs."""
+
+
+class StateConfigError(StateError, UserError):
+    """``[state] url`` names no database syncengine can open (an unsupported scheme, a
+    directory that is missing or not writable): the user fixes the config, so it is a
+    config-class error (exit 2), not a failure of the store."""
 
 
 def is_transient(exc: BaseException) -> bool:

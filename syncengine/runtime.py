@@ -20,8 +20,8 @@ from adapters.registry import open_adapter
 from state.store import Store
 from syncengine.config import Config, ConnectionConfig
 from syncengine.engine import SyncEngine
-from syncengine.errors import LockedError, SecretError
-from syncengine.models import Side
+from syncengine.errors import ConfigError, LockedError, SecretError
+from syncengine.models import SIDES, Side
 from syncengine.secrets import SecretStore
 
 
@@ -180,10 +180,35 @@ def open_side(
     return open_adapter(side_cfg.adapter, side_cfg.settings, context), audit
 
 
+def _open_sides(
+    config: Config,
+    store: Store,
+    conn: ConnectionConfig,
+    calls: list[tuple[Side, CallRecord]],
+    transport: Any,
+) -> list[tuple[Adapter, AuditBuffer]]:
+    """Both sides, or one ``ConfigError`` with the problems of both: a user whose two
+    sides are misconfigured learns it in one pass, not one side per attempt."""
+    opened: list[tuple[Adapter, AuditBuffer]] = []
+    problems: list[str] = []
+    for side in SIDES:
+        where = f"connections.{conn.name}.{side}"
+        try:
+            opened.append(open_side(config, store, conn, side, calls, transport))
+        except ConfigError as exc:
+            problems += [f"{where}: {p}" for p in exc.problems]
+        except SecretError as exc:
+            problems.append(f"{where}: {exc}")
+    if problems:
+        for adapter, _ in opened:
+            adapter.close()
+        raise ConfigError(problems, str(config.path))
+    return opened
+
+
 def open_side_for_oauth(config: Config, conn: ConnectionConfig) -> tuple[Any, str]:
     """The OAuth token source of the connection's GHL side (for ``auth login``)."""
     from adapters.ghl.adapter import GhlAdapter
-    from syncengine.errors import ConfigError
 
     for side, side_cfg in (("a", conn.a), ("b", conn.b)):
         if side_cfg.adapter == "ghl" and side_cfg.settings.get("auth") == "oauth":
@@ -208,8 +233,11 @@ def open_session(config: Config, name: str | None, *, transport: Any = None) -> 
     conn = config.connection(name)
     store = Store(config.state_url)
     calls: list[tuple[Side, CallRecord]] = []
-    a, audit_a = open_side(config, store, conn, "a", calls, transport)
-    b, audit_b = open_side(config, store, conn, "b", calls, transport)
+    try:
+        (a, audit_a), (b, audit_b) = _open_sides(config, store, conn, calls, transport)
+    except BaseException:
+        store.close()
+        raise
     engine = SyncEngine(
         store, conn.name, a, b, conn.policy, full_pass_every=conn.full_pass_every, calls=calls
     )

@@ -81,6 +81,7 @@ class CsvAdapter(FileAdapter[CsvDocument]):
     """
 
     name = "csv"
+    SETTINGS = ("path",)
     file_kind = "CSV"
 
     def __init__(

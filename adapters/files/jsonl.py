@@ -61,6 +61,7 @@ class JsonlAdapter(FileAdapter[Document]):
     """
 
     name = "jsonl"
+    SETTINGS = ("path",)
     file_kind = "JSONL"
 
     def __init__(

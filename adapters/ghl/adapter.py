@@ -69,6 +69,7 @@ from syncengine.errors import (
     PermanentAdapterError,
     RecordNotFound,
     RecordRejected,
+    SecretError,
     TransientAdapterError,
 )
 from syncengine.fingerprint import fingerprint
@@ -188,6 +189,22 @@ eight within it."""
 
 class GhlAdapter:
     name = "ghl"
+    SETTINGS = (
+        "location_id",
+        "auth",
+        "token",
+        "client_id",
+        "client_secret",
+        "calendar_id",
+        "request_budget",
+        "write_concurrency",
+        "reader",
+        "base_url",
+        "timeout",
+        "timezone",
+        "overlap_seconds",
+    )
+    """What a ``ghl`` side's settings may name (README: Configuration)."""
 
     def __init__(
         self,
@@ -235,7 +252,9 @@ class GhlAdapter:
         *,
         clock: Callable[[], float] | None = None,
     ) -> GhlAdapter:
-        """Build from a connection's settings; secrets only through ``context.secrets``."""
+        """Build from a connection's settings; secrets only through ``context.secrets``.
+        Every problem of the settings (values, missing ones, unresolvable secrets) is
+        reported at once."""
         problems: list[str] = []
         location_id = settings.get("location_id")
         if not isinstance(location_id, str) or not location_id:
@@ -262,6 +281,18 @@ class GhlAdapter:
                 f"ghl: reader must be 'search' or 'list' (the deprecated GET /contacts/), "
                 f"not {reader!r}"
             )
+        timeout = _seconds(problems, settings, "timeout", 30.0, zero=False)
+        overlap = _seconds(problems, settings, "overlap_seconds", OVERLAP_SECONDS, zero=True)
+        calendar_id = settings.get("calendar_id")
+        if calendar_id is not None and not isinstance(calendar_id, str):
+            problems.append("ghl: calendar_id must be a string (the GHL calendar's id)")
+        secrets = _Secrets(context, problems)
+        token = client_id = client_secret = ""
+        if auth == "oauth":
+            client_id = secrets.maybe(settings.get("client_id", ""), "client_id")
+            client_secret = secrets(settings.get("client_secret", ""), "client_secret")
+        elif auth == "token":
+            token = secrets(settings.get("token", ""), "token")
         if problems:
             raise ConfigError(problems, source=f"connection {context.connection}")
         assert isinstance(location_id, str) and context.secrets is not None
@@ -272,31 +303,29 @@ class GhlAdapter:
 
             tokens = OAuthTokens(
                 name=f"ghl:{context.connection}:{context.side}:{location_id}",
-                client_id=_maybe_secret(context, settings.get("client_id", ""), "client_id"),
-                client_secret=context.secrets(
-                    str(settings.get("client_secret", "")), setting="client_secret"
-                ),
+                client_id=client_id,
+                client_secret=client_secret,
                 base_url=base_url,
                 context=context,
                 clock=clock or time.time,
             )
         else:
-            tokens = StaticToken(context.secrets(str(settings.get("token", "")), setting="token"))
+            tokens = StaticToken(token)
         client = GhlClient(
             base_url=base_url,
             location_id=location_id,
             tokens=tokens,
             context=context,
             clock=clock,
-            timeout=float(settings.get("timeout", 30.0)),
+            timeout=timeout,
         )
         return cls(
             client=client,
             location_id=location_id,
-            calendar_id=settings.get("calendar_id"),
+            calendar_id=calendar_id,
             request_budget=budget,
             timezone=str(settings.get("timezone", "UTC")),
-            overlap_seconds=float(settings.get("overlap_seconds", OVERLAP_SECONDS)),
+            overlap_seconds=overlap,
             reader=reader,
             write_concurrency=concurrency,
             wall_clock=clock or time.time,
@@ -1009,13 +1038,41 @@ class GhlAdapter:
 __all__ = ["GhlAdapter", "Upserted"]
 
 
-def _maybe_secret(context: AdapterContext, value: object, setting: str) -> str:
-    """A client id is no secret: take it as written, or resolve it if it is a reference."""
-    text = str(value or "")
-    if text.startswith(("env:", "keyring:")) and context.secrets is not None:
-        return context.secrets(text, setting=setting)
-    if not text:
-        raise ConfigError(
-            [f'ghl: set {setting} for auth = "oauth"'], source=f"connection {context.connection}"
-        )
-    return text
+def _seconds(
+    problems: list[str], settings: Mapping[str, Any], name: str, default: float, *, zero: bool
+) -> float:
+    """A duration setting in seconds (0 allowed only where ``zero``), else a problem."""
+    value = settings.get(name, default)
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number and (value > 0 or (zero and value == 0)):
+        return float(value)
+    least = ">= 0" if zero else "> 0"
+    problems.append(f"ghl: {name} must be a number of seconds {least} (default {default:g})")
+    return default
+
+
+class _Secrets:
+    """Resolves secret settings, collecting each failure as a problem instead of raising
+    the first, so a config with two broken secrets is fixed in one pass."""
+
+    def __init__(self, context: AdapterContext, problems: list[str]) -> None:
+        self._resolve = context.secrets
+        self._problems = problems
+
+    def __call__(self, reference: object, setting: str) -> str:
+        if self._resolve is None:
+            return ""
+        try:
+            return self._resolve(str(reference or ""), setting=setting)
+        except SecretError as exc:
+            self._problems.append(str(exc))
+            return ""
+
+    def maybe(self, value: object, setting: str) -> str:
+        """A client id is no secret: take it as written, or resolve it if it is a reference."""
+        text = str(value or "")
+        if text.startswith(("env:", "keyring:")):
+            return self(text, setting)
+        if not text:
+            self._problems.append(f'ghl: set {setting} for auth = "oauth"')
+        return text

@@ -100,10 +100,11 @@ def test_every_config_problem_is_reported_at_once(cli: Invoke, project: Project)
     result = cli("plan", "--config", project.config)
     assert result.exit_code == 2
     out = flat(result.output)
-    assert f"{project.config}: 4 problem(s)" in out
+    assert f"{project.config}: 5 problem(s)" in out
     assert "connections.main.conflicts = 'sometimes': use one of newest, a, b, manual" in out
     assert "connections.main.max_delete_share = 3: use a share between 0 and 1" in out
     assert "connections.main.a.token holds a literal secret" in out
+    assert "connections.main.a.token: unknown setting; known settings: path" in out
     assert "connections.main.b.adapter is missing: set adapter = one of csv, ghl, jsonl" in out
     assert "Traceback" not in result.output
     # Nothing ran: not even the state database was created.
