@@ -37,6 +37,9 @@ class SideConfig:
     settings: Mapping[str, Any]
 
 
+DEFAULT_KEEP_HISTORY = timedelta(days=90)
+
+
 @dataclass(frozen=True)
 class ConnectionConfig:
     name: str
@@ -52,6 +55,9 @@ class Config:
     path: Path
     state_url: str
     connections: Mapping[str, ConnectionConfig] = field(default_factory=dict)
+    keep_history: timedelta | None = DEFAULT_KEEP_HISTORY
+    """How long runs, their journal and calls, and settled conflicts are kept (None:
+    for ever); each run prunes what is older."""
 
     @property
     def base_dir(self) -> Path:
@@ -71,6 +77,19 @@ class Config:
                 str(self.path),
             )
         return self.connections[name]
+
+
+def _keep_history(problems: list[str], value: Any) -> timedelta | None:
+    if value == "forever":
+        return None
+    kept = parse_duration(str(value))
+    if kept is None or kept <= timedelta(0):
+        problems.append(
+            f'state.keep_history = {value!r}: use a duration like "90d", or "forever" to keep '
+            "every run's history"
+        )
+        return DEFAULT_KEEP_HISTORY
+    return kept
 
 
 def parse_duration(text: str) -> timedelta | None:
@@ -132,7 +151,7 @@ def read_text(path: Path) -> str:
 
 
 _TOP_KEYS = ("state", "connections")
-_STATE_KEYS = ("url",)
+_STATE_KEYS = ("url", "keep_history")
 _CONNECTION_KEYS = (
     "a",
     "b",
@@ -323,6 +342,9 @@ def parse(raw: Mapping[str, Any], path: Path) -> Config:
     if isinstance(state, Mapping):
         unknown_keys(problems, "state", state, _STATE_KEYS)
     url = _state_url(problems, state.get("url") if isinstance(state, Mapping) else None, path)
+    keep_history = _keep_history(
+        problems, state.get("keep_history", "90d") if isinstance(state, Mapping) else "90d"
+    )
     connections: dict[str, ConnectionConfig] = {}
     raw_conns = raw.get("connections", {})
     if not isinstance(raw_conns, Mapping) or not raw_conns:
@@ -355,7 +377,7 @@ def parse(raw: Mapping[str, Any], path: Path) -> Config:
         )
     if problems:
         raise ConfigError(problems, str(path))
-    return Config(path=path, state_url=str(url), connections=connections)
+    return Config(path=path, state_url=str(url), connections=connections, keep_history=keep_history)
 
 
 def _valid_schedule(text: str) -> bool:

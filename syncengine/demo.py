@@ -28,6 +28,7 @@ STARTER_CONFIG = """\
 # syncengine configuration. Secrets are references (env:VAR or keyring:NAME), never values.
 [state]
 url = "sqlite:///syncengine.db"      # beside this file; or postgresql://user@host/db
+keep_history = "90d"                # history older than this is pruned; "forever" keeps it
 
 [connections.main]
 schedule = "every 15m"               # or a cron expression: "*/15 * * * *"

@@ -239,7 +239,14 @@ def open_session(config: Config, name: str | None, *, transport: Any = None) -> 
         store.close()
         raise
     engine = SyncEngine(
-        store, conn.name, a, b, conn.policy, full_pass_every=conn.full_pass_every, calls=calls
+        store,
+        conn.name,
+        a,
+        b,
+        conn.policy,
+        full_pass_every=conn.full_pass_every,
+        calls=calls,
+        keep_history=config.keep_history,
     )
 
     def run_started(run_id: int | None) -> None:

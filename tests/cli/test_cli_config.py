@@ -244,3 +244,48 @@ def test_a_state_database_in_a_read_only_directory_is_a_config_error(
     assert f"the directory {locked} for the state database does not exist (or is not writable)" in (
         flat(result.output)
     )
+
+
+# -- history retention -----------------------------------------------------------------------
+def _with_state(project: Project, lines: str) -> Path:
+    config = project.write_config()
+    url = project.state_url
+    config.write_text(
+        f'[state]\nurl = "{url}"\n{lines}\n' + config.read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
+    return config
+
+
+@pytest.mark.parametrize("value", ['"soon"', '"0d"', "7"])
+def test_a_keep_history_that_is_not_a_duration_is_a_config_error(
+    cli: Invoke, project: Project, value: str
+) -> None:
+    result = cli("plan", "--config", _with_state(project, f"keep_history = {value}"))
+    assert result.exit_code == 2, result.output
+    assert 'use a duration like "90d", or "forever"' in flat(result.output)
+
+
+def test_keep_history_prunes_old_runs_from_the_cli(cli: Invoke, project: Project) -> None:
+    """Runs older than keep_history leave `history` at the next run; "forever" keeps all."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from state.store import RUNS, now
+
+    config = _with_state(project, 'keep_history = "forever"')
+    project.write("a", [])
+    project.write("b", [])
+    for _ in range(3):
+        assert cli("run", "--config", config).exit_code == 0
+    with project.store() as store, store.transaction() as conn:
+        conn.execute(update(RUNS).values(finished_at=now() - timedelta(days=40)))
+    assert cli("run", "--config", config).exit_code == 0
+    with project.store() as store:
+        assert len(store.runs("main")) == 4  # "forever": nothing pruned
+
+    config = _with_state(project, 'keep_history = "30d"')
+    assert cli("run", "--config", config).exit_code == 0
+    with project.store() as store:
+        assert len(store.runs("main")) == 2  # the three aged runs went; the last two stay
