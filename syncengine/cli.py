@@ -8,25 +8,38 @@ connection is locked by another run. Errors a user can fix print without a trace
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import shlex
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from syncengine import config as config_mod
+from syncengine.cli_io import (
+    REPORT_FORMATS,
+    check_writable,
+    console_for,
+    default_report_name,
+    report_format,
+    write_file,
+)
 from syncengine.errors import (
     LockedError,
+    NotFoundError,
     SafetyRefusal,
     SyncError,
     UsageError,
     UserError,
 )
 from syncengine.models import OpStatus, RunReport
+
+if TYPE_CHECKING:
+    from state.store import Store
 
 app = typer.Typer(
     add_completion=False,
@@ -35,19 +48,43 @@ app = typer.Typer(
 )
 conflicts_app = typer.Typer(no_args_is_help=False, help="Review conflicts held for a decision.")
 app.add_typer(conflicts_app, name="conflicts")
-console = Console()
-err = Console(stderr=True)
+console = console_for()
+err = console_for(stderr=True)
 
 ConfigOpt = Annotated[
     str | None,
     typer.Option(
-        "--config", "-c", help="Config file (default ./syncengine.toml or $SYNCENGINE_CONFIG)."
+        "--config",
+        "-c",
+        help="Config file (default ./syncengine.toml or $SYNCENGINE_CONFIG); "
+        "before or after the command.",
     ),
 ]
 ConnArg = Annotated[
     str | None, typer.Argument(help="Connection name (optional when there is one).")
 ]
-T = TypeVar("T")
+ConnOpt = Annotated[
+    str | None, typer.Option("--connection", help="Only this connection (default: all).")
+]
+
+
+@dataclass
+class _Given:
+    """Options given before the command (``syncengine -c X plan``), for every command."""
+
+    config: str | None = None
+
+
+_given = _Given()
+
+
+@app.callback()
+def _main(config: ConfigOpt = None) -> None:
+    """Two-way sync between a business app and GoHighLevel."""
+    # Each invocation looks at where its output goes now (a terminal, a pipe, a file).
+    global console, err
+    console, err = console_for(), console_for(stderr=True)
+    _given.config = config
 
 
 @contextmanager
@@ -73,25 +110,45 @@ def _errors() -> Iterator[None]:
 
 
 def _load(cfg: str | None) -> config_mod.Config:
-    return config_mod.load(config_mod.find_config(cfg))
+    """The config named after the command, else before it (``syncengine -c X plan``)."""
+    return config_mod.load(config_mod.find_config(cfg or _given.config))
 
 
-def _render(obj: Any, fmt: str) -> str:
+def _connection_name(cfg: config_mod.Config, connection: str | None) -> str | None:
+    """A ``--connection`` filter, checked: an unknown name is a usage error (exit 2)
+    rather than an empty listing that looks like "nothing there"."""
+    return cfg.connection(connection).name if connection is not None else None
+
+
+def _render(obj: Any, fmt: str, conflict_ids: Mapping[str, int] | None = None) -> str:
     from syncengine.render import render
 
-    return render(obj, fmt)  # type: ignore[arg-type]
+    return render(obj, fmt, conflict_ids=conflict_ids)  # type: ignore[arg-type]
 
 
-def _print_report(report: RunReport, fmt: str) -> None:
+def _recorded_ids(store: Store, connection: str) -> dict[str, int]:
+    """Open conflicts' store ids by key: the ones ``syncengine resolve`` can take now."""
+    return {str(r["key"]): int(r["id"]) for r in store.open_conflicts(connection)}
+
+
+def _print_report(report: RunReport, fmt: str, conflict_ids: Mapping[str, int]) -> None:
     if fmt == "text":
         from syncengine.render import report_renderable
 
-        console.print(report_renderable(report))
+        # crop=False: a resolve command wider than the terminal runs on, unbroken.
+        console.print(report_renderable(report, conflict_ids=conflict_ids), crop=False)
+    elif fmt == "json" and report.dry_run:
+        from syncengine.render import dumps
+
+        typer.echo(dumps(report, preview=True))
     else:
-        typer.echo(_render(report.plan if report.dry_run and fmt == "json" else report, fmt))
+        typer.echo(_render(report, fmt, conflict_ids))
 
 
 def _exit_code(report: RunReport) -> int:
+    """3 for a preview the guard would refuse, 1 for anything held back, else 0."""
+    if report.refusal is not None:
+        return 3
     bad = any(o.status in (OpStatus.FAILED, OpStatus.QUARANTINED) for o in report.outcomes)
     return 1 if bad or report.problems else 0
 
@@ -111,8 +168,9 @@ def _run(
     with _errors():
         if fmt not in OUTPUT_FORMATS:
             raise UsageError(f"--format {fmt!r}: use one of {', '.join(OUTPUT_FORMATS)}")
-        if report_path:
-            _report_format(report_path)  # refuse a bad name before anything runs
+        if report_path:  # refuse a bad name or folder before anything runs
+            report_format(report_path)
+            check_writable(report_path, "--report")
         config = _load(cfg)
         session = open_session(config, connection)
         try:
@@ -127,31 +185,23 @@ def _run(
                     report = session.engine.run(dry_run=dry_run, force=force)
             else:
                 report = session.engine.run(dry_run=dry_run, force=force)
+            ids = _recorded_ids(session.store, session.conn.name)
         finally:
             session.close()
-        _print_report(report, fmt)
+        _print_report(report, fmt, ids)
         if report_path:
-            _write_report(report, report_path)
-        return 0 if dry_run and not report.problems else _exit_code(report)
+            write_file(report_path, _render(report, report_format(report_path), ids), "--report")
+            err.print(f"report written to {report_path}", highlight=False)
+        if report.refusal is not None:
+            err.print(
+                f"[bold red]refused:[/] a run would be refused: {escape(report.refusal)}",
+                highlight=False,
+                emoji=False,
+            )
+        return _exit_code(report)
 
 
 OUTPUT_FORMATS = ("text", "json", "md", "html")
-
-
-def _report_format(path: str) -> str:
-    """A report's format, from its file name's suffix."""
-    suffix = Path(path).suffix.lstrip(".").lower()
-    fmt = {"htm": "html", "markdown": "md"}.get(suffix, suffix)
-    if fmt not in ("html", "md", "json"):
-        raise UsageError(
-            f"--report {path!r}: name the file .html, .md or .json; the suffix picks the format"
-        )
-    return fmt
-
-
-def _write_report(report: RunReport, path: str) -> None:
-    Path(path).write_text(_render(report, _report_format(path)), encoding="utf-8")
-    err.print(f"report written to {path}")
 
 
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="text, json, md or html.")]
@@ -164,7 +214,10 @@ def plan(
     fmt: FormatOpt = "text",
     force: Annotated[bool, typer.Option(help="Plan past the safety guards.")] = False,
 ) -> None:
-    """Preview a run: what would change on each side. Touches neither side nor the base."""
+    """Preview a run: what would change on each side. Touches neither side nor the base.
+
+    Exit 3 when a run would be refused by a safety guard (the plan is shown all the same),
+    1 when some records could not be read."""
     raise typer.Exit(_run(config, connection, dry_run=True, force=force, fmt=fmt))
 
 
@@ -194,38 +247,50 @@ def report_cmd(
     config: ConfigOpt = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="html, md or json.")] = "html",
     output: Annotated[
-        str, typer.Option("--output", "-o", help="File to write.")
-    ] = "syncengine-report.html",
+        str | None,
+        typer.Option("--output", "-o", help="File to write (default syncengine-report.FORMAT)."),
+    ] = None,
 ) -> None:
     """Write the conflict review report: what a run would do now, and what waits for you."""
     from syncengine.runtime import open_session
 
     with _errors():
-        if fmt not in ("html", "md", "json"):
+        if fmt not in REPORT_FORMATS:
             raise UsageError(f"--format {fmt!r}: use html, md or json")
+        path = output or default_report_name(fmt)
+        check_writable(path, "--output")
         session = open_session(_load(config), connection)
         try:
-            rep = session.engine.run(dry_run=True, force=True)
+            rep = session.engine.run(dry_run=True)
+            ids = _recorded_ids(session.store, session.conn.name)
         finally:
             session.close()
-        Path(output).write_text(_render(rep, fmt), encoding="utf-8")
-        console.print(f"report written to [bold]{output}[/]")
+        write_file(path, _render(rep, fmt, ids), "--output")
+        console.print(f"report written to [bold]{escape(path)}[/]", highlight=False)
+        if rep.refusal is not None:
+            err.print(
+                f"[bold yellow]note:[/] a run would be refused: {escape(rep.refusal)}",
+                highlight=False,
+                emoji=False,
+            )
 
 
 @conflicts_app.callback(invoke_without_command=True)
 def conflicts_list(
     ctx: typer.Context,
     config: ConfigOpt = None,
-    connection: Annotated[str | None, typer.Option("--connection")] = None,
+    connection: ConnOpt = None,
     all_: Annotated[bool, typer.Option("--all", help="Include resolved ones.")] = False,
 ) -> None:
     """List conflicts held for review (``conflicts show ID`` for one)."""
     if ctx.invoked_subcommand is not None:
+        _given.config = config or _given.config  # `conflicts -c X show 3`
         return
     from state.store import Store
 
     with _errors():
         cfg = _load(config)
+        connection = _connection_name(cfg, connection)
         store = Store(cfg.state_url)
         rows = store.conflicts(connection) if all_ else store.open_conflicts(connection)
         store.close()
@@ -248,18 +313,57 @@ def conflicts_list(
 
 
 @conflicts_app.command("show")
-def conflicts_show(conflict_id: int, config: ConfigOpt = None) -> None:
-    """One conflict: base, both values, and how to resolve it."""
+def conflicts_show(
+    conflict_id: Annotated[
+        str, typer.Argument(help="The conflict's id or key (as plan and report print).")
+    ],
+    config: ConfigOpt = None,
+) -> None:
+    """One conflict: base, both values, and how to resolve it (or how it was resolved)."""
     from state.store import Store
 
     with _errors():
         store = Store(_load(config).state_url)
-        row = store.conflict(conflict_id)
-        store.close()
+        try:
+            row = _find_conflict(store, conflict_id)
+        finally:
+            store.close()
         console.print_json(json.dumps(row, default=str))
-        console.print(
-            f"resolve with: syncengine resolve {conflict_id} --keep a|b   (or --value JSON)"
-        )
+        console.print(_conflict_status(row, conflict_id), highlight=False, markup=False)
+
+
+def _find_conflict(store: Store, id_or_key: str) -> dict[str, Any]:
+    """By id, or by key: the open conflict with that key, else its latest row."""
+    if id_or_key.isdigit():
+        return store.conflict(int(id_or_key))
+    try:
+        return store.conflict(store.conflict_id(id_or_key))
+    except NotFoundError:
+        rows = [r for r in store.conflicts(None, limit=10_000) if r["key"] == id_or_key]
+        if not rows:
+            raise NotFoundError(
+                f"no conflict {id_or_key!r}; list them with `syncengine conflicts --all`"
+            ) from None
+        return rows[0]  # newest first
+
+
+def _conflict_status(row: Mapping[str, Any], ref: str) -> str:
+    """How to resolve an open conflict, or what became of one that is not open: a
+    resolve command for a settled conflict would only fail."""
+    status = row["status"]
+    if status == "open":
+        return f"resolve with: syncengine resolve {shlex.quote(ref)} --keep a|b   (or --value JSON)"
+    if status == "superseded":
+        return "superseded: the sides no longer disagree on this field; nothing to resolve"
+    value = row["resolution"] == "value"
+    shown = json.dumps(row["resolved_value"], default=str)
+    if status == "resolving":
+        how = f"set to {shown}" if value else f"keep side {row['resolution']}"
+        return f"decided: {how}; the next run of {row['connection']} applies it"
+    how = f"set to {shown}" if value else f"side {row['resolution']} kept"
+    when = f" at {row['resolved_at']:%Y-%m-%d %H:%M:%S}" if row.get("resolved_at") else ""
+    rule = f" (found under: {row['rule']})" if row.get("rule") else ""
+    return f"{status}{when}: {how}{rule}; nothing left to resolve"
 
 
 @app.command()
@@ -305,15 +409,17 @@ def resolve(
 @app.command()
 def history(
     config: ConfigOpt = None,
-    connection: Annotated[str | None, typer.Option("--connection")] = None,
+    connection: ConnOpt = None,
     limit: int = 20,
 ) -> None:
     """Past runs, newest first."""
     from state.store import Store
 
     with _errors():
-        store = Store(_load(config).state_url)
-        rows = store.runs(connection, limit)
+        cfg = _load(config)
+        name = _connection_name(cfg, connection)
+        store = Store(cfg.state_url)
+        rows = store.runs(name, limit)
         store.close()
         table = Table(title="runs")
         for col in ("id", "connection", "status", "started", "finished", "summary"):
@@ -338,7 +444,7 @@ def history(
 @app.command()
 def quarantine(
     config: ConfigOpt = None,
-    connection: Annotated[str | None, typer.Option("--connection")] = None,
+    connection: ConnOpt = None,
 ) -> None:
     """Records held back: writes a side refused (retried every run, with the reason), and
     records the last run could not read (fix them at the source; the rest synced)."""
@@ -346,7 +452,8 @@ def quarantine(
 
     with _errors():
         cfg = _load(config)
-        names = [cfg.connection(connection).name] if connection else sorted(cfg.connections)
+        name = _connection_name(cfg, connection)
+        names = [name] if name is not None else sorted(cfg.connections)
         store = Store(cfg.state_url)
         try:
             held = [(n, q) for n in names for q in store.quarantined(n)]
@@ -417,14 +524,17 @@ def init(
     force: bool = False,
 ) -> None:
     """Write a starter syncengine.toml (two JSONL file sides) to edit."""
-    target = Path(path)
-    if target.exists() and not force:
-        err.print(f"[red]error:[/] {target} exists; pass --force to overwrite")
-        raise typer.Exit(2)
     from syncengine.demo import STARTER_CONFIG
 
-    target.write_text(STARTER_CONFIG, encoding="utf-8")
-    console.print(f"wrote {target}; edit the sides, then `syncengine check` and `syncengine plan`")
+    with _errors():
+        if Path(path).exists() and not force and not Path(path).is_dir():
+            raise UsageError(f"{path} exists; pass --force to overwrite")
+        check_writable(path, "init")
+        write_file(path, STARTER_CONFIG, "init")
+    console.print(
+        f"wrote {path}; edit the sides, then `syncengine check` and `syncengine plan`",
+        highlight=False,
+    )
 
 
 @app.command()

@@ -46,7 +46,7 @@ from syncengine.normalize import canonical_fields, match_keys
 from syncengine.plan import LinkedPair, SyncInput, reconcile
 from syncengine.policy import Policy
 from syncengine.recovery import recover_inflight_creates
-from syncengine.safety import SideStats, check_plan
+from syncengine.safety import SideStats, check_plan, guard_refusal
 
 UNREADABLE_KEPT = 200
 """How many unreadable-record messages a run keeps in its summary (`syncengine quarantine`)."""
@@ -427,7 +427,8 @@ class SyncEngine:
         if dry_run:
             self.run_started(None)
             prepared = self._with_request_notes(self.prepare())
-            check_plan(prepared.plan, prepared.stats, self.policy, force=force)
+            # A preview shows the plan a guard would stop, with the refusal beside it.
+            refusal = None if force else guard_refusal(prepared.plan, prepared.stats, self.policy)
             return RunReport(
                 None,
                 self.connection,
@@ -436,6 +437,7 @@ class SyncEngine:
                 finished_at=self.clock(),
                 dry_run=True,
                 problems=tuple(prepared.problems),
+                refusal=str(refusal) if refusal is not None else None,
             )
         with Lease(self.store, self.connection) as lease:
             return self._run_locked(lease, started, force)

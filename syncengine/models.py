@@ -293,6 +293,8 @@ class RunReport:
     """External calls made per side (``{"a": 12, "b": 40}``), from the audit trail."""
     problems: tuple[str, ...] = ()
     """Records that could not be read, each with where it is and what is wrong."""
+    refusal: str | None = None
+    """A preview only: the safety guard's refusal a run of this plan would meet."""
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -2,7 +2,9 @@
 
 A side that had records and now returns none is far more often an outage, a wrong
 token or a wrong file path than a user who deleted everything; a plan that deletes a
-large share of a side is likewise refused. ``--force`` overrides both.
+large share of a side is likewise refused. ``--force`` overrides both. A run raises the
+refusal before its first write; a preview carries it beside the plan (``guard_refusal``)
+so the user sees what the guard stopped, not only that it stopped something.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from syncengine.errors import MassDeleteRefusal, SideEmptiedRefusal
+from syncengine.errors import MassDeleteRefusal, SafetyRefusal, SideEmptiedRefusal
 from syncengine.models import Action, Entity, Plan, Side
 from syncengine.policy import Policy
 
@@ -26,15 +28,15 @@ class SideStats:
     deletes: int = 0
 
 
-def check_plan(plan: Plan, stats: Sequence[SideStats], policy: Policy, *, force: bool) -> None:
-    if force:
-        return
+def guard_refusal(plan: Plan, stats: Sequence[SideStats], policy: Policy) -> SafetyRefusal | None:
+    """The refusal a run of ``plan`` would meet, or None; its text names commands that work."""
+    force = f"`syncengine run {plan.connection} --force`"
     for s in stats:
         if s.returned == 0 and s.had > 0:
-            raise SideEmptiedRefusal(
+            return SideEmptiedRefusal(
                 f"side {s.side} returned no {s.entity}s but had {s.had} linked; refusing to "
-                f"delete them all. Check the side's settings and credentials, or run with "
-                f"--force if the side really is empty now."
+                f"delete them all. Check the side's settings and credentials, or run "
+                f"{force} once if the side really is empty now."
             )
     deletes: dict[tuple[str, str], int] = {}
     for op in plan.operations:
@@ -44,8 +46,17 @@ def check_plan(plan: Plan, stats: Sequence[SideStats], policy: Policy, *, force:
     for (side, entity), n in sorted(deletes.items()):
         base = had.get((side, entity), 0)
         if n >= policy.min_guarded_deletes and base and n / base > policy.max_delete_share:
-            raise MassDeleteRefusal(
+            return MassDeleteRefusal(
                 f"the plan deletes {n} of {base} {entity}s on side {side} "
                 f"({n / base:.0%}, more than max_delete_share {policy.max_delete_share:.0%}); "
-                f"review it with `syncengine plan`, then run with --force if it is intended."
+                f"`syncengine plan {plan.connection}` shows the plan, then run {force} once "
+                f"if it is intended."
             )
+    return None
+
+
+def check_plan(plan: Plan, stats: Sequence[SideStats], policy: Policy, *, force: bool) -> None:
+    """Raise the guard's refusal unless ``force``: a run calls this before its first write."""
+    refusal = None if force else guard_refusal(plan, stats, policy)
+    if refusal is not None:
+        raise refusal

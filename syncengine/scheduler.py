@@ -19,11 +19,16 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from rich.console import Console
+from rich.markup import escape
 
+from syncengine.cli_io import console_for
 from syncengine.config import Config, parse_duration
-from syncengine.errors import LockedError, SyncError
+from syncengine.errors import LockedError, SafetyRefusal, SyncError
 
-console = Console(stderr=True)
+
+def _console() -> Console:
+    """Looked up at each message: where stderr goes (terminal or log file) can change."""
+    return console_for(stderr=True)
 
 
 def trigger_for(schedule: str) -> Any:
@@ -39,19 +44,26 @@ def run_connection(config: Config, name: str, stop: threading.Event | None = Non
     try:
         session = open_session(config, name)
     except SyncError as exc:
-        console.print(f"[red]{name}: {exc}[/]")
+        _console().print(f"[red]{name}: {escape(str(exc))}[/]")
         return "error"
     try:
         if stop is not None:
             session.engine.should_stop = stop.is_set
         report = session.engine.run()
-        console.print(f"{name}: run {report.run_id} {report.counts() or 'nothing to do'}")
+        _console().print(f"{name}: run {report.run_id} {report.counts() or 'nothing to do'}")
         return "ok"
     except LockedError as exc:
-        console.print(f"[yellow]{name}: skipped, {exc}[/]")
+        _console().print(f"[yellow]{name}: skipped, {escape(str(exc))}[/]")
         return "busy"
+    except SafetyRefusal as exc:
+        # The schedule never forces: the refusal's own advice names the one-off command.
+        _console().print(
+            f"[red]{name}: {type(exc).__name__}: {escape(str(exc))} (The schedule never "
+            f"forces: until then, its runs of {name} are refused the same way.)[/]"
+        )
+        return "error"
     except SyncError as exc:
-        console.print(f"[red]{name}: {type(exc).__name__}: {exc}[/]")
+        _console().print(f"[red]{name}: {type(exc).__name__}: {escape(str(exc))}[/]")
         return "error"
     finally:
         session.close()
@@ -60,8 +72,14 @@ def run_connection(config: Config, name: str, stop: threading.Event | None = Non
 def run_scheduler(config: Config, *, once: bool = False) -> int:
     scheduled = {n: c for n, c in config.connections.items() if c.schedule}
     if not scheduled:
-        console.print('no connection has a schedule; add schedule = "every 15m" to one')
+        _console().print('no connection has a schedule; add schedule = "every 15m" to one')
         return 2
+    unscheduled = sorted(set(config.connections) - set(scheduled))
+    if unscheduled:
+        _console().print(
+            f"not scheduled (no schedule set): {', '.join(unscheduled)}; "
+            "`syncengine run NAME` syncs one by hand"
+        )
     stop = threading.Event()
     if once:
 
@@ -83,7 +101,7 @@ def run_scheduler(config: Config, *, once: bool = False) -> int:
             id=name,
             name=name,
         )
-        console.print(f"{name}: {conn.schedule}")
+        _console().print(f"{name}: {conn.schedule}")
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         stop.set()

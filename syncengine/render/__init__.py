@@ -20,7 +20,7 @@ from syncengine.models import Plan, RunReport
 
 from .diff import ValueChange, diff_change, diff_values, format_value
 from .html import plan_html, report_html
-from .json import dumps, plan_to_dict, report_to_dict
+from .json import dumps, plan_to_dict, preview_to_dict, report_to_dict
 from .markdown import plan_markdown, report_markdown
 from .text import plan_renderable, report_renderable
 
@@ -35,6 +35,7 @@ __all__ = [
     "plan_markdown",
     "plan_renderable",
     "plan_to_dict",
+    "preview_to_dict",
     "render",
     "render_text",
     "report_html",
@@ -66,9 +67,9 @@ def render_text(
         _environ={},
     )
     if isinstance(obj, RunReport):
-        console.print(report_renderable(obj, conflict_ids=conflict_ids))
+        console.print(report_renderable(obj, conflict_ids=conflict_ids), crop=False)
     else:
-        console.print(plan_renderable(obj, conflict_ids=conflict_ids))
+        console.print(plan_renderable(obj, conflict_ids=conflict_ids), crop=False)
     # Rich pads every line to the table width; trailing blanks only bloat saved files.
     lines = [line.rstrip() for line in console.export_text().splitlines()]
     return "\n".join(lines).strip("\n") + "\n"

@@ -57,6 +57,38 @@ def held_conflicts(plan: Plan) -> list[Conflict]:
     return [c for c in plan.conflicts if c.resolution == "held"]
 
 
+RECORDED_INTRO = "To resolve, run one command per conflict:"
+PENDING_INTRO = (
+    "Not held yet: `syncengine run` holds these for review (and writes nothing for these "
+    "fields); after it has run, resolve each with one command:"
+)
+RECORDED_ONE = "Resolve with one of:"
+PENDING_ONE = (
+    "Not held yet: `syncengine run` holds it for review; after it has run, resolve with one of:"
+)
+
+
+def is_recorded(
+    conflict: Conflict, conflict_ids: Mapping[str, int] | None, *, preview: bool
+) -> bool:
+    """Whether ``syncengine resolve`` can take this conflict now.
+
+    A real run has recorded every conflict it held; a preview records nothing, so only
+    the conflicts an earlier run already holds (their store ids in ``conflict_ids``) can
+    be resolved before the next run.
+    """
+    return not preview or (conflict_ids is not None and conflict.key in conflict_ids)
+
+
+MAX_LISTED = 200
+"""Items a terminal listing shows per section; files and JSON list everything."""
+
+
+def more_text(hidden: int) -> str:
+    """The line that stands for the items a capped listing left out."""
+    return f"... and {hidden} more; `--format json` or `syncengine report` lists every one"
+
+
 def resolved_conflicts(plan: Plan) -> list[Conflict]:
     return [c for c in plan.conflicts if c.resolution != "held"]
 

@@ -33,12 +33,15 @@ from syncengine.models import (
 
 from ._common import (
     DUPLICATE_ADVICE,
+    PENDING_ONE,
+    RECORDED_ONE,
     SIDE_TITLES,
     Headline,
     conflict_kind_text,
     conflict_value,
     duration_seconds,
     held_conflicts,
+    is_recorded,
     iso,
     ops_by_side,
     outcomes_for_ops,
@@ -103,6 +106,7 @@ class ConflictView:
     rule: str
     cells: tuple[SideCell, ...]
     commands: tuple[str, ...] = ()
+    commands_intro: str = RECORDED_ONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +149,7 @@ class Page:
     link_changes: tuple[LinkChange, ...]
     problems: tuple[str, ...] | None = None
     calls: tuple[tuple[str, int], ...] | None = None
+    refusal: str | None = None
 
 
 def _shown(value: JSON) -> Shown:
@@ -183,7 +188,9 @@ def _side_cell(c: Conflict, side: Side) -> SideCell:
     return SideCell(side, shown, changed, iso(updated), lines, winner=c.resolution == side)
 
 
-def _conflict_view(c: Conflict, conflict_ids: Mapping[str, int] | None) -> ConflictView:
+def _conflict_view(
+    c: Conflict, conflict_ids: Mapping[str, int] | None, preview: bool
+) -> ConflictView:
     base = SideCell("base", _shown(c.base), False, None)
     held = c.resolution == "held"
     return ConflictView(
@@ -200,6 +207,9 @@ def _conflict_view(c: Conflict, conflict_ids: Mapping[str, int] | None) -> Confl
             (resolve_command(c, "a", conflict_ids), resolve_command(c, "b", conflict_ids))
             if held
             else ()
+        ),
+        commands_intro=(
+            RECORDED_ONE if is_recorded(c, conflict_ids, preview=preview) else PENDING_ONE
         ),
     )
 
@@ -275,6 +285,7 @@ def _page(
     conflict_ids: Mapping[str, int] | None,
     outcomes: list[OpOutcome | None] | None,
     cards: list[Card],
+    preview: bool,
     **kwargs: Any,
 ) -> Page:
     return Page(
@@ -282,8 +293,8 @@ def _page(
         connection=connection,
         headline=Headline.of(plan).sentence(),
         cards=tuple(cards),
-        held=tuple(_conflict_view(c, conflict_ids) for c in held_conflicts(plan)),
-        resolved=tuple(_conflict_view(c, conflict_ids) for c in resolved_conflicts(plan)),
+        held=tuple(_conflict_view(c, conflict_ids, preview) for c in held_conflicts(plan)),
+        resolved=tuple(_conflict_view(c, conflict_ids, preview) for c in resolved_conflicts(plan)),
         duplicates=tuple(
             {
                 "side": g.side,
@@ -334,6 +345,7 @@ def plan_html(
         conflict_ids=conflict_ids,
         outcomes=None,
         cards=_cards(plan),
+        preview=True,
         run_id=None,
         dry_run=True,
         time=iso(generated_at),
@@ -367,11 +379,13 @@ def report_html(
         conflict_ids=conflict_ids,
         outcomes=outcomes_for_ops(report),
         cards=cards,
+        preview=report.dry_run,
         run_id=run,
         dry_run=report.dry_run,
         time=iso(report.started_at),
         duration=f"{seconds:g} s" if seconds is not None else None,
         problems=report.problems,
         calls=tuple((side, report.calls[side]) for side in sorted(report.calls)),
+        refusal=report.refusal,
     )
     return _render(page)

@@ -4,7 +4,8 @@ The plan shape is fixed (other tools parse it): ``connection``, ``operations`` (
 with ``id`` = the op's target id and ``counterpart_id`` = its source id, ``changes``
 as ``{field: {"from", "to"}}``), ``conflicts``, ``duplicates``, ``decisions``,
 ``notes`` and ``summary``; ``link_changes`` (bookkeeping that writes no side) comes
-last, so the contract's keys keep their positions. Output is deterministic: keys appear
+last, so the contract's keys keep their positions; a preview (``plan --format json``)
+adds ``problems`` and ``refusal`` after all of them. Output is deterministic: keys appear
 in the contract's order, ops and conflicts in plan order, and dict keys inside record
 values are sorted, so the same plan always yields the same bytes. Datetimes become
 ISO 8601 strings.
@@ -32,7 +33,7 @@ from syncengine.models import (
 from ._common import duration_seconds, iso
 from .diff import op_changes
 
-__all__ = ["dumps", "plan_to_dict", "report_to_dict"]
+__all__ = ["dumps", "plan_to_dict", "preview_to_dict", "report_to_dict"]
 
 
 def _value(value: JSON) -> JSON:
@@ -155,10 +156,26 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
         "problems": list(report.problems),
         "outcomes": [outcome_to_dict(o) for o in report.outcomes],
         "plan": plan_to_dict(report.plan),
+        "refusal": report.refusal,
     }
 
 
-def dumps(obj: Plan | RunReport, *, indent: int | None = 2) -> str:
-    """JSON text for a plan or a report; non-ASCII kept as is, no trailing newline."""
-    data = report_to_dict(obj) if isinstance(obj, RunReport) else plan_to_dict(obj)
+def preview_to_dict(report: RunReport) -> dict[str, Any]:
+    """What ``plan --format json`` prints: the plan contract, then (added after its keys)
+    the records the preview could not read, which make its exit code 1, and the guard's
+    refusal a run would meet (exit code 3), or null."""
+    return {
+        **plan_to_dict(report.plan),
+        "problems": list(report.problems),
+        "refusal": report.refusal,
+    }
+
+
+def dumps(obj: Plan | RunReport, *, indent: int | None = 2, preview: bool = False) -> str:
+    """JSON text for a plan or a report (``preview``: a dry run's report in the plan's
+    shape, see ``preview_to_dict``); non-ASCII kept as is, no trailing newline."""
+    if isinstance(obj, RunReport):
+        data = preview_to_dict(obj) if preview else report_to_dict(obj)
+    else:
+        data = plan_to_dict(obj)
     return json.dumps(data, indent=indent, ensure_ascii=False, allow_nan=False, default=str)

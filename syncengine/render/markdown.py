@@ -19,12 +19,15 @@ from syncengine.models import SIDES, Action, Conflict, OpOutcome, Plan, RunRepor
 
 from ._common import (
     DUPLICATE_ADVICE,
+    PENDING_ONE,
+    RECORDED_ONE,
     SIDE_TITLES,
     Headline,
     conflict_kind_text,
     conflict_value,
     duration_seconds,
     held_conflicts,
+    is_recorded,
     iso,
     ops_by_side,
     outcomes_for_ops,
@@ -78,7 +81,7 @@ def _conflict_title(c: Conflict) -> str:
     return f"{_prose(c.entity)} {_code(c.field)} — a {_code(c.a_id)} / b {_code(c.b_id)}"
 
 
-def _held_section(plan: Plan, conflict_ids: Mapping[str, int] | None) -> list[str]:
+def _held_section(plan: Plan, conflict_ids: Mapping[str, int] | None, preview: bool) -> list[str]:
     held = held_conflicts(plan)
     lines = [f"## Held conflicts ({len(held)})", ""]
     if not held:
@@ -100,7 +103,7 @@ def _held_section(plan: Plan, conflict_ids: Mapping[str, int] | None) -> list[st
         lines += _nested_changes(c)
         lines += [
             "",
-            "Resolve with one of:",
+            RECORDED_ONE if is_recorded(c, conflict_ids, preview=preview) else PENDING_ONE,
             "",
             "```sh",
             resolve_command(c, "a", conflict_ids),
@@ -240,10 +243,13 @@ def _notes(plan: Plan) -> list[str]:
 
 
 def _body(
-    plan: Plan, conflict_ids: Mapping[str, int] | None, outcomes: list[OpOutcome | None] | None
+    plan: Plan,
+    conflict_ids: Mapping[str, int] | None,
+    outcomes: list[OpOutcome | None] | None,
+    preview: bool,
 ) -> list[str]:
     return [
-        *_held_section(plan, conflict_ids),
+        *_held_section(plan, conflict_ids, preview),
         *_resolved_section(plan),
         *_duplicates_section(plan),
         *_ops_section(plan, outcomes),
@@ -261,7 +267,7 @@ def _finish(lines: list[str]) -> str:
 def plan_markdown(plan: Plan, *, conflict_ids: Mapping[str, int] | None = None) -> str:
     """The review report for a plan; ``conflict_ids`` maps ``Conflict.key`` to store ids."""
     lines = [f"# Sync review: {_prose(plan.connection)}", "", *_headline(plan), ""]
-    return _finish([*lines, *_body(plan, conflict_ids, None)])
+    return _finish([*lines, *_body(plan, conflict_ids, None, True)])
 
 
 def report_markdown(report: RunReport, *, conflict_ids: Mapping[str, int] | None = None) -> str:
@@ -288,7 +294,9 @@ def report_markdown(report: RunReport, *, conflict_ids: Mapping[str, int] | None
         f"- **{len(report.problems)}** {'problem' if len(report.problems) == 1 else 'problems'}"
     )
     lines.append("")
-    lines += _body(report.plan, conflict_ids, outcomes_for_ops(report))
+    if report.refusal is not None:
+        lines += ["## A run would be refused", "", _prose(report.refusal), ""]
+    lines += _body(report.plan, conflict_ids, outcomes_for_ops(report), report.dry_run)
     lines += [f"## Problems ({len(report.problems)})", ""]
     if report.problems:
         lines += [*(f"- {_prose(p)}" for p in report.problems), ""]

@@ -9,7 +9,8 @@ under ``Console(no_color=True)``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -30,14 +31,19 @@ from syncengine.models import (
 
 from ._common import (
     DUPLICATE_ADVICE,
+    MAX_LISTED,
+    PENDING_INTRO,
+    RECORDED_INTRO,
     SIDE_TITLES,
     Headline,
     conflict_kind_text,
     conflict_value,
     duration_seconds,
     held_conflicts,
+    is_recorded,
     iso,
     link_change_text,
+    more_text,
     ops_by_side,
     outcomes_for_ops,
     plural,
@@ -56,6 +62,14 @@ HINT_LIMIT = 40
 
 _ACTION_STYLES = {"create": "green", "update": "yellow", "delete": "red", "link": "cyan"}
 _STATUS_STYLES = {"done": "green", "failed": "red", "quarantined": "magenta", "skipped": "dim"}
+T = TypeVar("T")
+
+
+def _capped(items: Sequence[T], limit: int | None) -> tuple[Sequence[T], Text | None]:
+    """The first ``limit`` items and a line for the rest: a terminal cannot take 26k rows."""
+    if limit is None or len(items) <= limit:
+        return items, None
+    return items[:limit], Text(more_text(len(items) - limit), style="dim")
 
 
 def _id(value: str | None, op: Op | None = None) -> Text:
@@ -73,8 +87,8 @@ def _ops_table(
     table.add_column("#", justify="right", style="dim")
     table.add_column("Action")
     table.add_column("Entity")
-    table.add_column("Id", overflow="fold")
-    table.add_column("Counterpart", overflow="fold")
+    table.add_column("Id", no_wrap=True)
+    table.add_column("Counterpart", no_wrap=True)
     table.add_column("Changes", overflow="fold", ratio=3)
     table.add_column("Reason", overflow="fold", ratio=1)
     if outcomes is not None:
@@ -119,11 +133,11 @@ def _side_value(conflict: Conflict, side: Side) -> Text:
     return Text(conflict_value(conflict, side, LIMIT))
 
 
-def _conflicts_table(title: str, conflicts: list[Conflict]) -> Table:
+def _conflicts_table(title: str, conflicts: Sequence[Conflict]) -> Table:
     table = Table(
         title=Text(title, style="bold"), title_justify="left", box=box.SIMPLE_HEAD, show_edge=False
     )
-    table.add_column("Conflict", overflow="fold")
+    table.add_column("Conflict", no_wrap=True)
     table.add_column("Kind")
     table.add_column("Base", overflow="fold")
     table.add_column("a", overflow="fold")
@@ -143,22 +157,26 @@ def _conflicts_table(title: str, conflicts: list[Conflict]) -> Table:
     return table
 
 
-def _resolve_hints(conflicts: list[Conflict], conflict_ids: Mapping[str, int] | None) -> Text:
-    """Commands go below the table rather than in it, so they never wrap mid-word."""
+def _resolve_hints(
+    intro: str, conflicts: Sequence[Conflict], conflict_ids: Mapping[str, int] | None
+) -> Group:
+    """Commands go below the table rather than in it, one per line and never wrapped or
+    folded, so each pastes whole. (Printed with ``crop=False``, a line wider than the
+    terminal runs on, and the terminal soft-wraps it without breaking the command.)"""
     rows = [
         (resolve_command(c, side, conflict_ids), conflict_value(c, side, HINT_LIMIT))
         for c in conflicts
         for side in SIDES
     ]
     width = max(len(command) for command, _ in rows)
-    text = Text("To resolve, run one command per conflict:", style="bold")
-    for command, value in rows:
-        text.append(f"\n  {command.ljust(width)}", style="")
-        text.append(f"  # keep {value}", style="dim")
-    return text
+    commands = Text(no_wrap=True, overflow="ignore")
+    for i, (command, value) in enumerate(rows):
+        commands.append(f"{'' if i == 0 else chr(10)}  {command.ljust(width)}", style="")
+        commands.append(f"  # keep {value}", style="dim")
+    return Group(Text(intro, style="bold"), commands)
 
 
-def _duplicates_table(plan: Plan) -> Table:
+def _duplicates_table(plan: Plan, limit: int | None) -> RenderableType:
     table = Table(
         title=Text(f"Duplicate groups — {len(plan.duplicates)}", style="bold"),
         title_justify="left",
@@ -167,7 +185,8 @@ def _duplicates_table(plan: Plan) -> Table:
     )
     for name in ("Side", "Entity", "Key", "Ids", "Held", "What to do"):
         table.add_column(name, overflow="fold")
-    for g in plan.duplicates:
+    groups, more = _capped(plan.duplicates, limit)
+    for g in groups:
         table.add_row(
             Text(g.side),
             Text(g.entity),
@@ -176,7 +195,7 @@ def _duplicates_table(plan: Plan) -> Table:
             Text(", ".join(g.held_ids) or "—"),
             Text(DUPLICATE_ADVICE.format(side=g.side)),
         )
-    return table
+    return Group(table, more) if more is not None else table
 
 
 def _spaced(parts: list[RenderableType]) -> Group:
@@ -189,16 +208,46 @@ def _spaced(parts: list[RenderableType]) -> Group:
     return Group(*spaced)
 
 
+def _held_parts(
+    plan: Plan,
+    conflict_ids: Mapping[str, int] | None,
+    preview: bool,
+    limit: int | None,
+) -> list[RenderableType]:
+    """Held conflicts, then the resolve commands: ready to run for recorded conflicts,
+    and for a preview's new ones, what ``syncengine run`` will do first."""
+    held = held_conflicts(plan)
+    if not held:
+        return []
+    shown, more = _capped(held, limit)
+    parts: list[RenderableType] = [
+        _conflicts_table(f"Held conflicts — {len(held)} to review", shown)
+    ]
+    recorded = [c for c in shown if is_recorded(c, conflict_ids, preview=preview)]
+    pending = [c for c in shown if not is_recorded(c, conflict_ids, preview=preview)]
+    if recorded:
+        parts.append(_resolve_hints(RECORDED_INTRO, recorded, conflict_ids))
+    if pending:
+        parts.append(_resolve_hints(PENDING_INTRO, pending, conflict_ids))
+    if more is not None:
+        parts.append(more)
+    return parts
+
+
 def plan_renderable(
     plan: Plan,
     *,
     conflict_ids: Mapping[str, int] | None = None,
     outcomes: list[OpOutcome | None] | None = None,
+    preview: bool = True,
+    limit: int | None = MAX_LISTED,
 ) -> RenderableType:
     """The plan as the CLI prints it: summary line, ops per side, conflicts, duplicates, notes.
 
     ``conflict_ids`` maps ``Conflict.key`` to store ids for the resolve commands;
-    ``outcomes`` (aligned with ``plan.operations``) adds an outcome column for reports.
+    ``outcomes`` (aligned with ``plan.operations``) adds an outcome column for reports;
+    ``preview`` says no run has recorded the plan's conflicts yet; ``limit`` caps each
+    section's listing (None lists all; the summary line always counts everything).
     """
     summary = Text("Plan for ", style="bold")
     summary.append(plan.connection, style="bold cyan")
@@ -208,21 +257,23 @@ def plan_renderable(
         parts.append(Text("Nothing to do: both sides agree.", style="green"))
     for side, ops in ops_by_side(plan):
         title = f"{SIDE_TITLES[side]} — {plural(len(ops), 'operation')}"
-        parts.append(_ops_table(title, ops, outcomes))
-    held = held_conflicts(plan)
-    if held:
-        parts.append(_conflicts_table(f"Held conflicts — {len(held)} to review", held))
-        parts.append(_resolve_hints(held, conflict_ids))
+        shown, more = _capped(ops, limit)
+        table = _ops_table(title, list(shown), outcomes)
+        parts.append(Group(table, more) if more is not None else table)
+    parts += _held_parts(plan, conflict_ids, preview, limit)
     resolved = resolved_conflicts(plan)
     if resolved:
-        parts.append(_conflicts_table(f"Resolved conflicts — {len(resolved)}", resolved))
+        shown_resolved, more = _capped(resolved, limit)
+        table = _conflicts_table(f"Resolved conflicts — {len(resolved)}", shown_resolved)
+        parts.append(Group(table, more) if more is not None else table)
     if plan.duplicates:
-        parts.append(_duplicates_table(plan))
+        parts.append(_duplicates_table(plan, limit))
     if plan.link_changes:
         links = Text(f"Link bookkeeping (no writes) — {len(plan.link_changes)}", style="bold")
-        for lc in plan.link_changes:
+        changes, more = _capped(plan.link_changes, limit)
+        for lc in changes:
             links.append(f"\n• {link_change_text(lc)}", style="")
-        parts.append(links)
+        parts.append(Group(links, more) if more is not None else links)
     if plan.notes:
         notes = Text("Notes", style="bold")
         for note in plan.notes:
@@ -232,9 +283,14 @@ def plan_renderable(
 
 
 def report_renderable(
-    report: RunReport, *, conflict_ids: Mapping[str, int] | None = None
+    report: RunReport,
+    *,
+    conflict_ids: Mapping[str, int] | None = None,
+    limit: int | None = MAX_LISTED,
 ) -> RenderableType:
-    """A finished run: header, outcome counts, calls, problems, then the plan with outcomes."""
+    """A finished run: header, outcome counts, calls, problems, then the plan with outcomes.
+
+    A preview's guard refusal leads, so the plan below reads as what a run would stop."""
     header = Text("Run ", style="bold")
     header.append(str(report.run_id) if report.run_id is not None else "(unsaved)", style="bold")
     header.append(" · ")
@@ -260,11 +316,23 @@ def report_renderable(
     calls = ", ".join(f"{side} {report.calls[side]}" for side in sorted(report.calls))
     header.append(f"\nExternal calls: {calls or 'none'}")
     parts: list[RenderableType] = [header]
+    if report.refusal is not None:
+        refused = Text("A run would be refused by the safety guard", style="bold red")
+        refused.append(f"\n{report.refusal}", style="")
+        parts.append(refused)
     if report.problems:
         problems = Text(f"Problems — {len(report.problems)}", style="bold red")
         for problem in report.problems:
             problems.append(f"\n• {problem}", style="")
         parts.append(problems)
     outcomes = outcomes_for_ops(report)
-    parts.append(plan_renderable(report.plan, conflict_ids=conflict_ids, outcomes=outcomes))
+    parts.append(
+        plan_renderable(
+            report.plan,
+            conflict_ids=conflict_ids,
+            outcomes=outcomes,
+            preview=report.dry_run,
+            limit=limit,
+        )
+    )
     return _spaced(parts)

@@ -63,6 +63,44 @@ def test_conflicts_show_prints_base_both_values_and_how_to_resolve(
     assert f"syncengine resolve {cid} --keep a|b" in flat(hint)
 
 
+def test_conflicts_show_takes_the_key_the_reports_print(
+    cli: Invoke, held: tuple[Project, int]
+) -> None:
+    project, cid = held
+    key = "contact:a1:b1:company_name"
+    result = cli("conflicts", "show", key, "--config", project.config)
+    assert result.exit_code == 0, result.output
+    body, _, hint = result.output.rpartition("resolve with:")
+    assert json.loads(body)["id"] == cid
+    assert f"syncengine resolve {key} --keep a|b" in flat(hint)
+
+
+def test_conflicts_show_of_a_settled_conflict_says_how_it_was_resolved(
+    cli: Invoke, held: tuple[Project, int]
+) -> None:
+    project, cid = held
+    key = "contact:a1:b1:company_name"
+    assert cli("resolve", str(cid), "--keep", "b", "--config", project.config).exit_code == 0
+    deciding = flat(cli("conflicts", "show", str(cid), "--config", project.config).output)
+    assert "decided: keep side b; the next run of main applies it" in deciding
+    assert "resolve with" not in deciding
+    assert cli("run", "--config", project.config).exit_code == 0
+    for ref in (str(cid), key):  # the key finds it too once it is no longer open
+        shown = cli("conflicts", "show", ref, "--config", project.config)
+        assert shown.exit_code == 0, shown.output
+        out = flat(shown.output)
+        assert "resolved at " in out and "side b kept" in out
+        assert "nothing left to resolve" in out
+        assert "syncengine resolve" not in out
+
+
+def test_conflicts_show_of_an_unknown_key_exits_2(cli: Invoke, project: Project) -> None:
+    result = cli("conflicts", "show", "contact:x:y:city", "--config", project.config)
+    assert result.exit_code == 2
+    assert "no conflict 'contact:x:y:city'" in flat(result.output)
+    assert "valid integer" not in result.output
+
+
 def test_resolve_records_the_decision_for_the_next_run(
     cli: Invoke, held: tuple[Project, int]
 ) -> None:

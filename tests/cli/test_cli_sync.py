@@ -182,7 +182,9 @@ def test_an_emptied_side_is_refused_until_forced(cli: Invoke, seeded: Project) -
     assert "refused: side b returned no contacts but had 4 linked" in out
     assert "--force" in out
     assert seeded.path("a").read_bytes() == before_a
-    assert cli("plan", "--config", seeded.config).exit_code == 3
+    preview = cli("plan", "--config", seeded.config)
+    assert preview.exit_code == 3  # and it shows what the refused run would delete
+    assert flat(preview.stdout).count("deleted on b") == 4
     with seeded.store() as store:
         assert store.runs("main")[0]["status"] == "refused"
 
@@ -410,5 +412,10 @@ def test_schedule_once_exits_1_when_a_run_is_refused(cli: Invoke, seeded: Projec
     seeded.write_config(schedule="every 5m")
     scheduled = cli("schedule", "--once", "--config", seeded.config)
     assert scheduled.exit_code == 1, scheduled.output
-    assert "SideEmptiedRefusal" in flat(scheduled.output)
+    out = flat(scheduled.output)
+    assert "SideEmptiedRefusal" in out
+    # `schedule` has no --force: the advice names the one-off command that has.
+    assert "run `syncengine run main --force` once" in out
+    assert "The schedule never forces" in out
+    assert "run with --force" not in out
     assert len(seeded.by_email("a")) == 4  # nothing was deleted

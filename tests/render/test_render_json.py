@@ -223,7 +223,9 @@ def test_report_dict(report: RunReport) -> None:
         "problems",
         "outcomes",
         "plan",
+        "refusal",  # added last: earlier keys keep their positions
     ]
+    assert data["refusal"] is None
     assert data["run_id"] == 42
     assert data["dry_run"] is False
     assert data["started_at"] == "2025-03-01T12:00:00+00:00"

@@ -1,0 +1,104 @@
+"""Options every command shares: ``--connection NAME`` is checked the same way by each
+command that takes it, and ``--config`` works before the command as well as after it."""
+
+from __future__ import annotations
+
+import pytest
+from cli_support import Invoke, Project, flat
+
+TWO = """\
+[connections.main]
+schedule = "every 5m"
+[connections.main.a]
+adapter = "jsonl"
+path = "a.jsonl"
+[connections.main.b]
+adapter = "jsonl"
+path = "b.jsonl"
+[connections.other.a]
+adapter = "jsonl"
+path = "a.jsonl"
+[connections.other.b]
+adapter = "jsonl"
+path = "c.jsonl"
+"""
+
+
+@pytest.fixture
+def two(project: Project) -> Project:
+    project.config.write_text(TWO, encoding="utf-8")
+    project.path("c").write_text("", encoding="utf-8")
+    return project
+
+
+@pytest.mark.parametrize(
+    "command", [("history",), ("conflicts",), ("conflicts", "--all"), ("quarantine",)]
+)
+def test_an_unknown_connection_filter_is_an_error_everywhere(
+    cli: Invoke, two: Project, command: tuple[str, ...]
+) -> None:
+    result = cli(*command, "--connection", "nosuch", "--config", two.config)
+    assert result.exit_code == 2, result.output
+    assert "no connection 'nosuch'; known: main, other" in flat(result.output)
+
+
+@pytest.mark.parametrize("command", [("history",), ("conflicts",), ("quarantine",)])
+def test_a_known_connection_filter_lists_that_connection(
+    cli: Invoke, two: Project, command: tuple[str, ...]
+) -> None:
+    result = cli(*command, "--connection", "other", "--config", two.config)
+    assert result.exit_code == 0, result.output
+
+
+def test_history_filters_by_connection(cli: Invoke, seeded: Project) -> None:
+    seeded.config.write_text(TWO, encoding="utf-8")
+    seeded.path("c").write_text("", encoding="utf-8")
+    assert cli("run", "main", "--config", seeded.config).exit_code == 0
+    mine = cli("history", "--connection", "main", "--config", seeded.config)
+    assert "│ main" in mine.output
+    theirs = cli("history", "--connection", "other", "--config", seeded.config)
+    assert "no runs yet" in theirs.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--config", "{c}", "plan"),
+        ("-c", "{c}", "plan"),
+        ("plan", "--config", "{c}"),
+        ("-c", "{c}", "conflicts", "--all"),
+        ("-c", "{c}", "history"),
+        ("conflicts", "-c", "{c}", "show", "1"),
+    ],
+)
+def test_config_goes_before_or_after_the_command(
+    cli: Invoke, seeded: Project, args: tuple[str, ...]
+) -> None:
+    result = cli(*(a.format(c=seeded.config) for a in args))
+    assert "No such option" not in result.output
+    if "show" in args:  # no conflict 1 in this project: the config was read all the same
+        assert result.exit_code == 2 and "no conflict with id 1" in flat(result.output)
+    else:
+        assert result.exit_code == 0, result.output
+
+
+def test_the_config_after_the_command_wins(cli: Invoke, seeded: Project) -> None:
+    result = cli("-c", seeded.dir / "missing.toml", "plan", "-c", seeded.config)
+    assert result.exit_code == 0, result.output
+
+
+def test_a_missing_config_given_first_is_named(cli: Invoke, seeded: Project) -> None:
+    missing = seeded.dir / "missing.toml"
+    result = cli("-c", missing, "plan")
+    assert result.exit_code == 2
+    assert f"{missing}: 1 problem(s)" in flat(result.output)
+
+
+def test_schedule_names_the_connections_it_does_not_run(cli: Invoke, two: Project) -> None:
+    result = cli("schedule", "--once", "--config", two.config)
+    assert result.exit_code == 0, result.output
+    out = flat(result.output)
+    assert "not scheduled (no schedule set): other" in out
+    assert "main: run 1" in out
+    with two.store() as store:
+        assert {r["connection"] for r in store.runs(None)} == {"main"}
