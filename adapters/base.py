@@ -202,6 +202,14 @@ class Checkable(Protocol):
     def check(self) -> list[str]: ...
 
 
+@runtime_checkable
+class Locatable(Protocol):
+    """A side that can say where its records are, for ``syncengine check``: a file's
+    path (and that it does not exist yet), a GHL location and its address."""
+
+    def location(self) -> str: ...
+
+
 AdapterFactory = Callable[[Mapping[str, Any], AdapterContext], Adapter]
 
 

@@ -36,10 +36,12 @@ from syncengine.errors import (
     UsageError,
     UserError,
 )
-from syncengine.models import OpStatus, RunReport
+from syncengine.models import SIDES, OpStatus, RunReport, Side
+from syncengine.render._common import plural
 
 if TYPE_CHECKING:
     from state.store import Store
+    from syncengine.engine import SyncEngine
 
 app = typer.Typer(
     add_completion=False,
@@ -491,29 +493,59 @@ def quarantine(
 @app.command()
 def check(connection: ConnArg = None, config: ConfigOpt = None) -> None:
     """Validate the config and make test requests against both sides."""
-    from adapters.base import Checkable
+    from adapters.base import Checkable, Locatable
     from syncengine.runtime import open_session
 
     with _errors():
         session = open_session(_load(config), connection)
         problems: list[str] = []
         try:
-            for side, adapter in (("a", session.engine.a), ("b", session.engine.b)):
+            for side in SIDES:
+                adapter = session.engine.adapter(side)
+                where = adapter.location() if isinstance(adapter, Locatable) else adapter.name
                 try:
                     found = adapter.check() if isinstance(adapter, Checkable) else []
-                    if not found:
-                        snap = adapter.snapshot("contact")
-                        console.print(
-                            f"side {side} ({adapter.name}): ok, {len(snap.records)} contacts readable"
-                        )
                     problems += [f"side {side}: {p}" for p in found]
+                    if not found:
+                        problems += _read_check(session.engine, side, where)
                 except SyncError as exc:
-                    problems.append(f"side {side} ({adapter.name}): {exc}")
+                    problems.append(f"side {side} ({where}): {exc}")
         finally:
             session.close()
         for p in problems:
             err.print(f"[red]problem:[/] {p}")
         raise typer.Exit(1 if problems else 0)
+
+
+UNREADABLE_SHOWN = 5
+
+
+def _read_check(engine: SyncEngine, side: Side, where: str) -> list[str]:
+    """Read every entity the connection syncs from one side: what is readable is
+    counted, each record that is not is a problem (a run would quarantine it and exit
+    1), so a side whose every row is malformed is not reported as ok."""
+    adapter = engine.adapter(side)
+    held = adapter.capabilities().entities
+    counts: list[str] = []
+    unreadable: list[str] = []
+    for entity in engine.entities():
+        if entity not in held:
+            continue
+        snap = adapter.snapshot(entity)
+        counts.append(plural(len(snap.records), entity))
+        unreadable += [f"{p.where}: {p.problem}" for p in snap.problems]
+    readable = ", ".join(counts) or "nothing this connection syncs"
+    if not unreadable:
+        console.print(f"side {side} ({adapter.name}, {where}): ok, {readable} readable")
+        return []
+    console.print(f"side {side} ({adapter.name}, {where}): {readable} readable")
+    shown = [f"side {side}: unreadable: {text}" for text in unreadable[:UNREADABLE_SHOWN]]
+    if len(unreadable) > UNREADABLE_SHOWN:
+        shown.append(
+            f"side {side}: ... and {len(unreadable) - UNREADABLE_SHOWN} more unreadable records "
+            "(`syncengine plan` lists them all)"
+        )
+    return shown
 
 
 @app.command()

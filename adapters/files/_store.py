@@ -400,6 +400,11 @@ class FileAdapter(ABC, Generic[D]):
             return None
         return row.record if row.record.entity == entity else None
 
+    def location(self) -> str:
+        if self.path.exists():
+            return str(self.path)
+        return f"{self.path}, which does not exist yet: the first run that writes here makes it"
+
     def find_by_key(self, entity: Entity, key: str) -> list[Record]:
         """Records of ``entity`` with match key ``key``, by id (from the document's index)."""
         doc = self._load()

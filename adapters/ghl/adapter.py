@@ -621,6 +621,9 @@ class GhlAdapter:
         return mapping.contact_update_requests(self._caps().takes_changes("contact", op.changes))
 
     # -- Checkable --------------------------------------------------------------------------------
+    def location(self) -> str:
+        return f"location {self.location_id} at {self.client.base_url}"
+
     def check(self) -> list[str]:
         """Test requests that change nothing; each problem names the scope or setting to fix.
 

@@ -43,8 +43,26 @@ def test_check_reads_both_jsonl_sides(cli: Invoke, seeded: Project) -> None:
     result = cli("check", "--config", seeded.config)
     assert result.exit_code == 0, result.output
     out = flat(result.output)
-    assert "side a (jsonl): ok, 3 contacts readable" in out
-    assert "side b (jsonl): ok, 2 contacts readable" in out
+    assert f"side a (jsonl, {seeded.path('a')}): ok, 3 contacts, 0 notes, 0 tasks" in out
+    assert f"side b (jsonl, {seeded.path('b')}): ok, 2 contacts, 0 notes, 0 tasks" in out
+
+
+def test_check_counts_unreadable_records_as_problems_and_names_a_file_to_come(
+    cli: Invoke, seeded: Project
+) -> None:
+    """A side whose every row is malformed is not ok (a run would quarantine them and
+    exit 1); a file that does not exist yet is fine, and check says the first run makes it."""
+    seeded.path("a").write_text(
+        '{"id": "c1", "email": "not-an-email"}\n{"id": "c2", broken\n', encoding="utf-8"
+    )
+    seeded.path("b").unlink()
+    result = cli("check", "--config", seeded.config)
+    assert result.exit_code == 1, result.output
+    out = flat(result.output)
+    assert f"side a (jsonl, {seeded.path('a')}): 0 contacts" in out
+    assert f"side a: unreadable: {seeded.path('a')}:1:" in out
+    assert f"side a: unreadable: {seeded.path('a')}:2:" in out
+    assert f"{seeded.path('b')}, which does not exist yet: the first run that writes here" in out
 
 
 def test_check_names_a_missing_environment_secret(
