@@ -614,8 +614,7 @@ class Applier:
                         done += len(unit.ops)
                         if self.progress:
                             self.progress(done, total)
-            with self.store.transaction() as conn:
-                self._finish_chunk(conn, chunk, rows, prepared)
+            self._settle_chunk(chunk, rows, prepared)
             self.heartbeat()
             for u in chunk:
                 tally.add(u, self.in_quarantine)
@@ -667,6 +666,23 @@ class Applier:
                 if self.progress:
                     self.progress(done, total)
         return done
+
+    def _settle_chunk(
+        self, chunk: list[Unit], rows: list[dict[str, Any]], prepared: Prepared
+    ) -> None:
+        """Settle a chunk's units ``CHUNK_UNITS`` at a time, one transaction each: a
+        large chunk (a file side's one rewrite) must not make one large transaction of
+        scattered base updates, which outgrows SQLite's page cache and spills (measured
+        at 1M records: a second sync's apply 2.4 s -> 5.5 s in 20,000-unit transactions).
+        Each transaction holds whole units, their journal rows with them: a crash between
+        two leaves the rest ``pending``, as a crash after the remote calls does."""
+        first_row = 0
+        for begin in range(0, len(chunk), CHUNK_UNITS):
+            units = chunk[begin : begin + CHUNK_UNITS]
+            ops = sum(len(u.ops) for u in units)
+            with self.store.transaction() as conn:
+                self._finish_chunk(conn, units, rows[first_row : first_row + ops], prepared)
+            first_row += ops
 
     def _finish_chunk(
         self, conn: Connection, chunk: list[Unit], rows: list[dict[str, Any]], prepared: Prepared
