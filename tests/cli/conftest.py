@@ -4,6 +4,8 @@ does not wrap the messages the tests match."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,15 @@ def cli() -> Invoke:
         return result
 
     return invoke
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A folder nobody but root may write to (tests using it skip as root, who may)."""
+    if os.geteuid() == 0:
+        pytest.skip("root may write to any directory")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    yield locked
+    locked.chmod(0o700)

@@ -5,7 +5,6 @@ not UTF-8 or not a file, and a ``[state] url`` syncengine cannot open."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -228,21 +227,15 @@ def test_a_state_database_in_a_missing_directory_is_a_config_error(
     assert not missing.exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write to any directory")
 def test_a_state_database_in_a_read_only_directory_is_a_config_error(
-    cli: Invoke, project: Project, tmp_path: Path
+    cli: Invoke, project: Project, read_only_dir: Path
 ) -> None:
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        config = _with_state_url(project, f"sqlite:///{locked / 's.db'}")
-        result = cli("run", "--config", config)
-    finally:
-        locked.chmod(0o700)
+    config = _with_state_url(project, f"sqlite:///{read_only_dir / 's.db'}")
+    result = cli("run", "--config", config)
     assert result.exit_code == 2
-    assert f"the directory {locked} for the state database does not exist (or is not writable)" in (
-        flat(result.output)
+    assert (
+        f"the directory {read_only_dir} for the state database does not exist (or is not writable)"
+        in flat(result.output)
     )
 
 
