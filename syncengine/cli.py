@@ -252,8 +252,12 @@ def report_cmd(
         str | None,
         typer.Option("--output", "-o", help="File to write (default syncengine-report.FORMAT)."),
     ] = None,
+    force: Annotated[bool, typer.Option(help="Report the plan a forced run would make.")] = False,
 ) -> None:
-    """Write the conflict review report: what a run would do now, and what waits for you."""
+    """Write the conflict review report: what a run would do now, and what waits for you.
+
+    Exits like ``plan``: 3 when a run would be refused (the report says why), 1 when some
+    records could not be read; the file is written either way."""
     from syncengine.runtime import open_session
 
     with _errors():
@@ -263,7 +267,7 @@ def report_cmd(
         check_writable(path, "--output")
         session = open_session(_load(config), connection)
         try:
-            rep = session.engine.run(dry_run=True)
+            rep = session.engine.run(dry_run=True, force=force)
             ids = _recorded_ids(session.store, session.conn.name)
         finally:
             session.close()
@@ -271,10 +275,11 @@ def report_cmd(
         console.print(f"report written to [bold]{escape(path)}[/]", highlight=False)
         if rep.refusal is not None:
             err.print(
-                f"[bold yellow]note:[/] a run would be refused: {escape(rep.refusal)}",
+                f"[bold red]refused:[/] a run would be refused: {escape(rep.refusal)}",
                 highlight=False,
                 emoji=False,
             )
+        raise typer.Exit(_exit_code(rep))
 
 
 @conflicts_app.callback(invoke_without_command=True)

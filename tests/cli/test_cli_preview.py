@@ -75,10 +75,13 @@ def test_report_of_a_refused_plan_says_so_in_the_file(
 ) -> None:
     out = tmp_path / "r.md"
     result = cli("report", "--config", mass_delete.config, "-f", "md", "-o", out)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output
     text = out.read_text(encoding="utf-8")
     assert "## A run would be refused" in text and "deletes 3 of 10 contacts" in text
-    assert "note: a run would be refused" in flat(result.stderr)
+    assert "refused: a run would be refused" in flat(result.stderr)
+    forced = cli("report", "--config", mass_delete.config, "-f", "md", "-o", out, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert "## A run would be refused" not in out.read_text(encoding="utf-8")
 
 
 # -- C: the problems behind exit code 1 are in the JSON ---------------------------------------
