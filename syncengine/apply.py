@@ -681,15 +681,16 @@ class Applier:
             units = chunk[begin : begin + CHUNK_UNITS]
             ops = sum(len(u.ops) for u in units)
             with self.store.transaction() as conn:
-                self._finish_chunk(conn, units, rows[first_row : first_row + ops], prepared)
+                self._settle_units(conn, units, rows[first_row : first_row + ops], prepared)
             first_row += ops
 
-    def _finish_chunk(
-        self, conn: Connection, chunk: list[Unit], rows: list[dict[str, Any]], prepared: Prepared
+    def _settle_units(
+        self, conn: Connection, units: list[Unit], rows: list[dict[str, Any]], prepared: Prepared
     ) -> None:
+        """Settle units in one transaction: their journal rows, bases, links, quarantine."""
         finished = []
         i = 0
-        for unit in chunk:
+        for unit in units:
             for n in range(len(unit.ops)):
                 outcome = unit.outcomes[n] if n < len(unit.outcomes) else None
                 finished.append(
@@ -711,7 +712,7 @@ class Applier:
         gone: dict[Entity, list[tuple[str, str]]] = {}
         replaced: dict[tuple[Side, Entity], list[str]] = {}
         """Rows of records gone on their side whose link a relink handed to a new record."""
-        for unit in chunk:
+        for unit in units:
             if not unit.ok:
                 if not unit.spared:
                     self._quarantine_unit(conn, unit)
@@ -722,7 +723,7 @@ class Applier:
             self._settle_unit(conn, unit, prepared, into, new_links, fresh_links, gone, replaced)
         wrote: dict[Side, set[str]] = {side: set() for side in self._echo_sides}
         if wrote:
-            for u in chunk:
+            for u in units:
                 if u.ok:
                     for side, rec in u.results.items():
                         if side in wrote:

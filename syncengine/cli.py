@@ -147,6 +147,16 @@ def _print_report(report: RunReport, fmt: str, conflict_ids: Mapping[str, int]) 
         typer.echo(_render(report, fmt, conflict_ids))
 
 
+def _say_refused(report: RunReport) -> None:
+    """On stderr, after the preview or the report file: why a run would be refused."""
+    if report.refusal is not None:
+        err.print(
+            f"[bold red]refused:[/] a run would be refused: {escape(report.refusal)}",
+            highlight=False,
+            emoji=False,
+        )
+
+
 def _exit_code(report: RunReport) -> int:
     """3 for a preview the guard would refuse, 1 for anything held back, else 0."""
     if report.refusal is not None:
@@ -194,12 +204,7 @@ def _run(
         if report_path:
             write_file(report_path, _render(report, report_format(report_path), ids), "--report")
             err.print(f"report written to {report_path}", highlight=False)
-        if report.refusal is not None:
-            err.print(
-                f"[bold red]refused:[/] a run would be refused: {escape(report.refusal)}",
-                highlight=False,
-                emoji=False,
-            )
+        _say_refused(report)
         return _exit_code(report)
 
 
@@ -273,12 +278,7 @@ def report_cmd(
             session.close()
         write_file(path, _render(rep, fmt, ids), "--output")
         console.print(f"report written to [bold]{escape(path)}[/]", highlight=False)
-        if rep.refusal is not None:
-            err.print(
-                f"[bold red]refused:[/] a run would be refused: {escape(rep.refusal)}",
-                highlight=False,
-                emoji=False,
-            )
+        _say_refused(rep)
         raise typer.Exit(_exit_code(rep))
 
 
