@@ -8,8 +8,9 @@ fix. Kept free of SQLAlchemy so the config layer can use them cheaply.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from syncengine.writable import can_create_files_in
 
 __all__ = ["SCHEMES", "scheme_problem", "sqlite_directory_problem", "sqlite_path"]
 
@@ -42,7 +43,7 @@ def sqlite_directory_problem(url: str) -> str | None:
     if path is None:
         return None
     directory = path.parent
-    if directory.is_dir() and os.access(directory, os.W_OK | os.X_OK):
+    if directory.is_dir() and can_create_files_in(directory):
         return None
     return directory_message(directory)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.console import Console
 
 from syncengine.errors import UsageError
+from syncengine.writable import can_create_files_in
 
 UNWRAPPED_WIDTH = 10_000
 """Columns for output that is not a terminal: wide enough that nothing wraps."""
@@ -63,9 +64,7 @@ def check_writable(path: str, option: str) -> Path:
         )
     if not folder.is_dir():
         raise UsageError(f"{where}: {str(folder)!r} is not a folder; name a file in a folder")
-    if not os.access(folder, os.W_OK | os.X_OK) or (
-        target.exists() and not os.access(target, os.W_OK)
-    ):
+    if not can_create_files_in(folder) or (target.exists() and not os.access(target, os.W_OK)):
         raise UsageError(
             f"{where}: no permission to write there; pick a folder you can write to "
             "or fix its permissions"
