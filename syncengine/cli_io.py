@@ -8,13 +8,12 @@ runs, so a typo in a folder name costs a message, not a traceback after the sync
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from rich.console import Console
 
 from syncengine.errors import UsageError
-from syncengine.writable import can_create_files_in
+from syncengine.writable import can_write_file
 
 UNWRAPPED_WIDTH = 10_000
 """Columns for output that is not a terminal: wide enough that nothing wraps."""
@@ -64,7 +63,7 @@ def check_writable(path: str, option: str) -> Path:
         )
     if not folder.is_dir():
         raise UsageError(f"{where}: {str(folder)!r} is not a folder; name a file in a folder")
-    if not can_create_files_in(folder) or (target.exists() and not os.access(target, os.W_OK)):
+    if not can_write_file(target):
         raise UsageError(
             f"{where}: no permission to write there; pick a folder you can write to "
             "or fix its permissions"
