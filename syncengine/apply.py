@@ -41,7 +41,7 @@ import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
@@ -72,6 +72,7 @@ from syncengine.models import (
     Op,
     OpOutcome,
     OpStatus,
+    Outcomes,
     Record,
     Side,
     other,
@@ -181,10 +182,12 @@ class _Tally:
     in play, a conflict's pair or a resolution's)."""
     failed: set[tuple[Entity, str | None, str | None]] = field(default_factory=set)
     """Of those, the pairs whose unit did not fully succeed."""
-    done: defaultdict[tuple[Side, Entity], set[str]] = field(
+    unsettled: defaultdict[tuple[Side, Entity], set[str]] = field(
         default_factory=lambda: defaultdict(set)
     )
-    """Records with no link that a unit settled: the sources of creates, both ends of links."""
+    """Records with no link that a unit did not settle (the source of a create, both ends
+    of a link, where the unit did not fully run): they wait as pending. The failures, not
+    the successes: a first sync settles a million."""
     quarantined: set[tuple[Side, Entity, str]] = field(default_factory=set)
     """Records that were in quarantine when the run began and that a unit concerns."""
 
@@ -195,15 +198,35 @@ class _Tally:
             self.pairs.add(key)
             if not ok:
                 self.failed.add(key)
-        if ok:
-            for op in unit.ops:
-                if op.action is Action.CREATE:
-                    self.done[(other(_side(op.side)), op.entity)].add(op.source_id or "")
-                elif op.action is Action.LINK:
-                    self.done[("a", op.entity)].add(op.a_id or "")
-                    self.done[("b", op.entity)].add(op.b_id or "")
+        if not ok:
+            for side, rid in _unlinked_ends(unit.ops):
+                self.unsettled[(side, unit.entity)].add(rid)
         if in_quarantine:
             self.quarantined |= {k for k in unit.record_keys() if k in in_quarantine}
+
+
+def _unlinked_ends(ops: Iterable[Op]) -> Iterator[tuple[Side, str]]:
+    """The records with no link these ops settle: a create's source, a link's two ends."""
+    for op in ops:
+        if op.action is Action.CREATE:
+            yield other(_side(op.side)), op.source_id or ""
+        elif op.action is Action.LINK:
+            yield "a", op.a_id or ""
+            yield "b", op.b_id or ""
+
+
+def _waiting(
+    unlinked: Mapping[tuple[Side, Entity], Mapping[str, Record]], ops: Sequence[Op]
+) -> dict[tuple[Side, Entity], set[str]]:
+    """Per side and entity, the records with no link that no op settles."""
+    named: defaultdict[tuple[Side, Entity], set[str]] = defaultdict(set)
+    for op in ops:
+        for side, rid in _unlinked_ends((op,)):
+            named[(side, op.entity)].add(rid)
+    return {
+        key: {rid for rid in recs if rid not in named.get(key, ())}
+        for key, recs in unlinked.items()
+    }
 
 
 def _sides_written(unit: Unit) -> list[Side]:
@@ -274,7 +297,13 @@ class Applier:
         default_factory=lambda: defaultdict(set)
     )
     """Per side and entity, ids of records this run links to a counterpart (sets of ids,
-    not of (side, entity, id) tuples: a first sync claims a million records)."""
+    not of (side, entity, id) tuples). What this run creates is claimed in ``_fresh``."""
+    _fresh: defaultdict[tuple[Side, Entity], set[str]] = field(
+        default_factory=lambda: defaultdict(set), init=False, repr=False
+    )
+    """Ids of the records the creates of the chunk in flight made, until its settle
+    links them in the store, where ``_claimed`` finds them from then on (holding them all
+    run long cost a first sync 42 bytes a record: 40 MB at a million)."""
     stopped: bool = False
     created: dict[tuple[Side, Entity, str], str] = field(default_factory=dict)
     """(target side, entity, source id) -> new id, for children of contacts created now:
@@ -294,7 +323,7 @@ class Applier:
     or one entity of it (``"b:appointment"``). No further op is sent there; the engine
     reports each once."""
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-    """Guards ``claimed``, ``created`` and ``unavailable`` while units run in parallel."""
+    """Guards ``claimed``, ``_fresh``, ``created`` and ``unavailable`` while units run at once."""
     _slots: dict[Side, threading.BoundedSemaphore] = field(
         default_factory=dict, init=False, repr=False
     )
@@ -303,6 +332,11 @@ class Applier:
     """Set when a worker raised (a crash, a bug): no other worker starts another op."""
     _echo_sides: set[Side] = field(default_factory=set, init=False, repr=False)
     """The sides with an immediate change feed, whose ``echoes`` are kept."""
+    _waiting: dict[tuple[Side, Entity], set[str]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    """Records with no link that no op of the plan settles (held in a duplicate group,
+    a child waiting for its contact): they wait as pending after the run."""
     _last_stored: StoredRecord | None = field(default=None, init=False, repr=False)
     """The base ``_stored`` built last (see there)."""
 
@@ -387,12 +421,14 @@ class Applier:
             return existing
         assert isinstance(result, Record)
         with self._lock:
-            self.claimed[(side, op.entity)].add(result.id)
+            self._fresh[(side, op.entity)].add(result.id)
         return result
 
     def _claimed(self, side: Side, entity: Entity, record_id: str) -> bool:
         """Whether a record already has a counterpart (linked, or claimed by this run)."""
         if record_id in self.claimed.get((side, entity), ()):
+            return True
+        if record_id in self._fresh.get((side, entity), ()):
             return True
         return bool(self.store.links_by_ids(self.connection, entity, side, [record_id]))
 
@@ -513,7 +549,7 @@ class Applier:
             )
 
     # -- the whole plan ----------------------------------------------------------------------
-    def apply(self, prepared: Prepared) -> list[OpOutcome]:
+    def apply(self, prepared: Prepared) -> Outcomes:
         plan = prepared.plan
         self.in_quarantine = {
             (q["side"], q["entity"], q["record_id"])
@@ -541,6 +577,7 @@ class Applier:
             for side, rid in ends:
                 if rid:
                     self.claimed[(side, op.entity)].add(rid)
+        self._waiting = _waiting(prepared.unlinked, plan.operations)
         groups = _unit_ops(plan.operations)
         concurrency = {
             side: max(1, self.adapter(side).capabilities().write_concurrency) for side in SIDES
@@ -572,10 +609,10 @@ class Applier:
         inflight: set[tuple[str, str, str]],
         workers: dict[Side, ThreadPoolExecutor],
         concurrency: dict[Side, int],
-    ) -> tuple[list[OpOutcome], _Tally]:
+    ) -> tuple[Outcomes, _Tally]:
         total = len(prepared.plan.operations)
         done = 0
-        outcomes: list[OpOutcome] = []
+        outcomes = Outcomes()
         tally = _Tally()
         seq = 0
         start, size = 0, CHUNK_UNITS
@@ -587,9 +624,9 @@ class Applier:
                 for group in groups[start:]:
                     unit = _unit(group)
                     tally.add(unit, self.in_quarantine)
-                    outcomes += [
+                    outcomes.extend(
                         OpOutcome(op, OpStatus.SKIPPED, error=STOPPED_BEFORE) for op in unit.ops
-                    ]
+                    )
                 break
             began = time.perf_counter()
             chunk = [_unit(group) for group in groups[start : start + size]]
@@ -615,15 +652,17 @@ class Applier:
                         if self.progress:
                             self.progress(done, total)
             self._settle_chunk(chunk, rows, prepared)
+            self._fresh.clear()  # the chunk's new records are linked in the store now
             self.heartbeat()
             for u in chunk:
                 tally.add(u, self.in_quarantine)
-            outcomes += [o for u in chunk for o in u.outcomes]
-            outcomes += [
+            for u in chunk:
+                outcomes.extend(u.outcomes)
+            outcomes.extend(
                 OpOutcome(op, OpStatus.SKIPPED, error=u.skip_reason())
                 for u in chunk
                 for op in u.ops[len(u.outcomes) :]
-            ]
+            )
             size = next_chunk_size(size, time.perf_counter() - began)
         return outcomes, tally
 
@@ -809,7 +848,8 @@ class Applier:
                 if pair is not None:
                     self._forget(conn, entity, pair.a_id, pair.b_id, children=False)
             result = unit.results[target]
-            if source_rec is None:
+            if source_rec is None:  # nothing to link it to: it stays claimed all run
+                self.claimed[(target, entity)].add(result.id)
                 return
             a_rec, b_rec = (source_rec, result) if source == "a" else (result, source_rec)
             if unit.linked_existing:
@@ -995,10 +1035,12 @@ class Applier:
             self._forget_many(conn, entity, pairs)
         # Records still without a link wait as pending, so they are looked at again.
         for (side, entity), recs in prepared.unlinked.items():
-            settled = tally.done.get((side, entity), set())
-            for rid, rec in recs.items():
-                if rid not in settled:
-                    bases[side].append(self._stored(rec, linked=False))
+            waiting = self._waiting.get((side, entity), set())
+            unsettled = tally.unsettled.get((side, entity), set())
+            if waiting or unsettled:
+                for rid, rec in recs.items():
+                    if rid in waiting or rid in unsettled:
+                        bases[side].append(self._stored(rec, linked=False))
             gone = prepared.pending_gone.get((side, entity), set())
             if gone:
                 self._delete_bases(conn, side, entity, gone)

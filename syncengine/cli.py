@@ -36,7 +36,7 @@ from syncengine.errors import (
     UsageError,
     UserError,
 )
-from syncengine.models import SIDES, OpStatus, RunReport, Side
+from syncengine.models import SIDES, RunReport, Side
 from syncengine.render._common import plural
 
 if TYPE_CHECKING:
@@ -161,8 +161,7 @@ def _exit_code(report: RunReport) -> int:
     """3 for a preview the guard would refuse, 1 for anything held back, else 0."""
     if report.refusal is not None:
         return 3
-    bad = any(o.status in (OpStatus.FAILED, OpStatus.QUARANTINED) for o in report.outcomes)
-    return 1 if bad or report.problems else 0
+    return 1 if report.outcomes.any_failed() or report.problems else 0
 
 
 def _run(

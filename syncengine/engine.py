@@ -472,7 +472,7 @@ class SyncEngine:
                 run_id,
                 self.connection,
                 prepared.plan,
-                tuple(outcomes),
+                outcomes,
                 started,
                 self.clock(),
                 calls=self._calls_by_side(),
@@ -488,10 +488,7 @@ class SyncEngine:
                     ),
                 ),
             )
-            failed = (
-                any(o.status.value in ("failed", "quarantined") for o in outcomes)
-                or prepared.problems
-            )
+            failed = outcomes.any_failed() or prepared.problems
             lease.check()
             if self.keep_history is not None:
                 self.store.prune_history(self.connection, store_now() - self.keep_history)

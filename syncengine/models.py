@@ -8,11 +8,11 @@ every field that moved a *decision* saying why. Nothing here does I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, overload
 
 JSON: TypeAlias = Any
 """A JSON value: str, int, float, bool, None, list or dict of JSON."""
@@ -278,6 +278,91 @@ class OpOutcome:
     attempts: int = 1
 
 
+_STATUSES: tuple[OpStatus, ...] = tuple(OpStatus)
+_CODE: dict[OpStatus, int] = {status: code for code, status in enumerate(_STATUSES)}
+
+
+class Outcomes(Sequence[OpOutcome]):
+    """Each applied op's outcome, in the order they were added, kept as columns.
+
+    A first sync of a million creates ended with a million ``OpOutcome`` objects alive
+    until the report was made (80 bytes each with the list's pointer), where almost all
+    say only "done, here is the new id". As columns (the op, a status byte, the result
+    id, and the rare error or retry count aside) one costs 17 bytes; an ``OpOutcome`` is
+    built only when one is asked for.
+    """
+
+    __slots__ = ("_ops", "_rest", "_result_ids", "_status")
+
+    def __init__(self, outcomes: Iterable[OpOutcome] = ()) -> None:
+        self._ops: list[Op] = []
+        self._status = bytearray()
+        self._result_ids: list[str | None] = []
+        self._rest: dict[int, tuple[str | None, int]] = {}
+        """Position -> (error, attempts) of the outcomes that have either."""
+        self.extend(outcomes)
+
+    def append(self, outcome: OpOutcome) -> None:
+        if outcome.error is not None or outcome.attempts != 1:
+            self._rest[len(self._ops)] = (outcome.error, outcome.attempts)
+        self._ops.append(outcome.op)
+        self._status.append(_CODE[outcome.status])
+        self._result_ids.append(outcome.result_id)
+
+    def extend(self, outcomes: Iterable[OpOutcome]) -> None:
+        for outcome in outcomes:
+            self.append(outcome)
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    @overload
+    def __getitem__(self, index: int) -> OpOutcome: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[OpOutcome]: ...
+
+    def __getitem__(self, index: int | slice) -> OpOutcome | list[OpOutcome]:
+        if isinstance(index, slice):
+            return [self._at(i) for i in range(*index.indices(len(self._ops)))]
+        if index < 0:
+            index += len(self._ops)
+        if not 0 <= index < len(self._ops):
+            raise IndexError("outcome index out of range")
+        return self._at(index)
+
+    def __iter__(self) -> Iterator[OpOutcome]:
+        return (self._at(i) for i in range(len(self._ops)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(x == y for x, y in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a list
+
+    def __repr__(self) -> str:
+        return f"Outcomes({list(self)!r})"
+
+    def counts(self) -> dict[str, int]:
+        """How many ops ended in each status (by status value), without building any."""
+        return {
+            _STATUSES[code].value: n
+            for code in range(len(_STATUSES))
+            if (n := self._status.count(code))
+        }
+
+    def any_failed(self) -> bool:
+        """Whether an op failed or was quarantined (what makes a run exit 1)."""
+        return any(self._status.count(_CODE[s]) for s in (OpStatus.FAILED, OpStatus.QUARANTINED))
+
+    def _at(self, i: int) -> OpOutcome:
+        error, attempts = self._rest.get(i, (None, 1))
+        return OpOutcome(
+            self._ops[i], _STATUSES[self._status[i]], self._result_ids[i], error, attempts
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class RunReport:
     """A finished (or refused) run: its plan and what each op did."""
@@ -285,7 +370,8 @@ class RunReport:
     run_id: int | None
     connection: str
     plan: Plan
-    outcomes: tuple[OpOutcome, ...] = ()
+    outcomes: Outcomes = field(default_factory=Outcomes)
+    """Each op's outcome (any sequence of them given is kept as ``Outcomes``)."""
     started_at: datetime | None = None
     finished_at: datetime | None = None
     dry_run: bool = False
@@ -296,8 +382,9 @@ class RunReport:
     refusal: str | None = None
     """A preview only: the safety guard's refusal a run of this plan would meet."""
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.outcomes, Outcomes):
+            object.__setattr__(self, "outcomes", Outcomes(self.outcomes))
+
     def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for o in self.outcomes:
-            out[o.status.value] = out.get(o.status.value, 0) + 1
-        return out
+        return self.outcomes.counts()
