@@ -145,17 +145,17 @@ class MemoryAdapter:
         seqs, ids = self._log.get(entity, (array("q"), []))
         start = bisect.bisect_right(seqs, int(cursor))
         current = self._records.get(entity, {})
-        seen: set[str] = set()
         changed: list[Record] = []
-        deleted: list[str] = []
-        for rid in ids[start:]:  # a slice copies only the tail; islice would walk the head
-            if rid in seen:
-                continue
-            seen.add(rid)
-            if rid in current:
-                changed.append(current[rid])
-            else:
-                deleted.append(rid)
+        deleted: dict[str, None] = {}
+        # A record's version is the sequence number of its last change, so the entry of
+        # that change names it once: no set of every id seen (a million after a first
+        # sync, read back at the end of the run) is needed to drop the earlier entries.
+        for seq, rid in zip(seqs[start:], ids[start:], strict=True):
+            record = current.get(rid)
+            if record is None:
+                deleted[rid] = None  # gone: ids only, usually few
+            elif record.version == str(seq):
+                changed.append(record)
         return Snapshot(
             entity=entity,
             records=changed,
