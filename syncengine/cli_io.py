@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.rule import Rule
 
 from syncengine.errors import UsageError
 from syncengine.writable import can_write_file
@@ -28,6 +29,15 @@ def console_for(*, stderr: bool = False) -> Console:
     if probe.is_terminal:
         return probe
     return Console(stderr=stderr, width=UNWRAPPED_WIDTH, soft_wrap=True)
+
+
+RULE_WIDTH = 100
+"""Columns of a section heading where nothing wraps (it would span all of them)."""
+
+
+def section(console: Console, title: str) -> None:
+    """A heading line: across a terminal, or ``RULE_WIDTH`` columns in a pipe or file."""
+    console.print(Rule(title), width=min(console.width, RULE_WIDTH))
 
 
 def report_format(path: str, option: str = "--report") -> str:

@@ -22,6 +22,7 @@ import httpx
 from rich.console import Console
 from rich.panel import Panel
 
+from syncengine.cli_io import section
 from syncengine.errors import UsageError
 
 STARTER_CONFIG = """\
@@ -271,7 +272,7 @@ def run_demo(directory: Path, console: Console) -> int:
             finally:
                 session.close()
             calls += len(session.engine.calls)
-            console.rule(title)
+            section(console, title)
             console.print(plan_renderable(report.plan) if dry_run else report_renderable(report))
             return report
 

@@ -10,6 +10,7 @@ import pytest
 from cli_support import Invoke, Project, flat
 
 from syncengine import config as config_mod
+from syncengine.cli_io import RULE_WIDTH
 from syncengine.demo import STARTER_CONFIG
 
 
@@ -184,6 +185,10 @@ def test_demo_runs_and_every_file_it_names_exists(cli: Invoke, tmp_path: Path) -
         assert path.resolve().parent == where.resolve()
     assert re.search(r"side b \(GHL\):\s+the fake GHL at http://127\.0\.0\.1:\d+", result.output)
     assert "second run plans: 0 operations" in result.output
+    # Piped, nothing wraps, but a section heading is not drawn across 10,000 columns.
+    headings = [line for line in result.output.splitlines() if re.search(r"─ \d\. ", line)]
+    assert len(headings) == 4
+    assert max(len(line) for line in headings) <= RULE_WIDTH
     assert "<html" in (where / "conflict-review.html").read_text(encoding="utf-8").lower()
     # GHL's contacts reached the app once each: linked by email, never duplicated.
     emails = [
