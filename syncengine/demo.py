@@ -242,6 +242,11 @@ def _fresh_demo_dir(directory: Path) -> None:
     (directory / DEMO_MARK).write_text("made by `syncengine demo`\n", encoding="utf-8")
 
 
+DEMO_RATE_MAX = 1000
+"""Requests per 10 s the demo's fake GHL takes (GHL's own cap is 100); the client
+throttles to whatever the server's headers say."""
+
+
 def run_demo(directory: Path, console: Console) -> int:
     from syncengine import config as config_mod
     from syncengine.fakeghl import prepare_state, start_in_thread
@@ -251,6 +256,9 @@ def run_demo(directory: Path, console: Console) -> int:
     started = time.monotonic()
     _fresh_demo_dir(directory)
     state, token = prepare_state()
+    # The demo seeds and edits GHL through its API too: against GHL's 100 requests per
+    # 10 s, those calls spend the window and the runs would wait ~10 s on the throttle.
+    state.rate_max = DEMO_RATE_MAX
     fake = start_in_thread(state, token, "demoLocation00000001")
     os.environ[DEMO_TOKEN_ENV] = token
     ghl = DemoGhl(fake.base_url, token, fake.location_id)
