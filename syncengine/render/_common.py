@@ -19,6 +19,7 @@ from syncengine.models import (
     Op,
     OpOutcome,
     OpSide,
+    OpStatus,
     Plan,
     RunReport,
     Side,
@@ -220,6 +221,14 @@ def outcomes_for_ops(report: RunReport) -> list[OpOutcome | None]:
         match = next((i for i, o in enumerate(bucket) if o.op == op), None)
         found.append(bucket.pop(match) if match is not None else None)
     return found
+
+
+def new_id(outcome: OpOutcome) -> str | None:
+    """The id a write gave its record, shown only where it is news: a create's new id.
+    An update or delete returns the id it was sent to, which the row names already."""
+    if outcome.status is not OpStatus.DONE or outcome.result_id == outcome.op.target_id:
+        return None
+    return outcome.result_id
 
 
 def _op_identity(op: Op) -> tuple[str, str, str, str | None, str | None]:

@@ -43,6 +43,7 @@ from ._common import (
     held_conflicts,
     is_recorded,
     iso,
+    new_id,
     ops_by_side,
     outcomes_for_ops,
     plural,
@@ -226,8 +227,9 @@ def _outcome(outcome: OpOutcome | None) -> tuple[str, str]:
     if outcome is None:
         return "not run", "muted"
     text = outcome.status.value
-    if outcome.result_id is not None:
-        text += f" → {outcome.result_id}"
+    created = new_id(outcome)
+    if created is not None:
+        text += f" → {created}"
     if outcome.error:
         text += f": {outcome.error}"
     if outcome.attempts > 1:

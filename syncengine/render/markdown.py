@@ -29,6 +29,7 @@ from ._common import (
     held_conflicts,
     is_recorded,
     iso,
+    new_id,
     ops_by_side,
     outcomes_for_ops,
     plural,
@@ -204,8 +205,9 @@ def _outcome(outcome: OpOutcome | None) -> str:
     if outcome is None:
         return "not run"
     text = outcome.status.value
-    if outcome.result_id is not None:
-        text += f" → {_code(outcome.result_id)}"
+    created = new_id(outcome)
+    if created is not None:
+        text += f" → {_code(created)}"
     if outcome.error:
         text += f": {_prose(outcome.error)}"
     if outcome.attempts > 1:

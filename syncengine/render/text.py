@@ -44,6 +44,7 @@ from ._common import (
     iso,
     link_change_text,
     more_text,
+    new_id,
     ops_by_side,
     outcomes_for_ops,
     plural,
@@ -114,8 +115,11 @@ def _outcome_text(outcome: OpOutcome | None) -> Text:
     if outcome is None:
         return Text("not run", style="dim")
     text = Text(outcome.status.value, style=_STATUS_STYLES.get(outcome.status.value, ""))
-    if outcome.result_id is not None and outcome.status is OpStatus.DONE:
-        text.append(f" → {outcome.result_id}")
+    created = new_id(outcome)
+    if created is not None:
+        text.append(f" → {created}")
+    if outcome.attempts > 1:
+        text.append(f" ({outcome.attempts} attempts)")
     if outcome.error:
         text.append(f"\n{outcome.error}", style="red")
     return text

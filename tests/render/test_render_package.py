@@ -97,3 +97,26 @@ def test_outcomes_are_matched_by_op_not_position() -> None:
     assert statuses == [OpStatus.DONE, OpStatus.SKIPPED, OpStatus.FAILED]
     partial = RunReport(1, "c", report.plan, outcomes=(OpOutcome(first, OpStatus.DONE),))
     assert [o is not None for o in outcomes_for_ops(partial)] == [True, False, False]
+
+
+@pytest.mark.parametrize("fmt", ["text", "md", "html"])
+def test_an_outcome_names_a_new_id_and_never_the_id_it_was_sent_to(fmt: Any) -> None:
+    create = Op("b", Action.CREATE, "contact", "a2", None, fields={"email": "z@x.example"})
+    update = Op("a", Action.UPDATE, "contact", "id-updated", "b3")
+    delete = Op("a", Action.DELETE, "contact", "id-deleted", "b4")
+    report = RunReport(
+        run_id=1,
+        connection="c",
+        plan=Plan("c", operations=(create, update, delete)),
+        outcomes=(
+            OpOutcome(create, OpStatus.DONE, result_id="new-b2", attempts=2),
+            OpOutcome(update, OpStatus.DONE, result_id="id-updated"),
+            OpOutcome(delete, OpStatus.DONE, result_id="id-deleted"),
+        ),
+    )
+    out = render(report, fmt)
+    assert "new-b2" in out
+    assert "(2 attempts)" in out
+    # The row names the updated and the deleted record once, as its id: no "→ itself".
+    assert out.count("id-updated") == 1
+    assert out.count("id-deleted") == 1
