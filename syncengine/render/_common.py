@@ -223,6 +223,12 @@ def outcomes_for_ops(report: RunReport) -> list[OpOutcome | None]:
     return found
 
 
+def outcome_column(report: RunReport) -> list[OpOutcome | None] | None:
+    """Each op's outcome for a run's tables; None for a preview, where nothing ran and a
+    column would say "not run" on every row."""
+    return None if report.dry_run else outcomes_for_ops(report)
+
+
 def new_id(outcome: OpOutcome) -> str | None:
     """The id a write gave its record, shown only where it is news: a create's new id.
     An update or delete returns the id it was sent to, which the row names already."""

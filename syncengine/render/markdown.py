@@ -31,7 +31,7 @@ from ._common import (
     iso,
     new_id,
     ops_by_side,
-    outcomes_for_ops,
+    outcome_column,
     plural,
     resolve_command,
     resolved_conflicts,
@@ -298,7 +298,7 @@ def report_markdown(report: RunReport, *, conflict_ids: Mapping[str, int] | None
     lines.append("")
     if report.refusal is not None:
         lines += ["## A run would be refused", "", _prose(report.refusal), ""]
-    lines += _body(report.plan, conflict_ids, outcomes_for_ops(report), report.dry_run)
+    lines += _body(report.plan, conflict_ids, outcome_column(report), report.dry_run)
     lines += [f"## Problems ({len(report.problems)})", ""]
     if report.problems:
         lines += [*(f"- {_prose(p)}" for p in report.problems), ""]

@@ -46,7 +46,7 @@ from ._common import (
     more_text,
     new_id,
     ops_by_side,
-    outcomes_for_ops,
+    outcome_column,
     plural,
     resolution_text,
     resolve_command,
@@ -329,12 +329,11 @@ def report_renderable(
         for problem in report.problems:
             problems.append(f"\n• {problem}", style="")
         parts.append(problems)
-    outcomes = outcomes_for_ops(report)
     parts.append(
         plan_renderable(
             report.plan,
             conflict_ids=conflict_ids,
-            outcomes=outcomes,
+            outcomes=outcome_column(report),
             preview=report.dry_run,
             limit=limit,
         )

@@ -120,3 +120,11 @@ def test_an_outcome_names_a_new_id_and_never_the_id_it_was_sent_to(fmt: Any) -> 
     # The row names the updated and the deleted record once, as its id: no "→ itself".
     assert out.count("id-updated") == 1
     assert out.count("id-deleted") == 1
+
+
+@pytest.mark.parametrize("fmt", ["text", "md", "html"])
+def test_a_preview_has_no_outcome_column(fmt: Any, plan: Plan) -> None:
+    preview = RunReport(None, "c", plan, dry_run=True)
+    applied = RunReport(7, "c", plan, outcomes=(OpOutcome(plan.operations[0], OpStatus.DONE),))
+    assert "not run" not in render(preview, fmt)
+    assert "not run" in render(applied, fmt)  # an applied op beside ops that never ran
