@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeGuard, runtime_checkable
 
-from syncengine.capabilities import Capabilities
+from syncengine.capabilities import Capabilities, SideNote
 from syncengine.errors import MalformedRecord
 from syncengine.models import Entity, FieldChange, Op, Record
 
@@ -36,6 +36,7 @@ __all__ = [
     "Incremental",
     "KeyLookup",
     "SecretResolver",
+    "SideNote",
     "Snapshot",
     "TokenVault",
     "WriteCost",

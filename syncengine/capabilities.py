@@ -9,6 +9,16 @@ from typing import Any
 from syncengine.models import ENTITIES, FIELDS, Entity, FieldChange
 
 
+@dataclass(frozen=True, slots=True)
+class SideNote:
+    """A plain-language fact about a side, for the plan to show where it matters: only
+    to a connection that syncs one of ``about`` (a contacts-only connection is not told
+    how appointments flow)."""
+
+    text: str
+    about: frozenset[Entity] = frozenset(ENTITIES)
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What one side holds and may do. Unlisted entities are not synced to or from it."""
@@ -21,8 +31,8 @@ class Capabilities:
         default_factory=lambda: {e: frozenset(FIELDS[e]) for e in ENTITIES}
     )
     read_only_fields: Mapping[Entity, frozenset[str]] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()
-    """Plain-language facts the plan should show (e.g. "appointments are read-only")."""
+    notes: tuple[SideNote, ...] = ()
+    """Facts the plan should show (e.g. "appointments are read-only")."""
     write_concurrency: int = 1
     """How many writes the side takes at once (files and memory: 1). A remote API whose
     calls wait on the network (GHL: 150-400 ms each, 100 requests / 10 s allowed) needs

@@ -570,9 +570,9 @@ class _Planner:
                     self.notes.append(
                         f"{entity}s are not synced: side {', '.join(missing)} does not hold them"
                     )
+        synced = {entity for entity in ENTITIES if self.syncs(entity)}
         notes = (
-            list(self.inp.caps_a.notes)
-            + list(self.inp.caps_b.notes)
+            [n.text for n in (*self.inp.caps_a.notes, *self.inp.caps_b.notes) if n.about & synced]
             + list(self.inp.notes)
             + self.notes
         )

@@ -33,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from adapters.base import AdapterContext, Capabilities
+from adapters.base import AdapterContext, Capabilities, SideNote
 from adapters.files._store import (
     BOM,
     BadRow,
@@ -97,7 +97,7 @@ class CsvAdapter(FileAdapter[CsvDocument]):
             can_update=_CONTACT,
             can_delete=_CONTACT,
             fields={"contact": frozenset(CONTACT_FIELDS)},
-            notes=("the CSV side holds contacts only, every value as text",),
+            notes=(SideNote("the CSV side holds contacts only, every value as text"),),
         )
         super().__init__(path, capabilities=caps, clock=clock, replace=replace)
 

@@ -49,7 +49,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from adapters.base import AdapterContext, Capabilities, Snapshot
+from adapters.base import AdapterContext, Capabilities, SideNote, Snapshot
 from adapters.ghl import mapping, rolling
 from adapters.ghl.client import (
     CALENDARS_VERSION,
@@ -339,12 +339,23 @@ class GhlAdapter:
             else frozenset(e for e in ENTITIES if e != "appointment")
         )
         notes = [
-            "GHL takes company_name only when it creates a contact; later changes to it "
-            "are not written to GHL",
-            "notes, tasks and appointments cost one GHL request per contact",
+            SideNote(
+                "GHL takes company_name only when it creates a contact; later changes to it "
+                "are not written to GHL",
+                frozenset({"contact"}),
+            ),
+            SideNote(
+                "notes, tasks and appointments cost one GHL request per contact",
+                frozenset(CHILD_ENTITIES),
+            ),
         ]
         if not self.calendar_id:
-            notes.append("appointments flow one way (out of GHL): set calendar_id to write them")
+            notes.append(
+                SideNote(
+                    "appointments flow one way (out of GHL): set calendar_id to write them",
+                    frozenset({"appointment"}),
+                )
+            )
         return Capabilities(
             can_create=writable,
             can_update=writable,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syncengine.capabilities import Capabilities
+from syncengine.capabilities import Capabilities, SideNote
 from syncengine.models import ConflictKind, Record
 from syncengine.plan import LinkedPair, SyncInput, reconcile
 from syncengine.policy import ConflictRule, DeleteRule, Policy
@@ -152,6 +152,24 @@ def test_entity_a_side_does_not_hold_is_not_synced():
         contact_links={"a1": "b1"},
     )
     assert actions(p) == [] and any("notes are not synced" in n for n in p.notes)
+
+
+def test_a_side_note_shows_only_where_its_entities_are_synced():
+    caps_b = Capabilities(
+        notes=(
+            SideNote("about every entity"),
+            SideNote("about appointments", frozenset({"appointment"})),
+        )
+    )
+    everything = plan(caps_b=caps_b)
+    assert {"about every entity", "about appointments"} <= set(everything.notes)
+    contacts_only = plan(Policy(entities=("contact",)), caps_b=caps_b)
+    assert "about every entity" in contacts_only.notes
+    assert "about appointments" not in contacts_only.notes
+    a_holds_no_appointments = plan(
+        caps_a=Capabilities(entities=frozenset({"contact", "note"})), caps_b=caps_b
+    )
+    assert "about appointments" not in a_holds_no_appointments.notes
 
 
 emails = st.sampled_from(["a@x.com", "b@x.com", "c@x.com", "d@x.com"])

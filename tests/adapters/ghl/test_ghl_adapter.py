@@ -142,7 +142,7 @@ def test_appointments_are_one_way_without_calendar(world: World) -> None:
     adapter = world.adapter()
     caps = adapter.capabilities()
     assert "appointment" not in caps.can_create
-    assert any("appointments flow one way" in n for n in caps.notes)
+    assert any("appointments flow one way" in n.text for n in caps.notes)
     with pytest.raises(PermanentAdapterError, match="calendar_id"):
         adapter.create(Record("appointment", "", {"title": "x"}, parent_id="p"))
 
