@@ -6,12 +6,18 @@ overlaps itself and missed runs collapse into one. A run in another process (a m
 job just logs that it was busy. SIGTERM/SIGINT stop the scheduler; the run in flight
 finishes the record it is writing (its one to three ops), settles the journal of its
 chunk and stops, so the journal stays consistent and the next run does the rest.
+
+An interval schedule counts from the connection's last run, wherever it ran: a
+scheduler started (or restarted by a deploy) runs a connection whose interval has
+passed at once, and one that ran five minutes ago in ten, instead of leaving every
+connection a whole interval behind on each start. A cron schedule keeps its clock.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
@@ -31,11 +37,46 @@ def _console() -> Console:
     return console_for(stderr=True)
 
 
-def trigger_for(schedule: str) -> Any:
+def trigger_for(schedule: str, first: datetime | None = None) -> Any:
+    """The schedule's trigger; an interval one fires at ``first`` and every interval
+    after it (APScheduler's default is one interval after the scheduler starts)."""
     every = parse_duration(schedule) if schedule.startswith("every") else None
     if every is not None:
-        return IntervalTrigger(seconds=every.total_seconds())
+        return IntervalTrigger(seconds=every.total_seconds(), start_date=first)
     return CronTrigger.from_crontab(schedule)
+
+
+def first_run_at(schedule: str, last_started: datetime | None, now: datetime) -> datetime | None:
+    """When an interval schedule's first run falls due: one interval after the last run,
+    or now if that has passed (or the connection never ran). None for a cron schedule,
+    whose own clock says when."""
+    every = parse_duration(schedule) if schedule.startswith("every") else None
+    if every is None:
+        return None
+    if last_started is None:
+        return now
+    return max(now, last_started + every)
+
+
+def _last_started(config: Config, names: list[str]) -> dict[str, datetime]:
+    """When each connection's latest run started, from the state store."""
+    from state.store import Store
+
+    store = Store(config.state_url)
+    try:
+        return {
+            name: runs[0]["started_at"]
+            for name in names
+            if (runs := store.runs(name, limit=1)) and runs[0]["started_at"] is not None
+        }
+    finally:
+        store.close()
+
+
+def _when(moment: datetime, now: datetime) -> str:
+    if moment - now < timedelta(seconds=1):
+        return "first run now"
+    return f"first run at {moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def run_connection(config: Config, name: str, stop: threading.Event | None = None) -> str:
@@ -92,16 +133,23 @@ def run_scheduler(config: Config, *, once: bool = False) -> int:
     scheduler = BlockingScheduler(
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
     )
+    last = _last_started(config, sorted(scheduled))
+    now = datetime.now(UTC)
     for name, conn in sorted(scheduled.items()):
         assert conn.schedule is not None
+        first = first_run_at(conn.schedule, last.get(name), now)
+        # The first run is set as well as the trigger's start: by the time the scheduler
+        # starts, "now" is past, and the trigger alone would wait for its next tick.
+        timing = {} if first is None else {"next_run_time": first}
         scheduler.add_job(
             run_connection,
-            trigger_for(conn.schedule),
+            trigger_for(conn.schedule, first),
             args=[config, name, stop],
             id=name,
             name=name,
+            **timing,
         )
-        _console().print(f"{name}: {conn.schedule}")
+        _console().print(f"{name}: {conn.schedule}" + (f"; {_when(first, now)}" if first else ""))
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         stop.set()

@@ -9,14 +9,18 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cli_support import Invoke
 
+from syncengine.scheduler import first_run_at
+
 pytestmark = pytest.mark.e2e
 
 N = 4000  # enough contacts that a first sync spans several chunks of ops
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
 
 def _journal(db: Path) -> dict[str, int]:
@@ -85,3 +89,86 @@ def test_sigterm_stops_at_a_clean_point_and_the_next_run_converges(
         json.loads(line)["email"] for line in (tmp_path / "b.jsonl").read_text().splitlines()
     ]
     assert len(b_emails) == N == len(set(b_emails))
+
+
+def _start_schedule(config: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "syncengine.cli", "schedule", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=config.parent,
+    )
+
+
+def _runs(db: Path) -> list[str]:
+    if not db.exists():
+        return []
+    with sqlite3.connect(db) as conn:
+        try:
+            return [r[0] for r in conn.execute("SELECT started_at FROM runs ORDER BY id")]
+        except sqlite3.OperationalError:
+            return []
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    return out
+
+
+def test_an_interval_counts_from_the_last_run_not_from_the_start(tmp_path: Path) -> None:
+    """A fresh connection runs as the scheduler starts, not an hour later; restarted at
+    once, the scheduler waits out the hour from that run instead of running again."""
+    (tmp_path / "a.jsonl").write_text('{"id": "1", "email": "a@example.com"}\n')
+    (tmp_path / "b.jsonl").write_text("")
+    config = tmp_path / "syncengine.toml"
+    config.write_text(
+        '[connections.main]\nschedule = "every 1h"\n'
+        '[connections.main.a]\nadapter = "jsonl"\npath = "a.jsonl"\n'
+        '[connections.main.b]\nadapter = "jsonl"\npath = "b.jsonl"\n',
+        encoding="utf-8",
+    )
+    db = tmp_path / "syncengine.db"
+    proc = _start_schedule(config)
+    try:
+        deadline = time.monotonic() + 60
+        while not _runs(db):
+            assert proc.poll() is None, proc.communicate()[0]
+            assert time.monotonic() < deadline, "an hourly schedule did not run at its start"
+            time.sleep(0.05)
+        out = _stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "main: every 1h; first run now" in out
+    (started,) = _runs(db)
+    proc = _start_schedule(config)
+    try:
+        assert proc.stdout is not None
+        said = proc.stdout.readline()  # the schedule's line: it is about to start
+        time.sleep(2)
+        _stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert _runs(db) == [started]  # no second run: the hour counts from the first
+    due = datetime.fromisoformat(started).astimezone(UTC) + timedelta(hours=1)
+    assert said.strip() == f"main: every 1h; first run at {due:%Y-%m-%d %H:%M:%S} UTC"
+
+
+@pytest.mark.parametrize(
+    ("last", "expected"),
+    [
+        (None, NOW),  # never ran: now
+        (NOW - timedelta(minutes=5), NOW + timedelta(minutes=10)),  # ran 5 min ago
+        (NOW - timedelta(hours=3), NOW),  # long overdue: now, once
+    ],
+)
+def test_first_run_of_an_interval_schedule(last: datetime | None, expected: datetime) -> None:
+    assert first_run_at("every 15m", last, NOW) == expected
+
+
+def test_a_cron_schedule_keeps_its_own_clock() -> None:
+    assert first_run_at("*/15 * * * *", NOW - timedelta(minutes=5), NOW) is None
