@@ -8,7 +8,6 @@ connection is locked by another run. Errors a user can fix print without a trace
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -324,18 +323,26 @@ def conflicts_show(
         str, typer.Argument(help="The conflict's id or key (as plan and report print).")
     ],
     config: ConfigOpt = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="text, or json: the stored row alone.")
+    ] = "text",
 ) -> None:
     """One conflict: base, both values, and how to resolve it (or how it was resolved)."""
     from state.store import Store
+    from syncengine.conflict_view import conflict_view
 
     with _errors():
+        if fmt not in ("text", "json"):
+            raise UsageError(f"--format {fmt!r}: use text or json")
         store = Store(_load(config).state_url)
         try:
             row = _find_conflict(store, conflict_id)
         finally:
             store.close()
-        console.print_json(json.dumps(row, default=str))
-        console.print(_conflict_status(row, conflict_id), highlight=False, markup=False)
+        if fmt == "json":
+            console.print_json(json.dumps(row, default=str))
+        else:
+            console.print(conflict_view(row, conflict_id), highlight=False)
 
 
 def _find_conflict(store: Store, id_or_key: str) -> dict[str, Any]:
@@ -351,25 +358,6 @@ def _find_conflict(store: Store, id_or_key: str) -> dict[str, Any]:
                 f"no conflict {id_or_key!r}; list them with `syncengine conflicts --all`"
             ) from None
         return rows[0]  # newest first
-
-
-def _conflict_status(row: Mapping[str, Any], ref: str) -> str:
-    """How to resolve an open conflict, or what became of one that is not open: a
-    resolve command for a settled conflict would only fail."""
-    status = row["status"]
-    if status == "open":
-        return f"resolve with: syncengine resolve {shlex.quote(ref)} --keep a|b   (or --value JSON)"
-    if status == "superseded":
-        return "superseded: the sides no longer disagree on this field; nothing to resolve"
-    value = row["resolution"] == "value"
-    shown = json.dumps(row["resolved_value"], default=str)
-    if status == "resolving":
-        how = f"set to {shown}" if value else f"keep side {row['resolution']}"
-        return f"decided: {how}; the next run of {row['connection']} applies it"
-    how = f"set to {shown}" if value else f"side {row['resolution']} kept"
-    when = f" at {row['resolved_at']:%Y-%m-%d %H:%M:%S}" if row.get("resolved_at") else ""
-    rule = f" (found under: {row['rule']})" if row.get("rule") else ""
-    return f"{status}{when}: {how}{rule}; nothing left to resolve"
 
 
 @app.command()

@@ -55,12 +55,25 @@ def test_conflicts_show_prints_base_both_values_and_how_to_resolve(
 ) -> None:
     project, cid = held
     result = cli("conflicts", "show", str(cid), "--config", project.config)
-    assert result.exit_code == 0
-    body, _, hint = result.output.rpartition("resolve with:")
-    row = json.loads(body)
+    assert result.exit_code == 0, result.output
+    lines = [line.strip() for line in result.output.splitlines()]
+    assert lines[0] == f"conflict {cid} · main · contact company_name · open"
+    assert "records  a a1 · b b1" in lines
+    assert 'base     "Analytical"' in lines
+    assert 'a        "From A"' in lines and 'b        "From B"' in lines
+    assert lines[lines.index("resolve with one of:") + 1 :] == [
+        f'syncengine resolve {cid} --keep a  # keep "From A"',
+        f'syncengine resolve {cid} --keep b  # keep "From B"',
+        f"syncengine resolve {cid} --value JSON  # a value of your own",
+    ]
+    # For machines: the stored row, and nothing else on the output.
+    result = cli("conflicts", "show", str(cid), "--format", "json", "--config", project.config)
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.output)
     assert (row["id"], row["field"], row["status"]) == (cid, "company_name", "open")
     assert (row["base"], row["a_value"], row["b_value"]) == ("Analytical", "From A", "From B")
-    assert f"syncengine resolve {cid} --keep a|b" in flat(hint)
+    bad = cli("conflicts", "show", str(cid), "--format", "yaml", "--config", project.config)
+    assert bad.exit_code == 2 and "use text or json" in flat(bad.output)
 
 
 def test_conflicts_show_takes_the_key_the_reports_print(
@@ -70,9 +83,10 @@ def test_conflicts_show_takes_the_key_the_reports_print(
     key = "contact:a1:b1:company_name"
     result = cli("conflicts", "show", key, "--config", project.config)
     assert result.exit_code == 0, result.output
-    body, _, hint = result.output.rpartition("resolve with:")
-    assert json.loads(body)["id"] == cid
-    assert f"syncengine resolve {key} --keep a|b" in flat(hint)
+    assert result.output.startswith(f"conflict {cid} ")
+    assert f"syncengine resolve {key} --keep a" in result.output
+    shown = cli("conflicts", "show", key, "-f", "json", "--config", project.config)
+    assert json.loads(shown.output)["id"] == cid
 
 
 def test_conflicts_show_of_a_settled_conflict_says_how_it_was_resolved(
@@ -213,6 +227,14 @@ def test_a_delete_conflict_takes_keep_not_a_value(cli: Invoke, project: Project)
     with project.store() as store:
         (row,) = store.open_conflicts("main")
     assert row["kind"] == "delete_vs_edit"
+    shown = cli("conflicts", "show", str(row["id"]), "--config", project.config)
+    lines = [line.strip() for line in shown.output.splitlines()]
+    assert "a        (deleted)" in lines
+    assert lines[lines.index("resolve with one of:") + 1 :] == [
+        f"syncengine resolve {row['id']} --keep a  # the delete: the record goes on both sides",
+        f"syncengine resolve {row['id']} --keep b  # the record: it is made again on a",
+    ]
+    assert not any("--value" in line for line in lines)  # no value to set for a delete
     refused = cli("resolve", str(row["id"]), "--value", '"x"', "--config", project.config)
     assert refused.exit_code == 2
     assert "is a delete against an edit: there is no value to set" in flat(refused.output)
