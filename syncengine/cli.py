@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -210,6 +211,25 @@ OUTPUT_FORMATS = ("text", "json", "md", "html")
 
 
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="text, json, md or html.")]
+ListFormatOpt = Annotated[
+    str, typer.Option("--format", "-f", help="text, or json (the stored rows, for scripts).")
+]
+
+
+def _listing_format(fmt: str) -> bool:
+    """Whether a listing is asked for as JSON; anything but text or json is refused."""
+    if fmt not in ("text", "json"):
+        raise UsageError(f"--format {fmt!r}: use text or json")
+    return fmt == "json"
+
+
+def _print_json(value: Any) -> None:
+    console.print_json(json.dumps(value, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    """Times as ISO 8601 (``2026-12-03T10:37:43+00:00``), anything else as its text."""
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 @app.command()
@@ -286,6 +306,7 @@ def conflicts_list(
     config: ConfigOpt = None,
     connection: ConnOpt = None,
     all_: Annotated[bool, typer.Option("--all", help="Include resolved ones.")] = False,
+    fmt: ListFormatOpt = "text",
 ) -> None:
     """List conflicts held for review (``conflicts show ID`` for one)."""
     if ctx.invoked_subcommand is not None:
@@ -294,11 +315,15 @@ def conflicts_list(
     from state.store import Store
 
     with _errors():
+        as_json = _listing_format(fmt)
         cfg = _load(config)
         connection = _connection_name(cfg, connection)
         store = Store(cfg.state_url)
         rows = store.conflicts(connection) if all_ else store.open_conflicts(connection)
         store.close()
+        if as_json:
+            _print_json(rows)
+            return
         table = Table(title="conflicts" if all_ else "conflicts held for review")
         for col in ("id", "connection", "entity", "a id", "b id", "field", "a", "b", "status"):
             table.add_column(col)
@@ -323,24 +348,21 @@ def conflicts_show(
         str, typer.Argument(help="The conflict's id or key (as plan and report print).")
     ],
     config: ConfigOpt = None,
-    fmt: Annotated[
-        str, typer.Option("--format", "-f", help="text, or json: the stored row alone.")
-    ] = "text",
+    fmt: ListFormatOpt = "text",
 ) -> None:
     """One conflict: base, both values, and how to resolve it (or how it was resolved)."""
     from state.store import Store
     from syncengine.conflict_view import conflict_view
 
     with _errors():
-        if fmt not in ("text", "json"):
-            raise UsageError(f"--format {fmt!r}: use text or json")
+        as_json = _listing_format(fmt)
         store = Store(_load(config).state_url)
         try:
             row = _find_conflict(store, conflict_id)
         finally:
             store.close()
-        if fmt == "json":
-            console.print_json(json.dumps(row, default=str))
+        if as_json:
+            _print_json(row)
         else:
             console.print(conflict_view(row, conflict_id), highlight=False)
 
@@ -405,16 +427,21 @@ def history(
     config: ConfigOpt = None,
     connection: ConnOpt = None,
     limit: int = 20,
+    fmt: ListFormatOpt = "text",
 ) -> None:
     """Past runs, newest first."""
     from state.store import Store
 
     with _errors():
+        as_json = _listing_format(fmt)
         cfg = _load(config)
         name = _connection_name(cfg, connection)
         store = Store(cfg.state_url)
         rows = store.runs(name, limit)
         store.close()
+        if as_json:
+            _print_json(rows)
+            return
         table = Table(title="runs")
         for col in ("id", "connection", "status", "started", "finished", "summary"):
             table.add_column(col)
@@ -439,12 +466,14 @@ def history(
 def quarantine(
     config: ConfigOpt = None,
     connection: ConnOpt = None,
+    fmt: ListFormatOpt = "text",
 ) -> None:
     """Records held back: writes a side refused (retried every run, with the reason), and
     records the last run could not read (fix them at the source; the rest synced)."""
     from state.store import Store
 
     with _errors():
+        as_json = _listing_format(fmt)
         cfg = _load(config)
         name = _connection_name(cfg, connection)
         names = [name] if name is not None else sorted(cfg.connections)
@@ -458,6 +487,14 @@ def quarantine(
                     unreadable += [(n, text) for text in last["summary"].get("unreadable", [])]
         finally:
             store.close()
+        if as_json:
+            _print_json(
+                {
+                    "quarantined": [{"connection": n, **q} for n, q in held],
+                    "unreadable": [{"connection": n, "problem": text} for n, text in unreadable],
+                }
+            )
+            return
         if not held and not unreadable:
             console.print("nothing is quarantined")
             return

@@ -44,6 +44,10 @@ def test_a_held_conflict_is_listed_and_the_rest_of_the_record_syncs(
     assert rows == [
         [str(cid), "main", "contact", "a1", "b1", "company_name", "From A", "From B", "open"]
     ]
+    listed = json.loads(cli("conflicts", "-f", "json", "--config", project.config).output)
+    assert [(r["id"], r["field"], r["a_value"], r["b_value"]) for r in listed] == [
+        (cid, "company_name", "From A", "From B")
+    ]
     # It stays held, run after run, without a new row.
     assert cli("run", "--config", project.config).exit_code == 0
     with project.store() as store:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -162,6 +163,12 @@ def test_quarantine_lists_a_write_the_side_keeps_refusing(cli: Invoke, project: 
         assert cli("run", "--config", project.config).exit_code == 1
         shown = flat(cli("quarantine", "--config", project.config).output)
         assert "injected permanent failure" in shown and ada.id in shown
+        listed = json.loads(cli("quarantine", "-f", "json", "--config", project.config).output)
+        held, unreadable = listed["quarantined"], listed["unreadable"]
+        assert [(q["connection"], q["side"], q["record_id"]) for q in held] == [
+            ("main", "b", ada.id)
+        ]
+        assert "injected permanent failure" in held[0]["reason"] and unreadable == []
         side_b.faults.permanent_ids.clear()
         assert cli("run", "--config", project.config).exit_code == 0
         assert "nothing is quarantined" in cli("quarantine", "--config", project.config).output
@@ -282,6 +289,14 @@ def test_history_lists_runs_newest_first(cli: Invoke, seeded: Project) -> None:
     assert [row[:3] for row in rows] == [["2", "main", "refused"], ["1", "main", "ok"]]
     assert "side b returned no contacts" in rows[0][5]  # a refused run shows why
     assert "create_b 2" in rows[1][5] and "link 1" in rows[1][5]
+    as_json = cli("history", "--config", seeded.config, "--format", "json")
+    runs = json.loads(as_json.output)
+    assert [(r["id"], r["status"]) for r in runs] == [(2, "refused"), (1, "ok")]
+    assert runs[1]["summary"]["create_b"] == 2
+    datetime.fromisoformat(runs[0]["started_at"])  # ISO 8601, as scripts parse it
+    assert "T" in runs[0]["started_at"]
+    bad = cli("history", "--config", seeded.config, "--format", "yaml")
+    assert bad.exit_code == 2 and "use text or json" in flat(bad.output)
     only_one = cli("history", "--config", seeded.config, "--limit", "1")
     assert "│ 1 " not in only_one.output and "│ 2 " in only_one.output
 
