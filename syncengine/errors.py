@@ -161,6 +161,11 @@ class SideUnavailable(AdapterError):
         super().__init__(message, record_id=record_id)
 
 
+class Unreachable(SideUnavailable):
+    """The side could not be connected to at all (refused, no route, no such host),
+    retries included: it is down or the address is wrong, for every record alike."""
+
+
 class AuthError(SideUnavailable):
     """Credentials are missing, wrong, revoked or expired for good, or lack a scope."""
 

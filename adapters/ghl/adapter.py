@@ -71,6 +71,7 @@ from syncengine.errors import (
     RecordRejected,
     SecretError,
     TransientAdapterError,
+    Unreachable,
 )
 from syncengine.fingerprint import fingerprint
 from syncengine.models import CHILD_ENTITIES, ENTITIES, Action, Entity, FieldChange, Op, Record
@@ -698,7 +699,7 @@ class GhlAdapter:
                 else:
                     problems.append(str(exc))
                     break
-            except TransientAdapterError as exc:
+            except (TransientAdapterError, Unreachable) as exc:
                 problems.append(str(exc))
                 break  # unreachable or failing: the other probes would say the same
             except AdapterError as exc:

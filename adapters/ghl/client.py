@@ -42,6 +42,7 @@ from syncengine.errors import (
     RecordNotFound,
     RecordRejected,
     TransientAdapterError,
+    Unreachable,
 )
 
 log = logging.getLogger("adapters.ghl")
@@ -92,6 +93,16 @@ class StaticToken:
 
 class RateLimited(TransientAdapterError):
     """A 429: the request was not processed, so repeating it is always safe."""
+
+
+class NotConnected(TransientAdapterError):
+    """No connection could be made, so nothing was sent: repeating any request is safe.
+    Retried ``CONNECT_ATTEMPTS`` times (a few seconds), not for a minute like a server
+    error: a host that refuses connections is down or misnamed, and every later call
+    of the run would wait the same minute first."""
+
+
+CONNECT_ATTEMPTS = 4
 
 
 class GhlClient:
@@ -147,30 +158,40 @@ class GhlClient:
         parsed JSON body of the 2xx answer."""
 
         def retryable(exc: BaseException) -> bool:
-            if isinstance(exc, RateLimited):
-                return True  # the burst window; a spent day is RateLimitExhausted, not retried
+            if isinstance(exc, RateLimited | NotConnected):
+                return True  # not processed / not sent; a spent day is RateLimitExhausted
             if not isinstance(exc, TransientAdapterError) or not idempotent:
                 return False
             return exc.retry_after is None or exc.retry_after <= 60
 
+        most = attempts or self.max_attempts
+
+        def stop(state: RetryCallState) -> bool:
+            exc = state.outcome.exception() if state.outcome else None
+            limit = min(most, CONNECT_ATTEMPTS) if isinstance(exc, NotConnected) else most
+            return bool(stop_after_attempt(limit)(state))
+
         result: Any = None
-        for attempt in Retrying(
-            stop=stop_after_attempt(attempts or self.max_attempts),
-            wait=self._wait,
-            retry=retry_if_exception(retryable),
-            sleep=self._sleep,
-            reraise=True,
-        ):
-            with attempt:
-                result = self._attempt(
-                    method,
-                    path,
-                    params=params,
-                    json=json,
-                    version=version,
-                    retries=attempt.retry_state.attempt_number - 1,
-                    record_id=record_id,
-                )
+        try:
+            for attempt in Retrying(
+                stop=stop,
+                wait=self._wait,
+                retry=retry_if_exception(retryable),
+                sleep=self._sleep,
+                reraise=True,
+            ):
+                with attempt:
+                    result = self._attempt(
+                        method,
+                        path,
+                        params=params,
+                        json=json,
+                        version=version,
+                        retries=attempt.retry_state.attempt_number - 1,
+                        record_id=record_id,
+                    )
+        except NotConnected as exc:
+            raise Unreachable(str(exc), record_id=record_id) from exc
         return result
 
     def redact(self, text: str) -> str:
@@ -232,7 +253,8 @@ class GhlClient:
         except httpx.TransportError as exc:
             reason = self.redact(f"{type(exc).__name__}: {exc}")
             self._audit(method, shown, None, started, retries, None, reason)
-            raise TransientAdapterError(
+            failed = NotConnected if isinstance(exc, httpx.ConnectError) else TransientAdapterError
+            raise failed(
                 f"GHL {method} {shown} failed on the connection ({reason}); check base_url "
                 f"({self.base_url}) and that this machine can reach it"
             ) from exc

@@ -229,3 +229,33 @@ def test_a_token_without_the_calendar_scope_still_syncs_contacts(
     location = state.locations[LOCATION]
     assert [c["email"] for c in location.contacts.values()] == ["ada@example.com"]
     assert "nothing is quarantined" in cli("quarantine", "--config", config).output
+
+
+def test_a_ghl_nobody_answers_at_fails_the_run_in_seconds_naming_base_url(
+    cli: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A closed port: `check` and `run` say to check base_url after a few tries, not
+    after minutes of backoff, and the run does not fall back to another reader of the
+    same unreachable server."""
+    monkeypatch.setenv("TEST_GHL_TOKEN", "pit-anything-0001")
+    (tmp_path / "app.jsonl").write_text("", encoding="utf-8")
+    closed = f"http://127.0.0.1:{free_port()}"
+    config = tmp_path / "syncengine.toml"
+    config.write_text(
+        '[connections.main]\nentities = ["contact"]\n'
+        '[connections.main.a]\nadapter = "jsonl"\npath = "app.jsonl"\n'
+        f'[connections.main.b]\nadapter = "ghl"\nbase_url = "{closed}"\n'
+        f'location_id = "{LOCATION}"\ntoken = "env:TEST_GHL_TOKEN"\n',
+        encoding="utf-8",
+    )
+    check = cli("check", "--config", config)
+    assert check.exit_code == 1
+    assert check.output.count(f"check base_url ({closed})") == 1  # one cause, said once
+    started = time.monotonic()
+    run = cli("run", "--config", config)
+    took = time.monotonic() - started
+    assert run.exit_code == 1
+    out = run.output.replace("\n", " ")
+    assert "Unreachable" in out and f"check base_url ({closed})" in out
+    assert "reading through GET /contacts/ instead" not in out
+    assert took < 30, took  # four tries with backoff: seconds (it was two minutes)

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from adapters.base import AdapterContext, CallRecord
-from adapters.ghl.client import GhlClient, StaticToken
+from adapters.ghl.client import CONNECT_ATTEMPTS, GhlClient, StaticToken
 from adapters.ghl.fake import VirtualClock
 from syncengine.errors import (
     AuthError,
@@ -16,6 +16,7 @@ from syncengine.errors import (
     RecordNotFound,
     RecordRejected,
     TransientAdapterError,
+    Unreachable,
 )
 
 pytestmark = pytest.mark.timeout(20)
@@ -91,6 +92,33 @@ def test_429_is_retried_even_for_creates_and_audited() -> None:
     c = client(lambda r: next(answers), audit)
     assert c.call("POST", "/contacts/", json={}, idempotent=False) == {"contact": {"id": "n"}}
     assert [(a.status, a.retries) for a in audit] == [(429, 0), (201, 1)]
+
+
+def test_a_refused_connection_is_retried_briefly_even_for_a_create_then_unreachable() -> None:
+    """Nothing was sent, so a create may go again; after a few tries (seconds, not the
+    minute a 5xx gets) the side is unreachable for the run, with the fix named."""
+    audit: list[CallRecord] = []
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    c = client(refused, audit)
+    started = c._clock()
+    with pytest.raises(Unreachable) as caught:
+        c.call("POST", "/contacts/", json={}, idempotent=False)
+    assert len(audit) == CONNECT_ATTEMPTS
+    assert c._clock() - started < 10  # virtual seconds of backoff
+    assert "check base_url (http://ghl)" in str(caught.value)
+    answers = iter([httpx.ConnectError("refused", request=httpx.Request("GET", "http://ghl"))])
+
+    def back(request: httpx.Request) -> httpx.Response:
+        failure = next(answers, None)
+        if failure is not None:
+            raise failure
+        return httpx.Response(201, json={"contact": {"id": "n"}})
+
+    again = client(back)  # the side is back after one refusal: the create goes through
+    assert again.call("POST", "/contacts/", json={}, idempotent=False) == {"contact": {"id": "n"}}
 
 
 def test_query_secrets_and_personal_data_are_masked_in_audit_paths() -> None:

@@ -86,7 +86,7 @@ class LookupsFail(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if self.failing and request.url.path == "/contacts/search/duplicate":
-            raise httpx.ConnectError("refused (test)", request=request)
+            raise httpx.ReadError("connection dropped (test)", request=request)
         return self.inner.handle_request(request)
 
 
