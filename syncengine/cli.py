@@ -7,6 +7,7 @@ connection is locked by another run. Errors a user can fix print without a trace
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -80,8 +81,24 @@ class _Given:
 _given = _Given()
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        print(f"syncengine {version('syncengine')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _main(config: ConfigOpt = None) -> None:
+def _main(
+    config: ConfigOpt = None,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
     """Two-way sync between a business app and GoHighLevel."""
     # Each invocation looks at where its output goes now (a terminal, a pipe, a file).
     global console, err
@@ -468,8 +485,10 @@ def quarantine(
     connection: ConnOpt = None,
     fmt: ListFormatOpt = "text",
 ) -> None:
-    """Records held back: writes a side refused (retried every run, with the reason), and
-    records the last run could not read (fix them at the source; the rest synced)."""
+    """Records held back: refused writes and records the last run could not read.
+
+    A write a side refused is retried every run (the reason is shown); a record that
+    could not be read is fixed at its source (the rest synced)."""
     from state.store import Store
 
     with _errors():
@@ -695,6 +714,20 @@ def auth_login(
 def _short(value: Any, width: int = 40) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _reflowed(doc: str) -> str:
+    """A docstring as help: each paragraph on one line, for the terminal to wrap (typer
+    keeps the source's line breaks after the first paragraph: "the\nsame")."""
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(" ".join(p.split()).replace("``", "`") for p in paragraphs)
+
+
+for _typer_app in (app, conflicts_app, auth_app):
+    for _command in _typer_app.registered_commands:
+        _doc = _command.help or (_command.callback.__doc__ if _command.callback else None)
+        if _doc:
+            _command.help = _reflowed(_doc)
 
 
 def main() -> None:

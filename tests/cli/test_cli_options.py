@@ -102,3 +102,23 @@ def test_schedule_names_the_connections_it_does_not_run(cli: Invoke, two: Projec
     assert "main: run 1" in out
     with two.store() as store:
         assert {r["connection"] for r in store.runs(None)} == {"main"}
+
+
+def test_version_prints_the_installed_version(cli: Invoke) -> None:
+    from importlib.metadata import version
+
+    result = cli("--version")
+    assert result.exit_code == 0
+    assert result.output.strip() == f"syncengine {version('syncengine')}"
+
+
+def test_every_commands_help_is_reflowed_paragraphs() -> None:
+    """Help text wraps at the terminal: no line break of the source inside a paragraph."""
+    from syncengine import cli as cli_mod
+
+    for typer_app in (cli_mod.app, cli_mod.conflicts_app, cli_mod.auth_app):
+        for command in typer_app.registered_commands:
+            assert command.help, command.name
+            for paragraph in command.help.split("\n\n"):
+                assert "\n" not in paragraph, (command.name, paragraph)
+                assert "``" not in paragraph, (command.name, paragraph)
