@@ -49,13 +49,14 @@ def conflict_view(row: Mapping[str, Any], ref: str) -> RenderableType:
         facts.append((side, DELETED if deleting and value is None else value_text(value)))
     if row.get("rule"):
         facts.append(("rule", str(row["rule"])))
-    found = f"run {row['run_id']}" if row.get("run_id") is not None else "a run"
+    # The row is refreshed by every run that holds it again: run_id is the latest.
     if row.get("created_at"):
-        found += f" at {row['created_at']:%Y-%m-%d %H:%M:%S}"
-    facts.append(("found", found))
+        facts.append(("since", f"{row['created_at']:%Y-%m-%d %H:%M:%S}"))
+    if row.get("run_id") is not None:
+        facts.append(("last run", str(row["run_id"])))
     lines = Text()
     for label, text in facts:
-        lines.append(f"  {label:<9}", style="dim")
+        lines.append(f"  {label:<10}", style="dim")
         lines.append(f"{text}\n")
     lines.rstrip()
     return Group(title, lines, Text(_next_step(row, ref)))

@@ -62,9 +62,9 @@ def test_conflicts_show_prints_base_both_values_and_how_to_resolve(
     assert result.exit_code == 0, result.output
     lines = [line.strip() for line in result.output.splitlines()]
     assert lines[0] == f"conflict {cid} · main · contact company_name · open"
-    assert "records  a a1 · b b1" in lines
-    assert 'base     "Analytical"' in lines
-    assert 'a        "From A"' in lines and 'b        "From B"' in lines
+    assert "records   a a1 · b b1" in lines
+    assert 'base      "Analytical"' in lines
+    assert 'a         "From A"' in lines and 'b         "From B"' in lines
     assert lines[lines.index("resolve with one of:") + 1 :] == [
         f'syncengine resolve {cid} --keep a  # keep "From A"',
         f'syncengine resolve {cid} --keep b  # keep "From B"',
@@ -233,7 +233,7 @@ def test_a_delete_conflict_takes_keep_not_a_value(cli: Invoke, project: Project)
     assert row["kind"] == "delete_vs_edit"
     shown = cli("conflicts", "show", str(row["id"]), "--config", project.config)
     lines = [line.strip() for line in shown.output.splitlines()]
-    assert "a        (deleted)" in lines
+    assert "a         (deleted)" in lines
     assert lines[lines.index("resolve with one of:") + 1 :] == [
         f"syncengine resolve {row['id']} --keep a  # the delete: the record goes on both sides",
         f"syncengine resolve {row['id']} --keep b  # the record: it is made again on a",
