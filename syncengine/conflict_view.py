@@ -17,7 +17,8 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-DELETED = "(deleted)"
+from syncengine.render._common import DELETED
+
 KINDS = {
     "field": "both sides changed this field since the last sync",
     "delete_vs_edit": "one side deleted the record, the other edited it",
@@ -76,7 +77,9 @@ def _next_step(row: Mapping[str, Any], ref: str) -> str:
                 keeps = f"the record: it is made again on {'b' if side == 'a' else 'a'}"
             lines.append(f"  syncengine resolve {target} --keep {side}  # {keeps}")
         if row["kind"] == "field":
-            lines.append(f"  syncengine resolve {target} --value JSON  # a value of your own")
+            lines.append(
+                f"  syncengine resolve {target} --value VALUE  # your own (JSON, or plain text)"
+            )
         return "\n".join(lines)
     return conflict_status(row)
 

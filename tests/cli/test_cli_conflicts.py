@@ -68,7 +68,7 @@ def test_conflicts_show_prints_base_both_values_and_how_to_resolve(
     assert lines[lines.index("resolve with one of:") + 1 :] == [
         f'syncengine resolve {cid} --keep a  # keep "From A"',
         f'syncengine resolve {cid} --keep b  # keep "From B"',
-        f"syncengine resolve {cid} --value JSON  # a value of your own",
+        f"syncengine resolve {cid} --value VALUE  # your own (JSON, or plain text)",
     ]
     # For machines: the stored row, and nothing else on the output.
     result = cli("conflicts", "show", str(cid), "--format", "json", "--config", project.config)
