@@ -288,7 +288,7 @@ def test_history_lists_runs_newest_first(cli: Invoke, seeded: Project) -> None:
     ]
     assert [row[:3] for row in rows] == [["2", "main", "refused"], ["1", "main", "ok"]]
     assert "side b returned no contacts" in rows[0][5]  # a refused run shows why
-    assert "create_b 2" in rows[1][5] and "link 1" in rows[1][5]
+    assert "2 creates on b" in rows[1][5] and "1 link" in rows[1][5]
     as_json = cli("history", "--config", seeded.config, "--format", "json")
     runs = json.loads(as_json.output)
     assert [(r["id"], r["status"]) for r in runs] == [(2, "refused"), (1, "ok")]
@@ -434,3 +434,26 @@ def test_schedule_once_exits_1_when_a_run_is_refused(cli: Invoke, seeded: Projec
     assert "The schedule never forces" in out
     assert "run with --force" not in out
     assert len(seeded.by_email("a")) == 4  # nothing was deleted
+
+
+def test_a_runs_summary_reads_as_a_line() -> None:
+    from syncengine.cli import run_summary
+
+    stored = {
+        "conflicts": 2,
+        "conflicts_held": 1,
+        "create_b": 2,
+        "delete_a": 1,
+        "duplicate_groups": 0,
+        "link": 1,
+        "operations": 4,
+        "outcome_done": 3,
+        "outcome_failed": 1,
+        "problems": 1,
+        "unreadable": ["a.jsonl:3: is not valid JSON"],
+    }
+    assert run_summary(stored) == (
+        "3 done, 1 failed · 2 creates on b, 1 delete on a, 1 link · "
+        "2 conflicts (1 held) · 1 problem"
+    )
+    assert run_summary({"operations": 0, "conflicts": 0}) == ""
