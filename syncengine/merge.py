@@ -156,6 +156,10 @@ def merge_set(base_a: JSON, base_b: JSON, a: JSON, b: JSON, direction: Direction
     return _Verdict(_set_or_none(to_a), _set_or_none(to_b), "set merge", winner)
 
 
+USER_RESOLVED = "resolved by a user"
+"""How a decision a user made on a held conflict is named (its rule, and its op's reason)."""
+
+
 def merge_pair(
     *,
     entity: Entity,
@@ -186,7 +190,7 @@ def merge_pair(
             v = _Verdict(
                 chosen,
                 chosen,
-                f"resolved by a user: {keep if keep != 'value' else 'a new value'}",
+                f"{USER_RESOLVED}: {keep if keep != 'value' else 'a new value'}",
                 winner,
                 None,
             )

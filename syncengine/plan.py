@@ -35,7 +35,7 @@ from typing import Literal
 
 from syncengine.capabilities import Capabilities
 from syncengine.match import Survivor, match_children, match_contacts
-from syncengine.merge import merge_pair, synced_fields
+from syncengine.merge import USER_RESOLVED, merge_pair, synced_fields
 from syncengine.models import (
     ACTION_ORDER,
     CHILD_ENTITIES,
@@ -217,8 +217,12 @@ class _Planner:
             ("a", merged.changes_a),
             ("b", merged.changes_b),
         )
+        resolved = {
+            d.field.split(".", 1)[0] for d in merged.decisions if d.rule.startswith(USER_RESOLVED)
+        }
         for side, changes in per_side:
             if changes:
+                decided = sorted(resolved & {c.field.split(".", 1)[0] for c in changes})
                 self.ops.append(
                     Op(
                         side=side,
@@ -227,7 +231,9 @@ class _Planner:
                         a_id=a_id,
                         b_id=b_id,
                         changes=tuple(changes),
-                        reason=reason,
+                        reason=f"{reason}; {', '.join(decided)} {USER_RESOLVED}"
+                        if decided
+                        else reason,
                     )
                 )
 
@@ -338,7 +344,7 @@ class _Planner:
         user = self.inp.resolutions.get(f"{p.entity}:{p.a_id}:{p.b_id}:*")
         if user is not None and user[0] in ("a", "b"):
             keep: Side = "a" if user[0] == "a" else "b"
-            return keep, f"resolved by a user: keep {keep}"
+            return keep, f"{USER_RESOLVED}: keep {keep}"
         entity = p.entity
         if not edited:
             return "held", "delete held for review (deletes = manual)"

@@ -509,6 +509,9 @@ def test_a_users_resolution_of_a_held_conflict_mirrors(keep):
     assert not plan.conflicts and decision.rule.startswith("resolved by a user")
     want = {"a": "Ann", "b": "Bo", "value": "Zed"}[keep[0]]
     assert {ch.after for op in plan.operations for ch in op.changes} == {want}
+    # Each write says why it goes: the user's decision, not only "changed since last sync".
+    assert plan.operations
+    assert all(op.reason.endswith("first_name resolved by a user") for op in plan.operations)
 
 
 def _decisions_mirror(inp: SyncInput, policy: Policy) -> None:
