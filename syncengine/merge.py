@@ -56,6 +56,8 @@ class PairMerge:
     changes_b: list[FieldChange] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
+    user_decided: set[str] = field(default_factory=set)
+    """Top-level fields whose values come from a user's resolution of a held conflict."""
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,7 @@ def merge_pair(
                 winner,
                 None,
             )
+            out.user_decided.add(name.split(".", 1)[0])
         to_a, to_b, why = v.to_a, v.to_b, v.rule
         if to_a != va and name.split(".", 1)[0] not in writable_a:
             to_a, why = va, why + "; a cannot write it"

@@ -217,12 +217,9 @@ class _Planner:
             ("a", merged.changes_a),
             ("b", merged.changes_b),
         )
-        resolved = {
-            d.field.split(".", 1)[0] for d in merged.decisions if d.rule.startswith(USER_RESOLVED)
-        }
         for side, changes in per_side:
             if changes:
-                decided = sorted(resolved & {c.field.split(".", 1)[0] for c in changes})
+                decided = sorted(merged.user_decided & {c.field for c in changes})
                 self.ops.append(
                     Op(
                         side=side,

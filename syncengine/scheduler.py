@@ -37,10 +37,15 @@ def _console() -> Console:
     return console_for(stderr=True)
 
 
+def _interval(schedule: str) -> timedelta | None:
+    """An ``every ...`` schedule's interval; None for a cron expression."""
+    return parse_duration(schedule) if schedule.startswith("every") else None
+
+
 def trigger_for(schedule: str, first: datetime | None = None) -> Any:
     """The schedule's trigger; an interval one fires at ``first`` and every interval
     after it (APScheduler's default is one interval after the scheduler starts)."""
-    every = parse_duration(schedule) if schedule.startswith("every") else None
+    every = _interval(schedule)
     if every is not None:
         return IntervalTrigger(seconds=every.total_seconds(), start_date=first)
     return CronTrigger.from_crontab(schedule)
@@ -50,7 +55,7 @@ def first_run_at(schedule: str, last_started: datetime | None, now: datetime) ->
     """When an interval schedule's first run falls due: one interval after the last run,
     or now if that has passed (or the connection never ran). None for a cron schedule,
     whose own clock says when."""
-    every = parse_duration(schedule) if schedule.startswith("every") else None
+    every = _interval(schedule)
     if every is None:
         return None
     if last_started is None:

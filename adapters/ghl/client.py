@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_exception
 from tenacity.wait import wait_exponential_jitter
 
 from adapters.base import AdapterContext, CallRecord
@@ -169,7 +169,7 @@ class GhlClient:
         def stop(state: RetryCallState) -> bool:
             exc = state.outcome.exception() if state.outcome else None
             limit = min(most, CONNECT_ATTEMPTS) if isinstance(exc, NotConnected) else most
-            return bool(stop_after_attempt(limit)(state))
+            return state.attempt_number >= limit
 
         result: Any = None
         try:

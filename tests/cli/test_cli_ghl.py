@@ -29,6 +29,19 @@ def fake() -> Iterator[RunningFake]:
     running.stop()
 
 
+def _contacts_to_ghl(directory: Path, base_url: str, token_env: str) -> Path:
+    """A config syncing app.jsonl's contacts with the GHL at ``base_url``."""
+    config = directory / "syncengine.toml"
+    config.write_text(
+        '[connections.main]\nentities = ["contact"]\n'
+        '[connections.main.a]\nadapter = "jsonl"\npath = "app.jsonl"\n'
+        f'[connections.main.b]\nadapter = "ghl"\nbase_url = "{base_url}"\n'
+        f'location_id = "{LOCATION}"\ntoken = "env:{token_env}"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
 def test_fake_ghl_command_serves_the_api_on_loopback(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(
@@ -168,14 +181,7 @@ def test_read_only_scopes_are_enough_for_plan_and_run_stops_writing_to_ghl(
         json.dumps({"id": "a1", "email": "ada@example.com", "first_name": "Ada"}) + "\n",
         encoding="utf-8",
     )
-    config = tmp_path / "syncengine.toml"
-    config.write_text(
-        '[connections.main]\nentities = ["contact"]\n'
-        '[connections.main.a]\nadapter = "jsonl"\npath = "app.jsonl"\n'
-        f'[connections.main.b]\nadapter = "ghl"\nbase_url = "{fake.base_url}"\n'
-        f'location_id = "{LOCATION}"\ntoken = "env:TEST_GHL_READ_ONLY"\n',
-        encoding="utf-8",
-    )
+    config = _contacts_to_ghl(tmp_path, fake.base_url, "TEST_GHL_READ_ONLY")
     check = cli("check", "--config", config)
     assert check.exit_code == 1
     assert "lacks the scope contacts.write (`plan` works without it" in check.output.replace(
@@ -240,14 +246,7 @@ def test_a_ghl_nobody_answers_at_fails_the_run_in_seconds_naming_base_url(
     monkeypatch.setenv("TEST_GHL_TOKEN", "pit-anything-0001")
     (tmp_path / "app.jsonl").write_text("", encoding="utf-8")
     closed = f"http://127.0.0.1:{free_port()}"
-    config = tmp_path / "syncengine.toml"
-    config.write_text(
-        '[connections.main]\nentities = ["contact"]\n'
-        '[connections.main.a]\nadapter = "jsonl"\npath = "app.jsonl"\n'
-        f'[connections.main.b]\nadapter = "ghl"\nbase_url = "{closed}"\n'
-        f'location_id = "{LOCATION}"\ntoken = "env:TEST_GHL_TOKEN"\n',
-        encoding="utf-8",
-    )
+    config = _contacts_to_ghl(tmp_path, closed, "TEST_GHL_TOKEN")
     check = cli("check", "--config", config)
     assert check.exit_code == 1
     assert check.output.count(f"check base_url ({closed})") == 1  # one cause, said once

@@ -34,6 +34,16 @@ def _journal(db: Path) -> dict[str, int]:
     return dict(rows)
 
 
+def _start_schedule(config: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "syncengine.cli", "schedule", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=config.parent,
+    )
+
+
 def test_sigterm_stops_at_a_clean_point_and_the_next_run_converges(
     cli: Invoke, tmp_path: Path
 ) -> None:
@@ -54,13 +64,7 @@ def test_sigterm_stops_at_a_clean_point_and_the_next_run_converges(
         encoding="utf-8",
     )
     db = tmp_path / "syncengine.db"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "syncengine.cli", "schedule", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=tmp_path,
-    )
+    proc = _start_schedule(config)
     try:
         deadline = time.monotonic() + 90
         while sum(_journal(db).values()) == 0:  # wait until the first run is applying
@@ -89,16 +93,6 @@ def test_sigterm_stops_at_a_clean_point_and_the_next_run_converges(
         json.loads(line)["email"] for line in (tmp_path / "b.jsonl").read_text().splitlines()
     ]
     assert len(b_emails) == N == len(set(b_emails))
-
-
-def _start_schedule(config: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "syncengine.cli", "schedule", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=config.parent,
-    )
 
 
 def _runs(db: Path) -> list[str]:
