@@ -1,8 +1,9 @@
 """A side kept in a CSV file of contacts, left as the user wrote it.
 
 The first row is the header. Columns named like the canonical contact fields
-(``syncengine.models.CONTACT_FIELDS``; case and surrounding spaces ignored) are synced;
-``id`` is required, ``updated_at`` (ISO 8601) is optional. ``tags`` holds the tags
+(``syncengine.models.CONTACT_FIELDS``; case and surrounding spaces ignored, a space or
+hyphen read as an underscore: ``First Name`` is ``first_name``) are synced; ``id`` is
+required, ``updated_at`` (ISO 8601) is optional. ``tags`` holds the tags
 separated by ``;`` (a tag cannot contain ``;``). Custom fields are columns named
 ``cf.<key>``, one per key; empty cells are absent values. Every other column is the
 user's: kept where it is, its cells carried through every rewrite. For example::
@@ -20,13 +21,21 @@ reported as a ``MalformedRecord`` at ``path:line`` (its first physical line), sk
 and kept verbatim. A UTF-8 byte order mark (as Excel writes) is read and kept. Writes
 give created records a fresh uuid4 hex id and replace the file atomically; see
 ``adapters.files._store`` for caching, batches and concurrent edits.
+
+Cells are separated by commas, semicolons (what Excel writes where the decimal mark is
+a comma), tabs or pipes. The header says which: the separator is the one that makes an
+``id`` column of it (commas first), unless the ``delimiter`` setting names one; the file
+is written back with the separator it was read with, and a new file with commas (or
+the setting's).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,11 +56,11 @@ from adapters.files._store import (
     split_lines,
     stamp_text,
 )
-from syncengine.errors import MalformedRecord, PermanentAdapterError
+from syncengine.errors import ConfigError, MalformedRecord, PermanentAdapterError
 from syncengine.models import CONTACT_FIELDS, JSON, Entity, Record
 from syncengine.normalize import canonical_fields, is_valid_email
 
-__all__ = ["CUSTOM_PREFIX", "DEFAULT_COLUMNS", "CsvAdapter"]
+__all__ = ["CUSTOM_PREFIX", "DEFAULT_COLUMNS", "DELIMITERS", "CsvAdapter"]
 
 CUSTOM_PREFIX = "cf."
 TAG_SEPARATOR = ";"
@@ -61,6 +70,14 @@ DEFAULT_COLUMNS: tuple[str, ...] = ("id", *_TEXT_FIELDS, "tags", "updated_at")
 _KNOWN = frozenset(DEFAULT_COLUMNS)
 _COLUMN_ORDER = {name: i for i, name in enumerate(DEFAULT_COLUMNS)}
 _CONTACT: frozenset[Entity] = frozenset({"contact"})
+_WORD_BREAKS = re.compile(r"[\s-]+")
+DELIMITERS: Mapping[str, str] = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+"""The cell separators a CSV side reads and writes, in the order a header is tried with."""
+_DELIMITER_SETTING = {
+    **{c: c for c in DELIMITERS},
+    **{name: c for c, name in DELIMITERS.items()},
+}
+"""What the ``delimiter`` setting takes: the character, or its name (``"tab"``)."""
 
 
 @dataclass
@@ -71,6 +88,8 @@ class CsvDocument(Document):
     header_text: str | None = None
     index: dict[str, int] = field(default_factory=dict)
     """Position of each synced column (canonical names and ``cf.<key>``)."""
+    delimiter: str = ","
+    """The cell separator the file was read with, and is written with."""
 
 
 class CsvAdapter(FileAdapter[CsvDocument]):
@@ -81,16 +100,23 @@ class CsvAdapter(FileAdapter[CsvDocument]):
     """
 
     name = "csv"
-    SETTINGS = ("path",)
+    SETTINGS = ("path", "delimiter")
+    """``delimiter``: ``","``, ``";"``, ``"\\t"`` or ``"|"`` (or ``"comma"``, ``"semicolon"``,
+    ``"tab"``, ``"pipe"``); without it the header decides."""
     file_kind = "CSV"
 
     def __init__(
         self,
         path: Path | str,
         *,
+        delimiter: str | None = None,
         clock: Callable[[], datetime] | None = None,
         replace: Replace = os.replace,
     ) -> None:
+        if delimiter is not None and delimiter not in DELIMITERS:
+            raise ValueError(f"delimiter must be one of {sorted(DELIMITERS)}, got {delimiter!r}")
+        self.delimiter = delimiter
+        """The configured separator; None: the header's (commas for a new file)."""
         caps = Capabilities(
             entities=_CONTACT,
             can_create=_CONTACT,
@@ -103,15 +129,18 @@ class CsvAdapter(FileAdapter[CsvDocument]):
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], context: AdapterContext) -> CsvAdapter:
-        """Settings: ``path`` (required; relative to the config's directory)."""
-        return cls(resolve_path(settings, context, adapter="csv", example="contacts.csv"))
+        """Settings: ``path`` (required; relative to the config's directory) and
+        ``delimiter`` (optional)."""
+        path = resolve_path(settings, context, adapter="csv", example="contacts.csv")
+        return cls(path, delimiter=_delimiter_setting(settings.get("delimiter"), context))
 
     # -- reading ---------------------------------------------------------------------------
     def _parse(self, text: str) -> CsvDocument:
         doc = CsvDocument()
         if text.startswith(BOM):
             doc.bom, text = True, text[len(BOM) :]
-        rows = _physical_rows(text)
+        doc.delimiter = self.delimiter or _header_delimiter(text)
+        rows = _physical_rows(text, doc.delimiter)
         for line, raw, cells, error in rows:
             if doc.header_text is None:
                 if not raw.strip():
@@ -128,7 +157,7 @@ class CsvAdapter(FileAdapter[CsvDocument]):
                     row.problem = MalformedRecord(
                         self._where(line),
                         f"cannot be read as CSV ({error}); fix the quoting",
-                        record_id=_guess_id(raw, doc.index["id"]),
+                        record_id=_guess_id(raw, doc.index["id"], doc.delimiter),
                     )
             doc.append(row)
         doc.mark_duplicates(self._where)
@@ -156,9 +185,17 @@ class CsvAdapter(FileAdapter[CsvDocument]):
             doc.index[synced] = position
             doc.columns.append(name)
         if "id" not in doc.index:
+            found = _header_delimiter(raw)
+            if self.delimiter is not None and _has_id(raw, found):
+                raise PermanentAdapterError(
+                    f"{self._where(1)}: the header has no 'id' column when its cells are "
+                    f"separated by {DELIMITERS[doc.delimiter]}s (the delimiter setting), but "
+                    f"has one separated by {DELIMITERS[found]}s; set delimiter = "
+                    f'"{DELIMITERS[found]}" or remove the setting'
+                )
             raise PermanentAdapterError(
                 f"{self._where(1)}: the header has no 'id' column; add one holding a "
-                "unique id per contact"
+                "unique id per contact (cells separated by commas, semicolons, tabs or pipes)"
             )
 
     def _read_row(self, doc: CsvDocument, row: Row) -> None:
@@ -172,7 +209,7 @@ class CsvAdapter(FileAdapter[CsvDocument]):
             if len(cells) != len(doc.columns):
                 raise BadRow(
                     f"has {len(cells)} cells but the header has {len(doc.columns)}; "
-                    "fix the commas or quoting"
+                    f"fix the {DELIMITERS[doc.delimiter]}s or quoting"
                 )
             row.record = _record_from({name: cells[pos] for name, pos in doc.index.items()}, rid)
         except BadRow as exc:
@@ -184,7 +221,7 @@ class CsvAdapter(FileAdapter[CsvDocument]):
     # -- writing ---------------------------------------------------------------------------
     def _render(self, doc: CsvDocument) -> str:
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator=doc.newline)
+        writer = csv.writer(out, lineterminator=doc.newline, delimiter=doc.delimiter)
         if doc.header_text is None:
             if not doc.columns:
                 return ""
@@ -246,18 +283,52 @@ class CsvAdapter(FileAdapter[CsvDocument]):
         for name in missing:
             doc.index[name] = len(doc.columns)
             doc.columns.append(name)
-        pad = "," * len(missing)
+        sep = doc.delimiter
         if doc.header_text is not None:
-            doc.header_text = _extend_line(doc.header_text, _csv_line(missing, doc.newline))
+            header_tail = _csv_line(missing, doc.newline, sep)
+            doc.header_text = _extend_line(doc.header_text, header_tail, sep)
+        pad = sep * (len(missing) - 1)
         for row in doc.rows.values():
             if row.data is None:
                 continue
             row.data = [*row.data, *([""] * len(missing))]
             if row.text is not None:
-                row.text = _extend_line(row.text, pad)
+                row.text = _extend_line(row.text, pad, sep)
 
 
-def _physical_rows(text: str) -> Iterator[tuple[int, str, list[str] | None, str | None]]:
+def _delimiter_setting(raw: object, context: AdapterContext) -> str | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str) and raw in _DELIMITER_SETTING:
+        return _DELIMITER_SETTING[raw]
+    choices = ", ".join(f'"{name}"' for name in DELIMITERS.values())
+    raise ConfigError(
+        [
+            f"csv adapter: setting 'delimiter' is {json.dumps(raw)}; set it to one of {choices} "
+            "(or the character itself), or remove it to let the header decide"
+        ],
+        f"connection {context.connection!r}, side {context.side}",
+    )
+
+
+def _has_id(header: str, delimiter: str) -> bool:
+    try:
+        cells = next(csv.reader(io.StringIO(header, newline=""), delimiter=delimiter), [])
+    except csv.Error:
+        return False
+    return any(_column_name(cell) == "id" for cell in cells)
+
+
+def _header_delimiter(text: str) -> str:
+    """The separator that makes an ``id`` column of the first non-blank line (commas
+    when none does, or the file is empty)."""
+    header = next((line for line in split_lines(text) if line.strip()), "")
+    return next((c for c in DELIMITERS if _has_id(header, c)), ",")
+
+
+def _physical_rows(
+    text: str, delimiter: str
+) -> Iterator[tuple[int, str, list[str] | None, str | None]]:
     """(first line number, verbatim text, cells or None, CSV error) per row.
 
     The csv reader pulls lines one at a time, so the lines it consumed for a row are
@@ -270,7 +341,7 @@ def _physical_rows(text: str) -> Iterator[tuple[int, str, list[str] | None, str 
             consumed.append(line)
             yield line
 
-    reader = csv.reader(feed(), strict=True)
+    reader = csv.reader(feed(), strict=True, delimiter=delimiter)
     line = 1
     while True:
         consumed.clear()
@@ -288,21 +359,24 @@ def _physical_rows(text: str) -> Iterator[tuple[int, str, list[str] | None, str 
         line += len(consumed)
 
 
-def _guess_id(raw: str, position: int) -> str | None:
+def _guess_id(raw: str, position: int, delimiter: str) -> str | None:
     """The id of a row strict parsing refused, read leniently, so the problem can name
     the record (and the engine knows it is unreadable rather than deleted)."""
     try:
-        cells = next(csv.reader(io.StringIO(raw, newline="")), [])
+        cells = next(csv.reader(io.StringIO(raw, newline=""), delimiter=delimiter), [])
     except csv.Error:
         return None
     return cells[position].strip() or None if position < len(cells) else None
 
 
 def _column_name(header_cell: str) -> str | None:
-    """The synced name of a header cell, or None for a column that is the user's."""
+    """The synced name of a header cell, or None for a column that is the user's.
+    Spreadsheets title their columns: ``First Name`` and ``first-name`` are
+    ``first_name``."""
     name = header_cell.strip()
-    if name.lower() in _KNOWN:
-        return name.lower()
+    plain = _WORD_BREAKS.sub("_", name.lower())
+    if plain in _KNOWN:
+        return plain
     if name.lower().startswith(CUSTOM_PREFIX) and len(name) > len(CUSTOM_PREFIX):
         return CUSTOM_PREFIX + name[len(CUSTOM_PREFIX) :]
     return None
@@ -366,17 +440,15 @@ def _text(what: str, value: JSON) -> str:
     raise BadRow(f"has {what} of type {type(value).__name__}; the CSV side holds text only")
 
 
-def _csv_line(cells: list[str], newline: str) -> str:
+def _csv_line(cells: list[str], newline: str, delimiter: str) -> str:
     out = io.StringIO()
-    csv.writer(out, lineterminator=newline).writerow(cells)
+    csv.writer(out, lineterminator=newline, delimiter=delimiter).writerow(cells)
     return out.getvalue()
 
 
-def _extend_line(text: str, tail: str) -> str:
-    """``text`` (one row with its line ending) with ``,tail`` cells added at the end."""
-    ending = "\r\n" if text.endswith("\r\n") else "\n"
-    body = text[: -len(ending)]
-    tail_body = tail.rstrip("\r\n")
-    if not tail_body.startswith(","):
-        tail_body = "," + tail_body
-    return body + tail_body + ending
+def _extend_line(text: str, tail: str, delimiter: str) -> str:
+    """``text`` (one row with its line ending) with the cells of ``tail`` (a row's text,
+    its line ending optional) added at the end, after one more ``delimiter``."""
+    ending = "\r\n" if text.endswith("\r\n") else "\n" if text.endswith("\n") else ""
+    body = text[: len(text) - len(ending)]
+    return body + delimiter + tail.rstrip("\r\n") + ending

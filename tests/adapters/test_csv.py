@@ -302,3 +302,107 @@ def test_ten_thousand_writes_in_one_batch(path: Path) -> None:
     records = CsvAdapter(path).snapshot("contact").records
     assert len(records) == 7_500
     assert records[0].fields["city"] == "Oslo"
+
+
+# -- separators ----------------------------------------------------------------------------
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_the_header_says_which_separator_the_file_uses(path: Path, sep: str) -> None:
+    """Excel writes semicolons where the decimal mark is a comma; exports also use tabs
+    and pipes. The file is read with the separator that makes an id column, and every
+    rewrite (a new column, a new row, a quoted tag list) keeps it."""
+    write(
+        path,
+        sep.join(["id", "email", "owner"])
+        + "\n"
+        + sep.join(["c1", "a@example.com", "Grace"])
+        + "\n",
+    )
+    adapter = CsvAdapter(path)
+    (c1,) = adapter.snapshot("contact").records
+    assert c1.fields == {"email": "a@example.com"}
+    adapter.update("contact", "c1", [FieldChange("tags", None, ["beta", "vip"])])
+    created = adapter.create(contact("new@example.com", city="Oslo"))
+    lines = path.read_text().splitlines()
+    quoted = '"beta;vip"' if sep == ";" else "beta;vip"
+    assert lines == [
+        sep.join(["id", "email", "owner", "tags", "city"]),
+        sep.join(["c1", "a@example.com", "Grace", quoted, ""]),
+        sep.join([created.id, "new@example.com", "", "", "Oslo"]),
+    ]
+    reread = CsvAdapter(path).snapshot("contact")
+    assert not reread.problems
+    assert {r.id: r.fields.get("tags") for r in reread.records} == {
+        "c1": ["beta", "vip"],
+        created.id: None,
+    }
+
+
+def test_a_commas_header_wins_over_other_separators(path: Path) -> None:
+    write(path, "id,email;note\nc1,a@example.com;x\n")
+    (c1,) = CsvAdapter(path).snapshot("contact").records
+    assert c1.id == "c1" and c1.fields == {}  # 'email;note' is one column of the user's
+
+
+@pytest.mark.parametrize(("setting", "sep"), [("semicolon", ";"), ("\t", "\t"), ("pipe", "|")])
+def test_the_delimiter_setting_names_the_separator(tmp_path: Path, setting: str, sep: str) -> None:
+    settings = {"path": "new.csv", "delimiter": setting}
+    adapter = load_factory("csv")(settings, AdapterContext(base_dir=tmp_path))
+    assert isinstance(adapter, CsvAdapter)
+    created = adapter.create(contact("a@example.com"))
+    header, row = (tmp_path / "new.csv").read_text().splitlines()
+    assert header == sep.join(DEFAULT_COLUMNS)
+    assert row.split(sep)[0] == created.id
+    assert CsvAdapter(tmp_path / "new.csv").get("contact", created.id) == created
+
+
+def test_a_new_file_without_the_setting_uses_commas(path: Path) -> None:
+    CsvAdapter(path).create(contact())
+    assert path.read_text().splitlines()[0] == ",".join(DEFAULT_COLUMNS)
+
+
+def test_a_delimiter_setting_the_header_contradicts_names_the_fix(path: Path) -> None:
+    write(path, "id;email\nc1;a@example.com\n")
+    adapter = CsvAdapter(path, delimiter=",")
+    with pytest.raises(PermanentAdapterError) as caught:
+        adapter.snapshot("contact")
+    assert str(caught.value) == (
+        f"{path}:1: the header has no 'id' column when its cells are separated by commas "
+        "(the delimiter setting), but has one separated by semicolons; set delimiter = "
+        '"semicolon" or remove the setting'
+    )
+
+
+@pytest.mark.parametrize("value", ["colon", 3, ""])
+def test_an_unknown_delimiter_setting_is_a_config_error(tmp_path: Path, value: object) -> None:
+    with pytest.raises(ConfigError) as caught:
+        CsvAdapter.from_settings(
+            {"path": "p.csv", "delimiter": value}, AdapterContext(base_dir=tmp_path)
+        )
+    (problem,) = caught.value.problems
+    assert problem.startswith("csv adapter: setting 'delimiter' is ")
+    assert '"comma", "semicolon", "tab", "pipe"' in problem
+
+
+def test_malformed_rows_of_a_semicolon_file_are_reported(path: Path) -> None:
+    write(path, 'id;email\nc1;a@example.com\nx1;a;b\nx2;"a"junk\nc2;b@example.com\n')
+    snap = CsvAdapter(path).snapshot("contact")
+    assert [r.id for r in snap.records] == ["c1", "c2"]
+    assert [(p.record_id, p.problem) for p in snap.problems] == [
+        ("x1", "has 3 cells but the header has 2; fix the semicolons or quoting"),
+        ("x2", snap.problems[1].problem),
+    ]
+    assert "cannot be read as CSV" in snap.problems[1].problem
+
+
+def test_titled_column_names_are_the_fields_they_spell(path: Path) -> None:
+    write(
+        path,
+        "ID,First Name,last-name,E-mail,Company  Name,cf.Plan Tier\nc1,Ada,Lovelace,x,Acme,gold\n",
+    )
+    (c1,) = CsvAdapter(path).snapshot("contact").records
+    assert c1.fields == {
+        "company_name": "Acme",
+        "custom_fields": {"Plan Tier": "gold"},
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+    }  # 'E-mail' is no field name ('e_mail'): the user's column

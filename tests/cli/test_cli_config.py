@@ -46,7 +46,7 @@ def test_unknown_side_settings_are_named_for_each_adapter(cli: Invoke, project: 
         "[connections.main.a]\n"
         'adapter = "csv"\n'
         'path = "a.csv"\n'
-        'delimiter = ";"\n'
+        'delimeter = ";"\n'
         "[connections.main.b]\n"
         'adapter = "ghl"\n'
         'location_id = "loc-1"\n'
@@ -64,7 +64,7 @@ def test_unknown_side_settings_are_named_for_each_adapter(cli: Invoke, project: 
     assert result.exit_code == 2
     out = flat(result.output)
     assert "3 problem(s)" in out  # the other connection's problem too
-    assert "connections.main.a.delimiter: unknown setting; known settings: path" in out
+    assert "connections.main.a.delimeter: unknown setting; did you mean 'delimiter'?" in out
     assert "connections.main.b.calender_id: unknown setting; did you mean 'calendar_id'?" in out
     assert "connections.other.a.nmae: unknown setting; did you mean 'name'?" in out
 

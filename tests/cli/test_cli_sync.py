@@ -140,6 +140,31 @@ def test_a_malformed_line_is_named_and_the_rest_syncs(cli: Invoke, seeded: Proje
     assert f"main: {seeded.path('a')}:4: is not valid JSON" in flat(shown.output)
 
 
+def test_a_semicolon_csv_syncs_and_keeps_its_semicolons(cli: Invoke, project: Project) -> None:
+    """A CSV saved by Excel where the decimal mark is a comma: the header says ';'."""
+    crm = project.dir / "crm.csv"
+    crm.write_text("id;First Name;email;tags\nc1;Ada;ada@example.com;vip\n", encoding="utf-8")
+    project.config.write_text(
+        "[connections.main.a]\n"
+        'adapter = "csv"\n'
+        'path = "crm.csv"\n'
+        "[connections.main.b]\n"
+        'adapter = "jsonl"\n'
+        'path = "b.jsonl"\n',
+        encoding="utf-8",
+    )
+    synced(cli, project)
+    (ada,) = project.by_email("b").values()
+    assert (ada["first_name"], ada["tags"]) == ("Ada", ["vip"])
+    project.edit("b", "ada@example.com", tags=["beta", "vip"], city="Oslo")
+    synced(cli, project)
+    assert crm.read_text(encoding="utf-8").splitlines() == [
+        "id;First Name;email;tags;city",
+        'c1;Ada;ada@example.com;"beta;vip";Oslo',
+    ]
+    assert plan_json(cli, project)["operations"] == []
+
+
 def test_quarantine_lists_a_write_the_side_keeps_refusing(cli: Invoke, project: Project) -> None:
     from adapters.memory import MemoryAdapter
 
