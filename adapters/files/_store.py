@@ -22,6 +22,7 @@ deletions show as absence in a complete snapshot. They are ``KeyLookup`` (``KeyI
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
@@ -262,9 +263,14 @@ def split_lines(text: str) -> Iterator[str]:
         start = end + 1
 
 
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+
+
 def has_surrogates(text: str) -> bool:
-    """Whether bytes that are not UTF-8 were carried in (``surrogateescape``)."""
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+    """Whether bytes that are not UTF-8 were carried in (``surrogateescape``). Asked of
+    every line a file side reads: a scan in C, not a loop per character (that cost a
+    100k-line file 2 s per read)."""
+    return not text.isascii() and _ESCAPED_BYTE.search(text) is not None
 
 
 @dataclass(frozen=True)
