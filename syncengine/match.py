@@ -55,7 +55,23 @@ def duplicate_groups(
     linked_keys: Mapping[str, Collection[str]],
 ) -> list[DuplicateGroup]:
     """Groups of one side's records sharing a key, where at least one is unlinked."""
-    return _groups(side, entity, _index(unlinked, keys_of), linked_keys)
+    return _groups(side, entity, _index(unlinked, keys_of), linked_keys, keys_of)
+
+
+def _told_apart_by(
+    key: str, members: Collection[str], keys_of: Mapping[str, tuple[str, ...]]
+) -> str | None:
+    """``"email"`` when ``key`` is a phone and every member has an email of its own.
+    A linked member's keys are not at hand here: then nothing is claimed."""
+    if not key.startswith("phone:"):
+        return None
+    emails = set()
+    for rid in members:
+        email = next((k for k in keys_of.get(rid, ()) if k.startswith("email:")), None)
+        if email is None:
+            return None
+        emails.add(email)
+    return "email" if len(emails) == len(members) else None
 
 
 def _groups(
@@ -63,6 +79,7 @@ def _groups(
     entity: Entity,
     index: Mapping[str, list[str]],
     linked_keys: Mapping[str, Collection[str]],
+    keys_of: Mapping[str, tuple[str, ...]],
 ) -> list[DuplicateGroup]:
     groups = []
     # Nearly every key is held by one record and no linked one: no group, so neither
@@ -74,7 +91,12 @@ def _groups(
         if len(members) > 1:
             groups.append(
                 DuplicateGroup(
-                    side, entity, key, tuple(sorted(members)), tuple(sorted(unlinked_ids))
+                    side,
+                    entity,
+                    key,
+                    tuple(sorted(members)),
+                    tuple(sorted(unlinked_ids)),
+                    _told_apart_by(key, members, keys_of),
                 )
             )
     return groups
@@ -121,7 +143,7 @@ def match_contacts(
     linked: dict[Side, Mapping[str, Collection[str]]] = {"a": linked_keys_a, "b": linked_keys_b}
     keys = {s: {r.id: match_keys(r, region, key_kinds) for r in unlinked[s]} for s in SIDES}
     index = {s: _index(unlinked[s], keys[s]) for s in SIDES}
-    out.groups = [g for s in SIDES for g in _groups(s, "contact", index[s], linked[s])]
+    out.groups = [g for s in SIDES for g in _groups(s, "contact", index[s], linked[s], keys[s])]
     for g in out.groups:
         out.held.update((g.side, rid) for rid in g.held_ids)
     # A record whose key leads into a duplicate group on the other side waits with it:

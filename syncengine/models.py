@@ -189,6 +189,10 @@ class DuplicateGroup:
     key: str
     ids: tuple[str, ...]
     held_ids: tuple[str, ...]
+    told_apart_by: str | None = None
+    """A stronger key kind under which every member holds a key of its own (``"email"``
+    for a group by phone whose emails all differ): the members may be different people
+    sharing a phone (an office line), which only the user can say."""
 
     @property
     def group_key(self) -> str:

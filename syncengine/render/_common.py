@@ -15,6 +15,7 @@ from syncengine.models import (
     JSON,
     Conflict,
     ConflictKind,
+    DuplicateGroup,
     LinkChange,
     Op,
     OpOutcome,
@@ -36,6 +37,25 @@ SIDE_TITLES: Mapping[OpSide, str] = {
 DUPLICATE_ADVICE = (
     "merge or re-key these records on side {side}; syncengine never merges automatically"
 )
+SHARED_PHONE_ADVICE = (
+    "their emails all differ: if they are different people sharing a phone, match by "
+    'email alone (match = ["email"]); if one person, merge them on side {side}'
+)
+
+
+def duplicate_advice(group: DuplicateGroup) -> str:
+    """What the user can do about a group: the one way out a group by a shared phone
+    has, if its members are different people, is to stop matching by phone."""
+    if group.told_apart_by == "email":
+        return SHARED_PHONE_ADVICE.format(side=group.side)
+    return DUPLICATE_ADVICE.format(side=group.side)
+
+
+def held_by_duplicates(plan: Plan) -> int:
+    """How many records the plan holds back in duplicate groups."""
+    return len({(g.side, g.entity, rid) for g in plan.duplicates for rid in g.held_ids})
+
+
 DELETED = "(deleted)"
 
 

@@ -32,13 +32,13 @@ from syncengine.models import (
 )
 
 from ._common import (
-    DUPLICATE_ADVICE,
     PENDING_ONE,
     RECORDED_ONE,
     SIDE_TITLES,
     Headline,
     conflict_kind_text,
     conflict_value,
+    duplicate_advice,
     duration_seconds,
     held_conflicts,
     is_recorded,
@@ -304,7 +304,7 @@ def _page(
                 "key": g.key,
                 "ids": ", ".join(g.ids),
                 "held_ids": ", ".join(g.held_ids) or "—",
-                "advice": DUPLICATE_ADVICE.format(side=g.side),
+                "advice": duplicate_advice(g),
             }
             for g in plan.duplicates
         ),

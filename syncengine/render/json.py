@@ -89,6 +89,7 @@ def duplicate_to_dict(group: DuplicateGroup) -> dict[str, Any]:
         "key": group.key,
         "ids": list(group.ids),
         "held_ids": list(group.held_ids),
+        "told_apart_by": group.told_apart_by,
     }
 
 

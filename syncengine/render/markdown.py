@@ -18,13 +18,13 @@ from collections.abc import Iterable, Mapping
 from syncengine.models import SIDES, Action, Conflict, OpOutcome, Plan, RunReport
 
 from ._common import (
-    DUPLICATE_ADVICE,
     PENDING_ONE,
     RECORDED_ONE,
     SIDE_TITLES,
     Headline,
     conflict_kind_text,
     conflict_value,
+    duplicate_advice,
     duration_seconds,
     held_conflicts,
     is_recorded,
@@ -165,7 +165,7 @@ def _duplicates_section(plan: Plan) -> list[str]:
         lines.append(
             f"- Side {g.side}, {_prose(g.entity)} key {_code(g.key)}: {ids} "
             f"(held from sync: {held}). "
-            f"To do: {DUPLICATE_ADVICE.format(side=g.side)}."
+            f"To do: {duplicate_advice(g)}."
         )
     return [*lines, ""]
 

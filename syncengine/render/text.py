@@ -30,7 +30,6 @@ from syncengine.models import (
 )
 
 from ._common import (
-    DUPLICATE_ADVICE,
     MAX_LISTED,
     PENDING_INTRO,
     RECORDED_INTRO,
@@ -38,7 +37,9 @@ from ._common import (
     Headline,
     conflict_kind_text,
     conflict_value,
+    duplicate_advice,
     duration_seconds,
+    held_by_duplicates,
     held_conflicts,
     is_recorded,
     iso,
@@ -197,7 +198,7 @@ def _duplicates_table(plan: Plan, limit: int | None) -> RenderableType:
             Text(g.key),
             Text(", ".join(g.ids)),
             Text(", ".join(g.held_ids) or "—"),
-            Text(DUPLICATE_ADVICE.format(side=g.side)),
+            Text(duplicate_advice(g)),
         )
     return Group(table, more) if more is not None else table
 
@@ -258,7 +259,18 @@ def plan_renderable(
     summary.append(": " + Headline.of(plan).sentence())
     parts: list[RenderableType] = [summary]
     if plan.is_empty:
-        parts.append(Text("Nothing to do: both sides agree.", style="green"))
+        waiting = held_by_duplicates(plan)
+        if waiting:
+            parts.append(
+                Text(
+                    f"Nothing to write: {plural(waiting, 'record')} "
+                    f"{'waits' if waiting == 1 else 'wait'} in duplicate groups "
+                    "(below) until they are merged or re-keyed.",
+                    style="yellow",
+                )
+            )
+        else:
+            parts.append(Text("Nothing to do: both sides agree.", style="green"))
     for side, ops in ops_by_side(plan):
         title = f"{SIDE_TITLES[side]} — {plural(len(ops), 'operation')}"
         shown, more = _capped(ops, limit)

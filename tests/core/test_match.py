@@ -74,6 +74,30 @@ def test_records_sharing_a_key_on_one_side_still_wait_in_a_group():
     assert [r.id for r in result.only_b] == ["b1"]
 
 
+@pytest.mark.parametrize(
+    ("emails", "told_apart_by"),
+    [
+        (("p@x.com", "q@x.com", "r@x.com"), "email"),  # an office line: maybe 3 people
+        (("p@x.com", "q@x.com", None), None),  # the one without an email may be either
+    ],
+)
+def test_a_group_by_phone_says_whether_emails_tell_its_members_apart(
+    emails: tuple[str | None, ...], told_apart_by: str | None
+) -> None:
+    side_a = [
+        c(f"a{i}", phone="+14155550100", **({"email": e} if e else {}))
+        for i, e in enumerate(emails)
+    ]
+    (group,) = match(side_a, []).groups
+    assert (group.key, group.told_apart_by) == ("phone:+14155550100", told_apart_by)
+    assert group.held_ids == ("a0", "a1", "a2")  # held all the same: only the user can say
+
+
+def test_a_group_by_email_is_never_told_apart() -> None:
+    (group,) = match([c("a1", email="p@x.com"), c("a2", email="P@x.com")], []).groups
+    assert group.told_apart_by is None
+
+
 def test_a_key_leading_into_a_group_on_the_other_side_holds_the_record():
     result = match(
         [c("a1", email="d@x.com", phone="+14155550100")],

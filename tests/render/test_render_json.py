@@ -87,6 +87,7 @@ def test_small_plan_matches_the_contract_exactly() -> None:
                 "key": "email:d@x",
                 "ids": ["a2", "a3"],
                 "held_ids": ["a3"],
+                "told_apart_by": None,
             }
         ],
         "decisions": [],

@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console, RenderableType
 
-from syncengine.models import Plan, RunReport
+from syncengine.models import DuplicateGroup, Plan, RunReport
 from syncengine.render import plan_renderable, render, render_text, report_renderable
 
 
@@ -117,3 +117,22 @@ def test_dry_run_and_empty_plan() -> None:
 def test_text_is_deterministic(plan: Plan, report: RunReport) -> None:
     assert render(plan, "text") == render(plan, "text")
     assert render(report, "text") == render(report, "text")
+
+
+def test_a_plan_that_only_holds_duplicates_does_not_say_the_sides_agree() -> None:
+    """100k contacts sharing office phones wrote nothing, and the plan said 'both sides
+    agree'. It says how many records wait, and that a group whose emails all differ can
+    be let through by matching on email alone."""
+    office = DuplicateGroup(
+        "a", "contact", "phone:+14155550100", ("a1", "a2"), ("a1", "a2"), told_apart_by="email"
+    )
+    same = DuplicateGroup("a", "contact", "email:p@x.com", ("a3", "a4"), ("a4",))
+    text = " ".join(render_text(Plan("crm", duplicates=(office, same))).split())
+    assert "both sides agree" not in text
+    assert "Nothing to write: 3 records wait in duplicate groups (below)" in text
+    assert (
+        "their emails all differ: if they are different people sharing a phone, match by "
+        'email alone (match = ["email"]); if one person, merge them on side a'
+    ) in text
+    assert "merge or re-key these records on side a" in text  # the group by email
+    assert "Nothing to do: both sides agree." in render_text(Plan("crm"))
