@@ -84,10 +84,12 @@ class FileSignature:
 class Row:
     """One row in file order.
 
-    ``text`` is the row exactly as read, line ending included; it is written back as is
-    until the sync writes to the row, then it is None and the format renders ``data``
-    (the parsed object, or the list of cells). A blank row has neither record nor
-    problem; a malformed row has a problem and is always written back verbatim.
+    ``text`` is the row exactly as the file holds it, line ending included; it is written
+    back as is until the sync writes to the row, then it is None and the format renders
+    ``data`` (the parsed object, or the list of cells) at the next write, keeping the
+    text it wrote (a first sync's batches rewrite the file a dozen times: each new row is
+    rendered once, not at every rewrite). A blank row has neither record nor problem; a
+    malformed row has a problem and is always written back verbatim.
     """
 
     text: str | None

@@ -220,20 +220,14 @@ class CsvAdapter(FileAdapter[CsvDocument]):
 
     # -- writing ---------------------------------------------------------------------------
     def _render(self, doc: CsvDocument) -> str:
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator=doc.newline, delimiter=doc.delimiter)
         if doc.header_text is None:
             if not doc.columns:
                 return ""
-            writer.writerow(doc.columns)
-        else:
-            out.write(doc.header_text)
+            doc.header_text = _csv_line(doc.columns, doc.newline, doc.delimiter)
         for row in doc.rows.values():
-            if row.text is not None:
-                out.write(row.text)
-            else:
-                writer.writerow(row.data)
-        return out.getvalue()
+            if row.text is None:
+                row.text = _csv_line(row.data, doc.newline, doc.delimiter)
+        return doc.header_text + "".join(row.text or "" for row in doc.rows.values())
 
     def _insert(self, doc: CsvDocument, record: Record) -> Record:
         if doc.header_text is None and not doc.columns:

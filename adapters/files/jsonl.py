@@ -123,12 +123,10 @@ class JsonlAdapter(FileAdapter[Document]):
         return f"{self.path}:{line}"
 
     def _render(self, doc: Document) -> str:
-        return "".join(
-            row.text
-            if row.text is not None
-            else json.dumps(row.data, ensure_ascii=False) + doc.newline
-            for row in doc.rows.values()
-        )
+        for row in doc.rows.values():
+            if row.text is None:
+                row.text = json.dumps(row.data, ensure_ascii=False) + doc.newline
+        return "".join(row.text or "" for row in doc.rows.values())
 
     def _insert(self, doc: Document, record: Record) -> Record:
         obj: dict[str, JSON] = {"id": record.id, "entity": record.entity}
