@@ -7,6 +7,7 @@ a conflict's resolve command is or in which order sides and conflicts appear.
 from __future__ import annotations
 
 import shlex
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -230,16 +231,25 @@ def outcomes_for_ops(report: RunReport) -> list[OpOutcome | None]:
     """Each plan op's outcome (None if it never ran), matched by equality, not position.
 
     Ops hold dicts and so cannot be hashed; they are bucketed by their identity fields
-    and then compared, so matching stays linear for a normal report.
+    and then compared, so matching stays linear for a normal report. Every create of a
+    first sync shares one bucket (no id on its own side yet), in plan order: its head is
+    the match, taken in O(1) (a list's ``pop(0)`` made 100k creates quadratic).
     """
-    buckets: dict[tuple[str, str, str, str | None, str | None], list[OpOutcome]] = {}
+    buckets: dict[tuple[str, str, str, str | None, str | None], deque[OpOutcome]] = {}
     for outcome in report.outcomes:
-        buckets.setdefault(_op_identity(outcome.op), []).append(outcome)
+        buckets.setdefault(_op_identity(outcome.op), deque()).append(outcome)
     found: list[OpOutcome | None] = []
     for op in report.plan.operations:
-        bucket = buckets.get(_op_identity(op), [])
-        match = next((i for i, o in enumerate(bucket) if o.op == op), None)
-        found.append(bucket.pop(match) if match is not None else None)
+        bucket = buckets.get(_op_identity(op))
+        if not bucket:
+            found.append(None)
+        elif bucket[0].op is op or bucket[0].op == op:
+            found.append(bucket.popleft())
+        else:
+            match = next((i for i, o in enumerate(bucket) if o.op == op), None)
+            found.append(None if match is None else bucket[match])
+            if match is not None:
+                del bucket[match]
     return found
 
 
