@@ -531,7 +531,9 @@ class SyncEngine:
             if read.cursor is None or not feeds_immediately(adapter):
                 continue
             snap = adapter.changes_since(entity, read.cursor)
-            if snap.cursor is None or snap.cursor == read.cursor:
+            if snap.complete or snap.cursor is None or snap.cursor == read.cursor:
+                # A complete answer (someone else changed the side meanwhile) shows
+                # deletes only by absence, which an echo check does not look for.
                 continue
             wrote = echoes.get((side, entity), {})
             unsure = [r for r in snap.records if r.version is None or wrote.get(r.id) != r.version]

@@ -64,7 +64,10 @@ def read_side(
     if isinstance(adapter, Incremental) and cursor is not None and not full_pass_due:
         snap = adapter.changes_since(entity, cursor, changed_parents=changed_parents)
         ids = [r.id for r in snap.records] + list(snap.deleted_ids)
-        stored = load_stored(ids if len(ids) <= BULK_LOOKUP_LIMIT else None)
+        # A feed may answer with everything (a file edited by hand): then, as for any
+        # complete read, what it lacks is deleted, which takes the whole base.
+        small = not snap.complete and len(ids) <= BULK_LOOKUP_LIMIT
+        stored = load_stored(ids if small else None)
     else:
         snap = adapter.snapshot(entity, changed_parents=changed_parents)
         stored = load_stored(None)
