@@ -22,6 +22,10 @@ and kept verbatim. A UTF-8 byte order mark (as Excel writes) is read and kept. W
 give created records a fresh uuid4 hex id and replace the file atomically; see
 ``adapters.files._store`` for caching, batches and concurrent edits.
 
+A column with another name (an export's ``Contact Id`` or ``Email Address``) is mapped
+by the ``columns`` setting, field -> header text (``columns = { id = "Contact Id" }``);
+a file the sync creates uses those names too.
+
 Cells are separated by commas, semicolons (what Excel writes where the decimal mark is
 a comma), tabs or pipes. The header says which: the separator is the one that makes an
 ``id`` column of it (commas first), unless the ``delimiter`` setting names one; the file
@@ -32,6 +36,7 @@ the setting's).
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import json
 import os
@@ -100,9 +105,10 @@ class CsvAdapter(FileAdapter[CsvDocument]):
     """
 
     name = "csv"
-    SETTINGS = ("path", "delimiter")
+    SETTINGS = ("path", "delimiter", "columns")
     """``delimiter``: ``","``, ``";"``, ``"\\t"`` or ``"|"`` (or ``"comma"``, ``"semicolon"``,
-    ``"tab"``, ``"pipe"``); without it the header decides."""
+    ``"tab"``, ``"pipe"``); without it the header decides. ``columns``: field -> the
+    header text of its column, for columns not named like the field."""
     file_kind = "CSV"
 
     def __init__(
@@ -110,6 +116,7 @@ class CsvAdapter(FileAdapter[CsvDocument]):
         path: Path | str,
         *,
         delimiter: str | None = None,
+        columns: Mapping[str, str] | None = None,
         clock: Callable[[], datetime] | None = None,
         replace: Replace = os.replace,
     ) -> None:
@@ -117,6 +124,9 @@ class CsvAdapter(FileAdapter[CsvDocument]):
             raise ValueError(f"delimiter must be one of {sorted(DELIMITERS)}, got {delimiter!r}")
         self.delimiter = delimiter
         """The configured separator; None: the header's (commas for a new file)."""
+        self.columns: Mapping[str, str] = dict(columns or {})
+        """Field -> the header text of its column (``columns`` setting)."""
+        self._renamed = {header.strip().casefold(): name for name, header in self.columns.items()}
         caps = Capabilities(
             entities=_CONTACT,
             can_create=_CONTACT,
@@ -132,14 +142,19 @@ class CsvAdapter(FileAdapter[CsvDocument]):
         """Settings: ``path`` (required; relative to the config's directory) and
         ``delimiter`` (optional)."""
         path = resolve_path(settings, context, adapter="csv", example="contacts.csv")
-        return cls(path, delimiter=_delimiter_setting(settings.get("delimiter"), context))
+        problems: list[str] = []
+        delimiter = _delimiter_setting(settings.get("delimiter"), problems)
+        columns = _columns_setting(settings.get("columns"), problems)
+        if problems:
+            raise ConfigError(problems, f"connection {context.connection!r}, side {context.side}")
+        return cls(path, delimiter=delimiter, columns=columns)
 
     # -- reading ---------------------------------------------------------------------------
     def _parse(self, text: str) -> CsvDocument:
         doc = CsvDocument()
         if text.startswith(BOM):
             doc.bom, text = True, text[len(BOM) :]
-        doc.delimiter = self.delimiter or _header_delimiter(text)
+        doc.delimiter = self.delimiter or _header_delimiter(text, self._renamed)
         rows = _physical_rows(text, doc.delimiter)
         for line, raw, cells, error in rows:
             if doc.header_text is None:
@@ -173,7 +188,7 @@ class CsvAdapter(FileAdapter[CsvDocument]):
         doc.newline = "\r\n" if raw.endswith("\r\n") else "\n"
         doc.header_text = raw
         for position, name in enumerate(cells):
-            synced = _column_name(name)
+            synced = _column_name(name, self._renamed)
             if synced is None:
                 doc.columns.append(name)
                 continue
@@ -185,8 +200,13 @@ class CsvAdapter(FileAdapter[CsvDocument]):
             doc.index[synced] = position
             doc.columns.append(name)
         if "id" not in doc.index:
-            found = _header_delimiter(raw)
-            if self.delimiter is not None and _has_id(raw, found):
+            found = _header_delimiter(raw, self._renamed)
+            if "id" in self.columns:
+                raise PermanentAdapterError(
+                    f"{self._where(1)}: the header has no column {self.columns['id']!r} "
+                    "(the columns setting's id); fix the name there or in the file"
+                )
+            if self.delimiter is not None and _has_id(raw, found, self._renamed):
                 raise PermanentAdapterError(
                     f"{self._where(1)}: the header has no 'id' column when its cells are "
                     f"separated by {DELIMITERS[doc.delimiter]}s (the delimiter setting), but "
@@ -195,7 +215,14 @@ class CsvAdapter(FileAdapter[CsvDocument]):
                 )
             raise PermanentAdapterError(
                 f"{self._where(1)}: the header has no 'id' column; add one holding a "
-                "unique id per contact (cells separated by commas, semicolons, tabs or pipes)"
+                "unique id per contact (cells separated by commas, semicolons, tabs or pipes), "
+                'or name the column that holds them: columns = { id = "..." }'
+            )
+        missing = [h for n, h in self.columns.items() if n not in doc.index]
+        if missing:
+            raise PermanentAdapterError(
+                f"{self._where(1)}: the header has no column {missing[0]!r} (named in the "
+                "columns setting); fix the name there or in the file"
             )
 
     def _read_row(self, doc: CsvDocument, row: Row) -> None:
@@ -215,6 +242,10 @@ class CsvAdapter(FileAdapter[CsvDocument]):
         except BadRow as exc:
             row.problem = MalformedRecord(self._where(row.line), exc.problem, record_id=rid)
 
+    def _header_of(self, name: str) -> str:
+        """The header text of a synced column the sync adds: its ``columns`` name."""
+        return self.columns.get(name, name)
+
     def _where(self, line: int) -> str:
         return f"{self.path}:{line}"
 
@@ -231,7 +262,7 @@ class CsvAdapter(FileAdapter[CsvDocument]):
 
     def _insert(self, doc: CsvDocument, record: Record) -> Record:
         if doc.header_text is None and not doc.columns:
-            doc.columns = list(DEFAULT_COLUMNS)
+            doc.columns = [self._header_of(name) for name in DEFAULT_COLUMNS]
             doc.index = {name: i for i, name in enumerate(DEFAULT_COLUMNS)}
         cells = _cells_of(
             record.fields, stamp=record.updated_at, has_stamp="updated_at" in doc.index
@@ -274,12 +305,13 @@ class CsvAdapter(FileAdapter[CsvDocument]):
         )
         if not missing:
             return
-        for name in missing:
+        headers = [self._header_of(name) for name in missing]
+        for name, header in zip(missing, headers, strict=True):
             doc.index[name] = len(doc.columns)
-            doc.columns.append(name)
+            doc.columns.append(header)
         sep = doc.delimiter
         if doc.header_text is not None:
-            header_tail = _csv_line(missing, doc.newline, sep)
+            header_tail = _csv_line(headers, doc.newline, sep)
             doc.header_text = _extend_line(doc.header_text, header_tail, sep)
         pad = sep * (len(missing) - 1)
         for row in doc.rows.values():
@@ -290,34 +322,59 @@ class CsvAdapter(FileAdapter[CsvDocument]):
                 row.text = _extend_line(row.text, pad, sep)
 
 
-def _delimiter_setting(raw: object, context: AdapterContext) -> str | None:
+def _delimiter_setting(raw: object, problems: list[str]) -> str | None:
     if raw is None:
         return None
     if isinstance(raw, str) and raw in _DELIMITER_SETTING:
         return _DELIMITER_SETTING[raw]
     choices = ", ".join(f'"{name}"' for name in DELIMITERS.values())
-    raise ConfigError(
-        [
-            f"csv adapter: setting 'delimiter' is {json.dumps(raw)}; set it to one of {choices} "
-            "(or the character itself), or remove it to let the header decide"
-        ],
-        f"connection {context.connection!r}, side {context.side}",
+    problems.append(
+        f"csv adapter: setting 'delimiter' is {json.dumps(raw)}; set it to one of {choices} "
+        "(or the character itself), or remove it to let the header decide"
     )
+    return None
 
 
-def _has_id(header: str, delimiter: str) -> bool:
+def _columns_setting(raw: object, problems: list[str]) -> dict[str, str]:
+    """``columns``: field -> header text; every name a field, every header text once."""
+    if raw is None:
+        return {}
+    example = 'columns = { id = "Contact Id", email = "Email Address" }'
+    if not isinstance(raw, Mapping):
+        problems.append(f"csv adapter: setting 'columns' must be a table, like {example}")
+        return {}
+    out: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for name, header in raw.items():
+        where = f"csv adapter: columns.{name}"
+        if name not in _KNOWN and not (name.startswith(CUSTOM_PREFIX) and len(name) > 3):
+            close = difflib.get_close_matches(name, sorted(_KNOWN), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "custom fields are 'cf.<key>'"
+            problems.append(f"{where}: no such field; {hint}")
+        elif not isinstance(header, str) or not header.strip():
+            problems.append(f"{where}: must be the header text of its column, like {example}")
+        elif header.strip().casefold() in seen:
+            first = seen[header.strip().casefold()]
+            problems.append(f"{where}: column {header!r} is already columns.{first}'s")
+        else:
+            seen[header.strip().casefold()] = name
+            out[name] = header.strip()
+    return out
+
+
+def _has_id(header: str, delimiter: str, renamed: Mapping[str, str]) -> bool:
     try:
         cells = next(csv.reader(io.StringIO(header, newline=""), delimiter=delimiter), [])
     except csv.Error:
         return False
-    return any(_column_name(cell) == "id" for cell in cells)
+    return any(_column_name(cell, renamed) == "id" for cell in cells)
 
 
-def _header_delimiter(text: str) -> str:
+def _header_delimiter(text: str, renamed: Mapping[str, str]) -> str:
     """The separator that makes an ``id`` column of the first non-blank line (commas
     when none does, or the file is empty)."""
     header = next((line for line in split_lines(text) if line.strip()), "")
-    return next((c for c in DELIMITERS if _has_id(header, c)), ",")
+    return next((c for c in DELIMITERS if _has_id(header, c, renamed)), ",")
 
 
 def _physical_rows(
@@ -363,11 +420,13 @@ def _guess_id(raw: str, position: int, delimiter: str) -> str | None:
     return cells[position].strip() or None if position < len(cells) else None
 
 
-def _column_name(header_cell: str) -> str | None:
+def _column_name(header_cell: str, renamed: Mapping[str, str]) -> str | None:
     """The synced name of a header cell, or None for a column that is the user's.
     Spreadsheets title their columns: ``First Name`` and ``first-name`` are
-    ``first_name``."""
+    ``first_name``; ``renamed`` (casefolded header text -> field) comes first."""
     name = header_cell.strip()
+    if name.casefold() in renamed:
+        return renamed[name.casefold()]
     plain = _WORD_BREAKS.sub("_", name.lower())
     if plain in _KNOWN:
         return plain

@@ -406,3 +406,63 @@ def test_titled_column_names_are_the_fields_they_spell(path: Path) -> None:
         "first_name": "Ada",
         "last_name": "Lovelace",
     }  # 'E-mail' is no field name ('e_mail'): the user's column
+
+
+# -- columns named otherwise ---------------------------------------------------------------
+EXPORT = '"Contact Id","First Name","Email Address",Phone,"Last Activity"\nx1,Ada,ada@example.com,,yesterday\n'
+
+
+def test_the_columns_setting_maps_an_exports_headers(path: Path) -> None:
+    write(path, EXPORT)
+    adapter = CsvAdapter(path, columns={"id": "Contact Id", "email": "email address"})
+    (x1,) = adapter.snapshot("contact").records
+    assert (x1.id, x1.fields) == ("x1", {"email": "ada@example.com", "first_name": "Ada"})
+    adapter.update("contact", "x1", [FieldChange("email", None, "ada@lovelace.example")])
+    adapter.update("contact", "x1", [FieldChange("city", None, "Oslo")])
+    assert rows(path) == [
+        ["Contact Id", "First Name", "Email Address", "Phone", "Last Activity", "city"],
+        ["x1", "Ada", "ada@lovelace.example", "", "yesterday", "Oslo"],
+    ]
+
+
+def test_a_new_file_takes_the_mapped_names(tmp_path: Path) -> None:
+    path = tmp_path / "new.csv"
+    adapter = CsvAdapter(path, columns={"id": "Contact Id", "cf.plan": "Plan"})
+    created = adapter.create(contact(custom_fields={"plan": "gold", "seats": "5"}))
+    header = rows(path)[0]
+    assert header[0] == "Contact Id" and header[-2:] == ["Plan", "cf.seats"]
+    assert CsvAdapter(path, columns=adapter.columns).get("contact", created.id) == created
+
+
+def test_a_mapped_column_the_header_lacks_refuses_the_file(path: Path) -> None:
+    write(path, EXPORT)
+    with pytest.raises(PermanentAdapterError, match="the header has no column 'E-mail'"):
+        CsvAdapter(path, columns={"id": "Contact Id", "email": "E-mail"}).snapshot("contact")
+    with pytest.raises(PermanentAdapterError, match=r"no column 'ID' \(the columns setting's id\)"):
+        CsvAdapter(path, columns={"id": "ID"}).snapshot("contact")
+    with pytest.raises(PermanentAdapterError, match=r'columns = \{ id = "..." \}'):
+        CsvAdapter(path).snapshot("contact")  # 'Contact Id' is not 'id'
+
+
+def test_the_columns_setting_is_checked_whole(tmp_path: Path) -> None:
+    context = AdapterContext(base_dir=tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        CsvAdapter.from_settings(
+            {
+                "path": "p.csv",
+                "delimiter": "colon",
+                "columns": {"emial": "E", "city": 3, "id": "X", "phone": " x "},
+            },
+            context,
+        )
+    assert caught.value.problems == [
+        'csv adapter: setting \'delimiter\' is "colon"; set it to one of "comma", '
+        '"semicolon", "tab", "pipe" (or the character itself), or remove it to let the '
+        "header decide",
+        "csv adapter: columns.emial: no such field; did you mean 'email'?",
+        "csv adapter: columns.city: must be the header text of its column, like "
+        'columns = { id = "Contact Id", email = "Email Address" }',
+        "csv adapter: columns.phone: column ' x ' is already columns.id's",
+    ]
+    with pytest.raises(ConfigError, match="setting 'columns' must be a table"):
+        CsvAdapter.from_settings({"path": "p.csv", "columns": "id=X"}, context)

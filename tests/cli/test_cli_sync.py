@@ -140,19 +140,21 @@ def test_a_malformed_line_is_named_and_the_rest_syncs(cli: Invoke, seeded: Proje
     assert f"main: {seeded.path('a')}:4: is not valid JSON" in flat(shown.output)
 
 
-def test_a_semicolon_csv_syncs_and_keeps_its_semicolons(cli: Invoke, project: Project) -> None:
-    """A CSV saved by Excel where the decimal mark is a comma: the header says ';'."""
+def csv_side(project: Project, text: str, settings: str = "") -> Path:
+    """Side a a CSV file holding ``text`` (with these extra settings), side b JSONL."""
     crm = project.dir / "crm.csv"
-    crm.write_text("id;First Name;email;tags\nc1;Ada;ada@example.com;vip\n", encoding="utf-8")
+    crm.write_text(text, encoding="utf-8")
     project.config.write_text(
-        "[connections.main.a]\n"
-        'adapter = "csv"\n'
-        'path = "crm.csv"\n'
-        "[connections.main.b]\n"
-        'adapter = "jsonl"\n'
-        'path = "b.jsonl"\n',
+        f'[connections.main.a]\nadapter = "csv"\npath = "crm.csv"\n{settings}'
+        '[connections.main.b]\nadapter = "jsonl"\npath = "b.jsonl"\n',
         encoding="utf-8",
     )
+    return crm
+
+
+def test_a_semicolon_csv_syncs_and_keeps_its_semicolons(cli: Invoke, project: Project) -> None:
+    """A CSV saved by Excel where the decimal mark is a comma: the header says ';'."""
+    crm = csv_side(project, "id;First Name;email;tags\nc1;Ada;ada@example.com;vip\n")
     synced(cli, project)
     (ada,) = project.by_email("b").values()
     assert (ada["first_name"], ada["tags"]) == ("Ada", ["vip"])
@@ -163,6 +165,25 @@ def test_a_semicolon_csv_syncs_and_keeps_its_semicolons(cli: Invoke, project: Pr
         'c1;Ada;ada@example.com;"beta;vip";Oslo',
     ]
     assert plan_json(cli, project)["operations"] == []
+
+
+def test_an_exports_columns_are_mapped_by_the_config(cli: Invoke, project: Project) -> None:
+    csv_side(
+        project,
+        '"Contact Id","Email Address"\nx1,ada@example.com\n',
+        'columns = { id = "Contact Id", email = "Email Address" }\n',
+    )
+    synced(cli, project)
+    assert set(project.by_email("b")) == {"ada@example.com"}
+    project.config.write_text(
+        project.config.read_text(encoding="utf-8").replace('id = "Contact Id"', 'idd = "X"'),
+        encoding="utf-8",
+    )
+    result = cli("plan", "--config", project.config)
+    assert result.exit_code == 2
+    assert "connections.main.a: csv adapter: columns.idd: no such field; did you mean 'id'?" in (
+        flat(result.output)
+    )
 
 
 def test_quarantine_lists_a_write_the_side_keeps_refusing(cli: Invoke, project: Project) -> None:
