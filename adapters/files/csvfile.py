@@ -61,7 +61,7 @@ from adapters.files._store import (
     split_lines,
     stamp_text,
 )
-from syncengine.errors import ConfigError, MalformedRecord, PermanentAdapterError
+from syncengine.errors import AdapterError, ConfigError, MalformedRecord, PermanentAdapterError
 from syncengine.models import CONTACT_FIELDS, JSON, Entity, Record
 from syncengine.normalize import canonical_fields, is_valid_email
 
@@ -241,6 +241,20 @@ class CsvAdapter(FileAdapter[CsvDocument]):
             row.record = _record_from({name: cells[pos] for name, pos in doc.index.items()}, rid)
         except BadRow as exc:
             row.problem = MalformedRecord(self._where(row.line), exc.problem, record_id=rid)
+
+    def location(self) -> str:
+        """The path, and the separator when it is not a comma (what ``check`` shows, so a
+        user sees the header was read the way they meant)."""
+        where = super().location()
+        if not self.path.exists():
+            return where
+        try:
+            doc = self._load()
+        except AdapterError:
+            return where  # the read that follows reports it
+        if doc.delimiter == ",":
+            return where
+        return f"{where}, {DELIMITERS[doc.delimiter]}-separated"
 
     def _header_of(self, name: str) -> str:
         """The header text of a synced column the sync adds: its ``columns`` name."""

@@ -466,3 +466,12 @@ def test_the_columns_setting_is_checked_whole(tmp_path: Path) -> None:
     ]
     with pytest.raises(ConfigError, match="setting 'columns' must be a table"):
         CsvAdapter.from_settings({"path": "p.csv", "columns": "id=X"}, context)
+
+
+def test_the_location_names_a_separator_other_than_commas(path: Path) -> None:
+    write(path, "id;email\nc1;a@example.com\n")
+    assert CsvAdapter(path).location() == f"{path}, semicolon-separated"
+    write(path, "id,email\n")
+    assert CsvAdapter(path).location() == str(path)
+    write(path, "email\n")  # the header is refused: the read after says why
+    assert CsvAdapter(path).location() == str(path)

@@ -155,6 +155,9 @@ def csv_side(project: Project, text: str, settings: str = "") -> Path:
 def test_a_semicolon_csv_syncs_and_keeps_its_semicolons(cli: Invoke, project: Project) -> None:
     """A CSV saved by Excel where the decimal mark is a comma: the header says ';'."""
     crm = csv_side(project, "id;First Name;email;tags\nc1;Ada;ada@example.com;vip\n")
+    checked = cli("check", "--config", project.config)
+    assert checked.exit_code == 0, checked.output
+    assert f"side a (csv, {crm}, semicolon-separated): ok, 1 contact readable" in checked.output
     synced(cli, project)
     (ada,) = project.by_email("b").values()
     assert (ada["first_name"], ada["tags"]) == ("Ada", ["vip"])
