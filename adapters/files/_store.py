@@ -322,6 +322,10 @@ _Op: TypeAlias = _Create | _Update | _Delete
 D = TypeVar("D", bound=Document)
 
 
+KEPT_HISTORIES = 4
+"""How many cursors a file side keeps the history of its own writes for."""
+
+
 def content_digest(data: bytes) -> str:
     """The cursor of a file's content (``FileAdapter.changes_since``)."""
     return hashlib.blake2b(data, digest_size=16).hexdigest()
@@ -577,9 +581,13 @@ class FileAdapter(ABC, Generic[D]):
         self._digest = digest
 
     def _issue(self) -> str | None:
-        """The current content's digest as a cursor, its history of writes begun."""
-        if self._digest is not None:
-            self._since.setdefault(self._digest, set())
+        """The current content's digest as a cursor, its history of writes begun. Only
+        the last few cursors keep one (a run asks about the cursor it read at): an
+        older one is answered with the whole file, which is always right."""
+        if self._digest is not None and self._digest not in self._since:
+            self._since[self._digest] = set()
+            while len(self._since) > KEPT_HISTORIES:
+                del self._since[next(iter(self._since))]
         return self._digest
 
     def _read(self) -> str:

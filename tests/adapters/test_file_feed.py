@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from adapters.files._store import KEPT_HISTORIES
 from adapters.files.csvfile import CsvAdapter
 from adapters.files.jsonl import JsonlAdapter
 from state.store import Store
@@ -138,3 +139,16 @@ def test_runs_read_only_what_changed_and_still_see_a_hand_delete(tmp_path: Path)
     after = engine(store, a, b)
     assert not after.run().plan.operations and after.records_read == 0
     store.close()
+
+
+def test_only_the_last_cursors_keep_a_history(tmp_path: Path) -> None:
+    adapter = JsonlAdapter(tmp_path / "app.jsonl")
+    cursors = []
+    for n in range(KEPT_HISTORIES + 1):
+        cursors.append(adapter.snapshot("contact").cursor)
+        adapter.create(contact(f"p{n}@example.com"))
+    assert adapter.changes_since("contact", str(cursors[0])).complete  # forgotten: whole
+    recent = adapter.changes_since("contact", str(cursors[-1]))
+    assert not recent.complete and [r.fields["email"] for r in recent.records] == [
+        f"p{KEPT_HISTORIES}@example.com"
+    ]
