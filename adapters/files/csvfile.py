@@ -139,8 +139,8 @@ class CsvAdapter(FileAdapter[CsvDocument]):
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], context: AdapterContext) -> CsvAdapter:
-        """Settings: ``path`` (required; relative to the config's directory) and
-        ``delimiter`` (optional)."""
+        """Settings: ``path`` (required; relative to the config's directory),
+        ``delimiter`` and ``columns`` (optional; their problems are reported together)."""
         path = resolve_path(settings, context, adapter="csv", example="contacts.csv")
         problems: list[str] = []
         delimiter = _delimiter_setting(settings.get("delimiter"), problems)
