@@ -8,10 +8,15 @@ with unreadable rows never gets a cursor, so every run reports them."""
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from adapters.files._store import KEPT_HISTORIES
 from adapters.files.csvfile import CsvAdapter
@@ -152,3 +157,85 @@ def test_only_the_last_cursors_keep_a_history(tmp_path: Path) -> None:
     assert not recent.complete and [r.fields["email"] for r in recent.records] == [
         f"p{KEPT_HISTORIES}@example.com"
     ]
+
+
+class FileFeedMachine(RuleBasedStateMachine):
+    """Whatever happens to the file (this adapter's writes, hand edits, a new process),
+    the records at a cursor updated by ``changes_since`` that cursor are the file's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dir = Path(tempfile.mkdtemp())
+        self.path = self.dir / "app.jsonl"
+        self.adapter = JsonlAdapter(self.path)
+        self.views: list[tuple[str, dict[str, Any]]] = []
+        """(cursor, the contacts' fields by id when it was issued)."""
+
+    def teardown(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def truth(self) -> dict[str, Any]:
+        return {r.id: r.fields for r in JsonlAdapter(self.path).snapshot("contact").records}
+
+    def ids(self) -> list[str]:
+        return sorted(self.truth())
+
+    @rule(n=st.integers(0, 5))
+    def create(self, n: int) -> None:
+        self.adapter.create(contact(f"p{n}-{len(self.ids())}@example.com"))
+
+    @rule(pick=st.integers(0, 100), name=st.sampled_from(["Ann", "Bo"]))
+    def update(self, pick: int, name: str) -> None:
+        ids = self.ids()
+        if ids:
+            rid = ids[pick % len(ids)]
+            self.adapter.update("contact", rid, [FieldChange("first_name", None, name)])
+
+    @rule(pick=st.integers(0, 100))
+    def delete(self, pick: int) -> None:
+        ids = self.ids()
+        if ids:
+            self.adapter.delete("contact", ids[pick % len(ids)])
+
+    @rule(pick=st.integers(0, 100), drop=st.booleans())
+    def hand_edit(self, pick: int, drop: bool) -> None:
+        rows = lines(self.path) if self.path.exists() else []
+        if rows:
+            i = pick % len(rows)
+            if drop:
+                del rows[i]
+            else:
+                rows[i]["city"] = f"Edited {pick}"
+        else:
+            rows = [{"id": f"hand{pick}", "email": f"hand{pick}@example.com"}]
+        write_lines(self.path, rows)
+
+    @rule()
+    def new_process(self) -> None:
+        self.adapter = JsonlAdapter(self.path)
+
+    @rule()
+    def snapshot(self) -> None:
+        snap = self.adapter.snapshot("contact")
+        assert snap.cursor is not None
+        self.views.append((snap.cursor, {r.id: r.fields for r in snap.records}))
+
+    @rule(pick=st.integers(0, 100))
+    def feed(self, pick: int) -> None:
+        if not self.views:
+            return
+        cursor, seen = self.views[pick % len(self.views)]
+        snap = self.adapter.changes_since("contact", cursor)
+        now = {} if snap.complete else dict(seen)
+        now.update({r.id: r.fields for r in snap.records})
+        for rid in snap.deleted_ids:
+            now.pop(rid, None)
+        assert now == self.truth()
+        assert snap.cursor is not None
+        self.views.append((snap.cursor, now))
+
+
+FileFeedMachine.TestCase.settings = settings(
+    settings.default, max_examples=min(settings.default.max_examples, 60)
+)
+TestFileFeed = FileFeedMachine.TestCase
