@@ -365,6 +365,8 @@ class FileAdapter(ABC, Generic[D]):
         then: only this adapter's writes came after it. Reset by an outside edit."""
         self._touched: set[tuple[Entity, str]] = set()
         """The records the writes not yet flushed change."""
+        self._hashed: tuple[FileSignature | None, str] | None = None
+        """The file's signature and digest when it was last hashed without a parse."""
         self.rewrites = 0
         """How many times the file was rewritten (tests and the bench read it)."""
 
@@ -565,13 +567,17 @@ class FileAdapter(ABC, Generic[D]):
     def _current_digest(self) -> str:
         """The digest of the file as it is now: from the cached document if the file
         is unchanged since, else hashed from its bytes (no parse)."""
+        sig = FileSignature.of(self.path)
         cached = self._digest is not None and self._doc is not None and self._depth == 0
-        if cached and FileSignature.of(self.path) == self._sig:
+        if cached and sig == self._sig:
             assert self._digest is not None
             return self._digest
-        self._known(content_digest(self._read_bytes()))
-        assert self._digest is not None
-        return self._digest
+        if self._hashed is not None and self._hashed[0] == sig and sig is not None:
+            return self._hashed[1]  # another entity's feed hashed it a moment ago
+        digest = content_digest(self._read_bytes())
+        self._known(digest)
+        self._hashed = (sig, digest)
+        return digest
 
     def _known(self, digest: str) -> None:
         """The file holds content with this digest now: content other than this
