@@ -359,14 +359,15 @@ class FileAdapter(ABC, Generic[D]):
         self._pending: list[_Op] = []
         self._depth = 0
         self._digest: str | None = None
-        """The digest of the file the document was read from or last written as."""
+        """The digest of the file as last read, hashed or written."""
+        self._digest_sig: FileSignature | None = None
+        """The file's signature when ``_digest`` was taken: while the file still has it,
+        the digest is known without reading a byte."""
         self._since: dict[str, set[tuple[Entity, str]]] = {}
         """Per content digest this process knows the file had, the records written since
         then: only this adapter's writes came after it. Reset by an outside edit."""
         self._touched: set[tuple[Entity, str]] = set()
         """The records the writes not yet flushed change."""
-        self._hashed: tuple[FileSignature | None, str] | None = None
-        """The file's signature and digest when it was last hashed without a parse."""
         self.rewrites = 0
         """How many times the file was rewritten (tests and the bench read it)."""
 
@@ -561,30 +562,27 @@ class FileAdapter(ABC, Generic[D]):
             data = self._read_bytes()
             self._doc = self._parse(data.decode("utf-8", errors="surrogateescape"))
             self._sig = sig
-            self._known(content_digest(data))
+            self._known(content_digest(data), sig)
         return self._doc
 
     def _current_digest(self) -> str:
-        """The digest of the file as it is now: from the cached document if the file
-        is unchanged since, else hashed from its bytes (no parse)."""
+        """The digest of the file as it is now: known if the file is unchanged since it
+        was last read, hashed or written (each entity's feed asks), else hashed from its
+        bytes (no parse)."""
         sig = FileSignature.of(self.path)
-        cached = self._digest is not None and self._doc is not None and self._depth == 0
-        if cached and sig == self._sig:
-            assert self._digest is not None
+        if self._digest is not None and sig is not None and sig == self._digest_sig:
             return self._digest
-        if self._hashed is not None and self._hashed[0] == sig and sig is not None:
-            return self._hashed[1]  # another entity's feed hashed it a moment ago
         digest = content_digest(self._read_bytes())
-        self._known(digest)
-        self._hashed = (sig, digest)
+        self._known(digest, sig)
         return digest
 
-    def _known(self, digest: str) -> None:
-        """The file holds content with this digest now: content other than this
-        adapter's last (an outside edit) ends every history of its own writes."""
+    def _known(self, digest: str, sig: FileSignature | None) -> None:
+        """The file, with this signature, holds content with this digest now: content
+        other than this adapter's last (an outside edit) ends every history of its own
+        writes."""
         if digest != self._digest:
             self._since.clear()
-        self._digest = digest
+        self._digest, self._digest_sig = digest, sig
 
     def _issue(self) -> str | None:
         """The current content's digest as a cursor, its history of writes begun. Only
@@ -657,7 +655,7 @@ class FileAdapter(ABC, Generic[D]):
         self._sig = FileSignature.of(self.path)
         for written in self._since.values():
             written |= touched
-        self._digest = content_digest(data)
+        self._digest, self._digest_sig = content_digest(data), self._sig
         self.rewrites += 1
         if any(row.problem is not None for row in doc.rows.values()):
             # Malformed rows keep the line numbers they were read at, which shift when
