@@ -22,6 +22,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from syncengine.models import JSON, Record
+from syncengine.values import DATE_FIELDS, equivalent_dates
 
 DEFAULT_REGION = "US"
 
@@ -210,7 +211,8 @@ def _contact_keys(
 
 
 def equivalent(field_name: str, x: JSON, y: JSON, region: str = DEFAULT_REGION) -> bool:
-    """Whether two values of a field say the same thing (email case, phone format)."""
+    """Whether two values of a field say the same thing (email case, phone format, the
+    spelling of a date)."""
     if x == y:
         return True
     if not isinstance(x, str) or not isinstance(y, str):
@@ -221,4 +223,6 @@ def equivalent(field_name: str, x: JSON, y: JSON, region: str = DEFAULT_REGION) 
     if field_name == "phone":
         kx = phone_key(x, region)
         return kx is not None and kx == phone_key(y, region)
+    if field_name in DATE_FIELDS:
+        return equivalent_dates(x, y)
     return False

@@ -64,6 +64,7 @@ from adapters.files._store import (
 from syncengine.errors import AdapterError, ConfigError, MalformedRecord, PermanentAdapterError
 from syncengine.models import CONTACT_FIELDS, JSON, Entity, Record
 from syncengine.normalize import canonical_fields, is_valid_email
+from syncengine.values import value_problem
 
 __all__ = ["CUSTOM_PREFIX", "DEFAULT_COLUMNS", "DELIMITERS", "CsvAdapter"]
 
@@ -467,6 +468,10 @@ def _record_from(cells: Mapping[str, str], rid: str | None) -> Record:
         raise BadRow(
             f"has email {email!r}, which is not a valid address; correct or remove it", rid
         )
+    if "date_of_birth" in fields and (
+        problem := value_problem("date_of_birth", fields["date_of_birth"])
+    ):
+        raise BadRow(problem, rid)
     stamp = cells.get("updated_at", "").strip()
     try:
         updated_at = parse_stamp(stamp) if stamp else None

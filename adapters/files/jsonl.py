@@ -12,7 +12,8 @@ Reading canonicalises values (``normalize.canonical_fields``); numbers in text f
 are read as text. Keys the sync does not know (``crm_score``) are never dropped: a
 written line keeps its other keys and their order, and untouched lines are written back
 byte for byte. A line that cannot be read (bad JSON, not an object, missing or repeated
-id, unknown entity, invalid email, a value of the wrong type, a child without
+id, unknown entity, invalid email, a date or time that is none (``syncengine.values``),
+a value of the wrong type, a child without
 ``contact_id``) is reported as a ``MalformedRecord`` at ``path:line`` in the snapshot's
 ``problems``, skipped, and kept verbatim. Writes stamp ``updated_at`` with the time of
 the write, give created records a fresh uuid4 hex id, append creates, update in place,
@@ -47,6 +48,7 @@ from adapters.files._store import (
 from syncengine.errors import MalformedRecord
 from syncengine.models import CHILD_ENTITIES, ENTITIES, FIELDS, JSON, Entity, Record
 from syncengine.normalize import canonical_fields, is_valid_email
+from syncengine.values import DATE_FIELDS, INSTANT_FIELDS, value_problem
 
 __all__ = ["JsonlAdapter", "read_object"]
 
@@ -156,6 +158,12 @@ class JsonlAdapter(FileAdapter[Document]):
         return back
 
 
+_TYPED: dict[Entity, tuple[str, ...]] = {
+    ent: tuple(n for n in names if n in DATE_FIELDS | INSTANT_FIELDS)
+    for ent, names in FIELDS.items()
+}
+"""Per entity, its fields that hold a date or a time (checked as ``values`` says)."""
+
 _ID_PATTERN = re.compile(r'"id"\s*:\s*(?:"((?:[^"\\]|\\.)+)"|(-?\d+))')
 
 
@@ -214,6 +222,9 @@ def read_object(obj: object) -> Record:
         email = fields.get("email")
         if email is not None and not is_valid_email(email):
             raise BadRow(f"has email {email!r}, which is not a valid address; correct or remove it")
+        for name in _TYPED[ent]:
+            if name in fields and (problem := value_problem(name, fields[name])):
+                raise BadRow(problem)
     except BadRow as exc:
         raise BadRow(exc.problem, record_id=rid) from None
     return Record(entity=ent, id=rid, fields=fields, updated_at=updated_at, parent_id=parent_id)

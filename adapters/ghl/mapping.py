@@ -21,11 +21,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from syncengine.errors import MalformedRecord, RecordRejected
 from syncengine.models import JSON, Entity, FieldChange, Record
 from syncengine.normalize import canonical_fields, phone_key
+from syncengine.values import read_instant, value_problem
 
 CONTACT_NAMES: Mapping[str, str] = {
     "first_name": "firstName",
@@ -107,13 +107,17 @@ class CustomFieldDefs:
 
 # -- time values ----------------------------------------------------------------------------
 def parse_instant(value: str, *, naive_tz: str = "UTC") -> datetime:
-    text = value.strip().replace("Z", "+00:00")
-    if len(text) > 10 and text[10] == " ":
-        text = f"{text[:10]}T{text[11:]}"
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=ZoneInfo(naive_tz))
-    return parsed.astimezone(UTC)
+    return read_instant(value, naive_tz=naive_tz).astimezone(UTC)
+
+
+def checked(name: str, value: JSON) -> JSON:
+    """A value to send, once it is known GHL can take it: a date or time that is none
+    is refused here (``RecordRejected``, so the record is quarantined with the fix),
+    not left to fail on parsing or to come back as a 422."""
+    problem = value_problem(name, value)
+    if problem is not None:
+        raise RecordRejected(f"not sent to GHL: the record {problem}, on the side it comes from")
+    return value
 
 
 def iso_utc(moment: datetime) -> str:
@@ -225,7 +229,7 @@ def contact_create_body(
     body: dict[str, JSON] = {"locationId": location_id}
     for name, ghl in CONTACT_NAMES.items():
         if fields.get(name) is not None:
-            body[ghl] = _contact_value(name, fields[name])
+            body[ghl] = _contact_value(name, checked(name, fields[name]))
     if fields.get("tags"):
         body["tags"] = list(fields["tags"])
     if fields.get("custom_fields"):
@@ -243,6 +247,8 @@ class ContactUpdate:
 
 
 def contact_update(changes: Sequence[FieldChange], defs: CustomFieldDefs) -> ContactUpdate:
+    for change in changes:
+        checked(change.field, change.after)
     parts = _update_parts(changes)
     body = dict(parts.body)
     if parts.custom:
@@ -301,6 +307,7 @@ def task_body(fields: Mapping[str, JSON]) -> dict[str, JSON]:
     for name, ghl in TASK_NAMES.items():
         if name in fields:
             value = fields[name]
+            value = checked(name, value)
             body[ghl] = ghl_instant(value) if name == "due_date" and value else value
     return body
 
@@ -311,7 +318,7 @@ def appointment_body(fields: Mapping[str, JSON]) -> dict[str, JSON]:
         if name in fields:
             value = fields[name]
             if name in ("start_time", "end_time") and isinstance(value, str):
-                value = iso_utc(parse_instant(value))
+                value = iso_utc(parse_instant(str(checked(name, value))))
             body[ghl] = value
     return body
 

@@ -147,6 +147,20 @@ def test_malformed_row_is_reported_skipped_and_kept(
     assert path.read_text().splitlines()[2] == row
 
 
+def test_a_date_of_birth_is_kept_as_written_and_one_that_is_no_date_is_reported(
+    path: Path,
+) -> None:
+    write(path, "id,date_of_birth\nus,09/25/1990\niso,1990-09-25\nbad,31/12/1990\n")
+    snap = CsvAdapter(path).snapshot("contact")
+    assert {r.id: r.fields["date_of_birth"] for r in snap.records} == {
+        "us": "09/25/1990",
+        "iso": "1990-09-25",
+    }
+    (problem,) = snap.problems
+    assert (problem.where, problem.record_id) == (f"{path}:4", "bad")
+    assert "'31/12/1990', which is not a date; write it as YYYY-MM-DD" in problem.problem
+
+
 def test_a_row_without_a_readable_id_makes_the_snapshot_incomplete(path: Path) -> None:
     write(path, "id,email\nc1,a@example.com\n,b@example.com\n")
     snap = CsvAdapter(path).snapshot("contact")

@@ -125,6 +125,25 @@ MALFORMED = [
         "x8",
         "true or false",
     ),
+    (
+        '{"id": "x9", "date_of_birth": "1990-02-30"}',
+        "contact",
+        "x9",
+        "'1990-02-30', which is not a date",
+    ),
+    ('{"id": "x10", "date_of_birth": "March 3"}', "contact", "x10", "write it as YYYY-MM-DD"),
+    (
+        '{"id": "x11", "entity": "task", "contact_id": "c1", "due_date": "next friday"}',
+        "task",
+        "x11",
+        "'next friday', which is not an ISO-8601 time",
+    ),
+    (
+        '{"id": "x12", "entity": "appointment", "contact_id": "c1", "start_time": "20300115"}',
+        "appointment",
+        "x12",
+        "start_time '20300115', which is not an ISO-8601 time",
+    ),
 ]
 
 

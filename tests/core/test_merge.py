@@ -147,6 +147,13 @@ def test_equivalent_emails_and_phones_are_no_conflict():
     assert not out.conflicts and not out.changes_a and not out.changes_b
 
 
+def test_two_spellings_of_one_date_of_birth_are_no_conflict():
+    same = _pair({}, {}, {"date_of_birth": "09/25/1990"}, {"date_of_birth": "1990-09-25"})
+    assert not same.conflicts and not same.changes_a and not same.changes_b
+    other = _pair({}, {}, {"date_of_birth": "09/26/1990"}, {"date_of_birth": "1990-09-25"})
+    assert other.conflicts
+
+
 def test_every_moved_field_is_explained():
     out = _pair({"city": "A"}, {"city": "A"}, {"city": "B"}, {"city": "A"})
     (d,) = out.decisions

@@ -1,0 +1,90 @@
+"""The typed values of the canonical model: dates and instants held as text.
+
+A side hands these fields over as strings, and a string that is not a date reaches the
+side that must parse it (GHL takes ``dueDate`` only as an ISO-8601 time) as a crash or
+a refusal there. So a file side checks them when it reads the row, and names the row
+and the fix; what passes is kept as written (values are never rewritten).
+
+A date of birth may be written in any of the forms GHL takes (``1990-09-25``,
+``09/25/1990``, ``1990.09.25``, ...: year first, or month first, with ``-``, ``/``, ``.``
+or ``_``), and two spellings of one date are the same value (``equivalent_dates``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from syncengine.models import JSON
+
+DATE_FIELDS = frozenset({"date_of_birth"})
+INSTANT_FIELDS = frozenset({"due_date", "start_time", "end_time"})
+
+_YEAR_FIRST = re.compile(r"(\d{4})([-/._])(\d{1,2})\2(\d{1,2})")
+_MONTH_FIRST = re.compile(r"(\d{1,2})([-/._])(\d{1,2})\2(\d{4})")
+
+
+def read_date(text: str) -> date:
+    """The date a date-of-birth text names; ``ValueError`` if it names none."""
+    text = text.strip()
+    if m := _YEAR_FIRST.fullmatch(text):
+        year, month, day = int(m[1]), int(m[3]), int(m[4])
+    elif m := _MONTH_FIRST.fullmatch(text):
+        month, day, year = int(m[1]), int(m[3]), int(m[4])
+    else:
+        raise ValueError(f"not a date: {text!r}")
+    return date(year, month, day)
+
+
+def read_instant(text: str, *, naive_tz: str = "UTC") -> datetime:
+    """An ISO-8601 time (``Z`` or an offset; without one it is read in ``naive_tz``);
+    ``ValueError`` if the text is not one."""
+    text = text.strip().replace("Z", "+00:00")
+    if len(text) > 10 and text[10] == " ":
+        text = f"{text[:10]}T{text[11:]}"
+    if len(text) < 10 or not text[:4].isdigit() or text[4] != "-":
+        raise ValueError(f"not an ISO-8601 time: {text!r}")  # fromisoformat takes 20300115
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=ZoneInfo(naive_tz))
+
+
+def value_problem(name: str, value: JSON) -> str | None:
+    """What is wrong with a field's value, as the end of "row N ...", or None."""
+    if not isinstance(value, str):
+        return None  # types are each reader's own check
+    if name in DATE_FIELDS:
+        try:
+            read_date(value)
+        except ValueError:
+            return (
+                f"has {name} {value!r}, which is not a date; write it as YYYY-MM-DD "
+                "(or MM/DD/YYYY), e.g. 1990-09-25"
+            )
+    elif name in INSTANT_FIELDS:
+        try:
+            read_instant(value)
+        except ValueError:
+            return (
+                f"has {name} {value!r}, which is not an ISO-8601 time; write it like "
+                "2030-01-15T09:00:00Z (or with an offset, +01:00)"
+            )
+    return None
+
+
+def equivalent_dates(x: str, y: str) -> bool:
+    """Whether two date-of-birth texts name one date (``1990-09-25``, ``09/25/1990``)."""
+    try:
+        return read_date(x) == read_date(y)
+    except ValueError:
+        return False
+
+
+__all__ = [
+    "DATE_FIELDS",
+    "INSTANT_FIELDS",
+    "equivalent_dates",
+    "read_date",
+    "read_instant",
+    "value_problem",
+]
