@@ -39,6 +39,7 @@ from syncengine.errors import (
 )
 from syncengine.models import SIDES, RunReport, Side
 from syncengine.render._common import plural
+from syncengine.values import value_problem
 
 if TYPE_CHECKING:
     from state.store import Store
@@ -427,16 +428,42 @@ def resolve(
                 )
             parsed: Any = None
             if value is not None:
-                try:
-                    parsed = json.loads(value)
-                except json.JSONDecodeError:
-                    parsed = value
+                parsed = _resolution_value(value, str(store.conflict(cid)["field"]))
             row = store.resolve_conflict(cid, keep or "value", parsed)
         finally:
             store.close()
-        console.print(
-            f"conflict {conflict_id} ({row['entity']} {row['field']}) will be resolved on the next run of {row['connection']}"
+        kept = "value" if row["kind"] == "field" else "outcome"
+        how = (
+            f"set to {json.dumps(parsed)}"
+            if value is not None
+            else f"resolved by keeping side {keep}'s {kept}"
         )
+        console.print(
+            f"conflict {conflict_id} ({row['entity']} {row['field']}) will be {how} on the next "
+            f"run of {row['connection']}",
+            markup=False,
+        )
+
+
+def _resolution_value(text: str, field: str) -> Any:
+    """``--value``'s text as the value to set: JSON, or else the text itself. Text that
+    starts like JSON but is none (a lost quote: ``'"Acme'``) is refused, not set as is;
+    so is a date or time that names none."""
+    try:
+        parsed: Any = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if text.lstrip()[:1] in ('"', "[", "{"):
+            raise UsageError(
+                f"--value {text!r} starts like JSON but is not ({exc.msg}); quote it in full, "
+                """e.g. --value '"Acme Ltd"', or give plain text without the leading quote"""
+            ) from None
+        parsed = text
+    problem = value_problem(field.partition(".")[0], parsed)
+    if problem is not None:
+        raise UsageError(
+            f"cannot set {field} to {parsed!r}, which {problem.partition(', which ')[2]}"
+        )
+    return parsed
 
 
 @app.command()

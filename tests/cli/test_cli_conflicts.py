@@ -7,6 +7,9 @@ import json
 import pytest
 from cli_support import Invoke, Project, contact, flat
 
+from syncengine.cli import _resolution_value
+from syncengine.errors import UsageError
+
 
 @pytest.fixture
 def held(cli: Invoke, project: Project) -> tuple[Project, int]:
@@ -126,9 +129,10 @@ def test_resolve_records_the_decision_for_the_next_run(
     before = {side: project.path(side).read_bytes() for side in ("a", "b")}
     result = cli("resolve", str(cid), "--keep", "b", "--config", project.config)
     assert result.exit_code == 0
-    assert f"conflict {cid} (contact company_name) will be resolved on the next run of main" in (
-        flat(result.output)
-    )
+    assert (
+        f"conflict {cid} (contact company_name) will be resolved by keeping side b's value on "
+        "the next run of main"
+    ) in flat(result.output)
     with project.store() as store:
         row = store.conflict(cid)
         assert (row["status"], row["resolution"]) == ("resolving", "b")
@@ -163,6 +167,7 @@ def test_resolve_by_key_with_a_value(cli: Invoke, held: tuple[Project, int]) -> 
         key = store.conflict(cid)["key"]
     result = cli("resolve", key, "--value", "Both Ltd", "--config", project.config)
     assert result.exit_code == 0, result.output
+    assert 'will be set to "Both Ltd" on the next run of main' in flat(result.output)
     assert cli("run", "--config", project.config).exit_code == 0
     for side in ("a", "b"):
         assert project.by_email(side)["ada@example.com"]["company_name"] == "Both Ltd"
@@ -176,6 +181,8 @@ def test_resolve_by_key_with_a_value(cli: Invoke, held: tuple[Project, int]) -> 
         (["1"], "give exactly one of --keep a, --keep b or --value VALUE"),
         (["1", "--keep", "c"], "give exactly one of --keep a, --keep b or --value VALUE"),
         (["1", "--keep", "a", "--value", "x"], "give exactly one of"),
+        (["1", "--value", '"Acme'], """--value '"Acme' starts like JSON but is not"""),
+        (["1", "--value", "[1,"], "quote it in full"),
     ],
 )
 def test_resolve_usage_errors_exit_2(
@@ -187,6 +194,16 @@ def test_resolve_usage_errors_exit_2(
     assert message in flat(result.output)
     with project.store() as store:
         assert store.conflict(cid)["status"] == "open"
+
+
+def test_a_value_is_checked_against_its_field() -> None:
+    assert _resolution_value("2030-01-15T09:00:00Z", "due_date") == "2030-01-15T09:00:00Z"
+    assert _resolution_value("Acme Ltd", "company_name") == "Acme Ltd"
+    assert _resolution_value('["a", "b"]', "tags") == ["a", "b"]
+    with pytest.raises(UsageError, match="cannot set due_date to 'next friday', which is not an"):
+        _resolution_value("next friday", "due_date")
+    with pytest.raises(UsageError, match="cannot set date_of_birth to '1990-02-30'"):
+        _resolution_value("1990-02-30", "date_of_birth")
 
 
 def test_an_unknown_key_is_echoed_verbatim(cli: Invoke, project: Project) -> None:
