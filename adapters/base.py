@@ -218,8 +218,15 @@ class AdapterType(Protocol):
     """What an adapter registers (its class, not an instance): the settings a side of
     its kind takes, so a misspelt one is named instead of silently ignored, and the
     factory that builds a side from them. ``from_settings`` reports every problem of
-    the settings it is given at once, in one ``ConfigError``."""
+    the settings it is given at once, in one ``ConfigError``: those of
+    ``settings_problems`` and those only opening the side finds (a secret that does not
+    resolve, a directory that does not exist)."""
 
     SETTINGS: Collection[str]
+
+    def settings_problems(self, settings: Mapping[str, Any]) -> list[str]:
+        """What is wrong with the settings themselves, needing nothing else (no secret,
+        no file): the config reports these with every other problem of the file."""
+        ...
 
     def from_settings(self, settings: Mapping[str, Any], context: AdapterContext) -> Adapter: ...

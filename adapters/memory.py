@@ -81,6 +81,13 @@ class MemoryAdapter:
         return cls._stores[name]
 
     @classmethod
+    def settings_problems(cls, settings: Mapping[str, Any]) -> list[str]:
+        name = settings.get("name")
+        if name is not None and (not isinstance(name, str) or not name):
+            return [f"memory adapter: setting 'name' must be a non-empty string, not {name!r}"]
+        return []
+
+    @classmethod
     def from_settings(cls, settings: Mapping[str, Any], context: AdapterContext) -> MemoryAdapter:
         return cls.named(str(settings.get("name", f"{context.connection}-{context.side}")))
 

@@ -41,6 +41,11 @@ def adapter_settings(name: str) -> tuple[str, ...]:
     return tuple(load_type(name).SETTINGS)
 
 
+def settings_problems(name: str, settings: Mapping[str, Any]) -> list[str]:
+    """The problems of a side's settings that the config can name without opening it."""
+    return load_type(name).settings_problems(settings)
+
+
 def load_factory(name: str) -> AdapterFactory:
     return load_type(name).from_settings
 

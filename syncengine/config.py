@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from adapters.registry import adapter_names, adapter_settings
+from adapters.registry import adapter_names, adapter_settings, settings_problems
 from state.url import scheme_problem
 from syncengine.config_keys import flat_field_rules, unknown_field, unknown_keys
 from syncengine.errors import ConfigError, SecretError
@@ -180,7 +180,7 @@ def _enum(problems: list[str], where: str, value: Any, enum: type[Any], default:
         return default
 
 
-def _side(problems: list[str], where: str, raw: Any) -> SideConfig:
+def _side(problems: list[str], settings_found: list[str], where: str, raw: Any) -> SideConfig:
     if not isinstance(raw, Mapping):
         problems.append(
             f'[{where}] is missing: add it with adapter = "jsonl" (or csv, ghl, memory) and its settings'
@@ -198,7 +198,11 @@ def _side(problems: list[str], where: str, raw: Any) -> SideConfig:
             f"{where}.adapter = {adapter!r}: no such adapter; {hint}use one of {', '.join(known)}"
         )
     else:
+        before = len(problems)
         unknown_keys(problems, where, raw, adapter_settings(adapter), ignore=("adapter",))
+        if len(problems) == before:  # a misspelt key is likely the missing setting: named once
+            settings = {k: v for k, v in raw.items() if k != "adapter"}
+            settings_found += [f"{where}: {p}" for p in settings_problems(adapter, settings)]
     for key, value in raw.items():
         if key in SECRET_SETTINGS and not is_reference(value):
             problems.append(
@@ -336,7 +340,14 @@ def _state_url(problems: list[str], url: Any, path: Path) -> str:
 
 
 def parse(raw: Mapping[str, Any], path: Path) -> Config:
+    """The config, or one ``ConfigError`` naming every problem the file shows.
+
+    A side's own settings are checked by its adapter (``settings_problems``). Their
+    problems go into this error only when it is raised for others; alone, they are
+    left to the opening of the sides, which names them together with the problems only
+    opening finds (a secret that does not resolve), so that case is one report too."""
     problems: list[str] = []
+    side_settings: list[str] = []
     unknown_keys(problems, "", raw, _TOP_KEYS)
     state = raw.get("state", {})
     if isinstance(state, Mapping):
@@ -369,14 +380,14 @@ def parse(raw: Mapping[str, Any], path: Path) -> Config:
             problems.append(f'{where}.full_pass_every = {full!r}: use a duration like "24h"')
         connections[name] = ConnectionConfig(
             name=name,
-            a=_side(problems, f"{where}.a", body.get("a")),
-            b=_side(problems, f"{where}.b", body.get("b")),
+            a=_side(problems, side_settings, f"{where}.a", body.get("a")),
+            b=_side(problems, side_settings, f"{where}.b", body.get("b")),
             policy=_policy(problems, where, body),
             schedule=str(schedule) if schedule is not None else None,
             full_pass_every=full_every,
         )
     if problems:
-        raise ConfigError(problems, str(path))
+        raise ConfigError(problems + side_settings, str(path))
     return Config(path=path, state_url=str(url), connections=connections, keep_history=keep_history)
 
 

@@ -239,25 +239,29 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def path_problems(settings: Mapping[str, Any], *, adapter: str, example: str) -> list[str]:
+    """What is wrong with the ``path`` setting itself (where it points is looked at when
+    the side is opened)."""
+    raw = settings.get("path")
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return [f"{adapter} adapter: setting 'path' is missing; set path = {example!r}"]
+    if not isinstance(raw, str | os.PathLike):
+        return [
+            f"{adapter} adapter: setting 'path' must be a string, got "
+            f"{type(raw).__name__}; set path = {example!r}"
+        ]
+    return []
+
+
 def resolve_path(
     settings: Mapping[str, Any], context: AdapterContext, *, adapter: str, example: str
 ) -> Path:
     """The ``path`` setting as an absolute path; relative paths hang off ``base_dir``."""
     source = f"connection {context.connection!r}, side {context.side}"
-    raw = settings.get("path")
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        raise ConfigError(
-            [f"{adapter} adapter: setting 'path' is missing; set path = {example!r}"], source
-        )
-    if not isinstance(raw, str | os.PathLike):
-        raise ConfigError(
-            [
-                f"{adapter} adapter: setting 'path' must be a string, got "
-                f"{type(raw).__name__}; set path = {example!r}"
-            ],
-            source,
-        )
-    path = Path(raw).expanduser()
+    problems = path_problems(settings, adapter=adapter, example=example)
+    if problems:
+        raise ConfigError(problems, source)
+    path = Path(settings["path"]).expanduser()
     if not path.is_absolute():
         path = context.base_dir / path
     if path.is_dir():

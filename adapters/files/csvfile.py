@@ -57,6 +57,7 @@ from adapters.files._store import (
     Row,
     has_surrogates,
     parse_stamp,
+    path_problems,
     resolve_path,
     split_lines,
     stamp_text,
@@ -96,6 +97,10 @@ class CsvDocument(Document):
     """Position of each synced column (canonical names and ``cf.<key>``)."""
     delimiter: str = ","
     """The cell separator the file was read with, and is written with."""
+
+
+EXAMPLE = "contacts.csv"
+"""The ``path`` a message suggests."""
 
 
 class CsvAdapter(FileAdapter[CsvDocument]):
@@ -139,15 +144,22 @@ class CsvAdapter(FileAdapter[CsvDocument]):
         super().__init__(path, capabilities=caps, clock=clock, replace=replace)
 
     @classmethod
+    def settings_problems(cls, settings: Mapping[str, Any]) -> list[str]:
+        problems = path_problems(settings, adapter="csv", example=EXAMPLE)
+        _delimiter_setting(settings.get("delimiter"), problems)
+        _columns_setting(settings.get("columns"), problems)
+        return problems
+
+    @classmethod
     def from_settings(cls, settings: Mapping[str, Any], context: AdapterContext) -> CsvAdapter:
         """Settings: ``path`` (required; relative to the config's directory),
         ``delimiter`` and ``columns`` (optional; their problems are reported together)."""
-        path = resolve_path(settings, context, adapter="csv", example="contacts.csv")
-        problems: list[str] = []
-        delimiter = _delimiter_setting(settings.get("delimiter"), problems)
-        columns = _columns_setting(settings.get("columns"), problems)
+        problems = cls.settings_problems(settings)
         if problems:
             raise ConfigError(problems, f"connection {context.connection!r}, side {context.side}")
+        path = resolve_path(settings, context, adapter="csv", example=EXAMPLE)
+        delimiter = _delimiter_setting(settings.get("delimiter"), problems)
+        columns = _columns_setting(settings.get("columns"), problems)
         return cls(path, delimiter=delimiter, columns=columns)
 
     # -- reading ---------------------------------------------------------------------------

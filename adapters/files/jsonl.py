@@ -41,6 +41,7 @@ from adapters.files._store import (
     Row,
     has_surrogates,
     parse_stamp,
+    path_problems,
     resolve_path,
     split_lines,
     stamp_text,
@@ -79,9 +80,13 @@ class JsonlAdapter(FileAdapter[Document]):
         )
 
     @classmethod
+    def settings_problems(cls, settings: Mapping[str, Any]) -> list[str]:
+        return path_problems(settings, adapter="jsonl", example=EXAMPLE)
+
+    @classmethod
     def from_settings(cls, settings: Mapping[str, Any], context: AdapterContext) -> JsonlAdapter:
         """Settings: ``path`` (required; relative to the config's directory)."""
-        return cls(resolve_path(settings, context, adapter="jsonl", example="contacts.jsonl"))
+        return cls(resolve_path(settings, context, adapter="jsonl", example=EXAMPLE))
 
     def _parse(self, text: str) -> Document:
         doc = Document()
@@ -157,6 +162,9 @@ class JsonlAdapter(FileAdapter[Document]):
         row.text, row.data, row.record = None, obj, back
         return back
 
+
+EXAMPLE = "contacts.jsonl"
+"""The ``path`` a message suggests."""
 
 _TYPED: dict[Entity, tuple[str, ...]] = {
     ent: tuple(n for n in names if n in DATE_FIELDS | INSTANT_FIELDS)

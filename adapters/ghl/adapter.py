@@ -246,6 +246,14 @@ class GhlAdapter:
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
+    def settings_problems(cls, settings: Mapping[str, Any]) -> list[str]:
+        """What is wrong with the settings themselves (secrets are resolved only when
+        the side is opened): the config reports these with the rest of the file."""
+        problems: list[str] = []
+        _read_settings(settings, problems)
+        return problems
+
+    @classmethod
     def from_settings(
         cls,
         settings: Mapping[str, Any],
@@ -257,36 +265,10 @@ class GhlAdapter:
         Every problem of the settings (values, missing ones, unresolvable secrets) is
         reported at once."""
         problems: list[str] = []
-        location_id = settings.get("location_id")
-        if not isinstance(location_id, str) or not location_id:
-            problems.append("ghl: set location_id to the sub-account (location) id")
+        read = _read_settings(settings, problems)
+        location_id, auth, budget = read.location_id, read.auth, read.request_budget
         if context.secrets is None:
             problems.append("ghl: no secret resolver in the adapter context (engine bug)")
-        auth = settings.get("auth", "token")
-        if auth not in ("token", "oauth"):
-            problems.append(f"ghl: auth must be 'token' or 'oauth', not {auth!r}")
-        budget = settings.get("request_budget")
-        if budget is not None and (
-            not isinstance(budget, int) or isinstance(budget, bool) or budget < 0
-        ):
-            problems.append("ghl: request_budget must be a whole number >= 0")
-        concurrency = settings.get("write_concurrency", WRITE_CONCURRENCY)
-        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-            problems.append(
-                f"ghl: write_concurrency must be a whole number >= 1 (default "
-                f"{WRITE_CONCURRENCY}), not {concurrency!r}"
-            )
-        reader = settings.get("reader", "search")
-        if reader not in READERS:
-            problems.append(
-                f"ghl: reader must be 'search' or 'list' (the deprecated GET /contacts/), "
-                f"not {reader!r}"
-            )
-        timeout = _seconds(problems, settings, "timeout", 30.0, zero=False)
-        overlap = _seconds(problems, settings, "overlap_seconds", OVERLAP_SECONDS, zero=True)
-        calendar_id = settings.get("calendar_id")
-        if calendar_id is not None and not isinstance(calendar_id, str):
-            problems.append("ghl: calendar_id must be a string (the GHL calendar's id)")
         secrets = _Secrets(context, problems)
         token = client_id = client_secret = ""
         if auth == "oauth":
@@ -318,17 +300,17 @@ class GhlAdapter:
             tokens=tokens,
             context=context,
             clock=clock,
-            timeout=timeout,
+            timeout=read.timeout,
         )
         return cls(
             client=client,
             location_id=location_id,
-            calendar_id=calendar_id,
+            calendar_id=read.calendar_id,
             request_budget=budget,
             timezone=str(settings.get("timezone", "UTC")),
-            overlap_seconds=overlap,
-            reader=reader,
-            write_concurrency=concurrency,
+            overlap_seconds=read.overlap_seconds,
+            reader=read.reader,
+            write_concurrency=read.write_concurrency,
             wall_clock=clock or time.time,
         )
 
@@ -1051,6 +1033,63 @@ class GhlAdapter:
 
 
 __all__ = ["GhlAdapter", "Upserted"]
+
+
+@dataclass(frozen=True)
+class _ReadSettings:
+    """A side's settings as values, once read (the secrets are read apart)."""
+
+    location_id: str
+    auth: str
+    request_budget: int | None
+    write_concurrency: int
+    reader: Reader
+    timeout: float
+    overlap_seconds: float
+    calendar_id: str | None
+
+
+def _read_settings(settings: Mapping[str, Any], problems: list[str]) -> _ReadSettings:
+    """The settings as values; each one that is wrong adds a problem (and reads as its
+    default), so every problem is named in one pass."""
+    location_id = settings.get("location_id")
+    if not isinstance(location_id, str) or not location_id:
+        problems.append("ghl: set location_id to the sub-account (location) id")
+    auth = settings.get("auth", "token")
+    if auth not in ("token", "oauth"):
+        problems.append(f"ghl: auth must be 'token' or 'oauth', not {auth!r}")
+    budget = settings.get("request_budget")
+    if budget is not None and (
+        not isinstance(budget, int) or isinstance(budget, bool) or budget < 0
+    ):
+        problems.append("ghl: request_budget must be a whole number >= 0")
+    concurrency = settings.get("write_concurrency", WRITE_CONCURRENCY)
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+        problems.append(
+            f"ghl: write_concurrency must be a whole number >= 1 (default "
+            f"{WRITE_CONCURRENCY}), not {concurrency!r}"
+        )
+    reader = settings.get("reader", "search")
+    if reader not in READERS:
+        problems.append(
+            f"ghl: reader must be 'search' or 'list' (the deprecated GET /contacts/), "
+            f"not {reader!r}"
+        )
+    timeout = _seconds(problems, settings, "timeout", 30.0, zero=False)
+    overlap = _seconds(problems, settings, "overlap_seconds", OVERLAP_SECONDS, zero=True)
+    calendar_id = settings.get("calendar_id")
+    if calendar_id is not None and not isinstance(calendar_id, str):
+        problems.append("ghl: calendar_id must be a string (the GHL calendar's id)")
+    return _ReadSettings(
+        location_id if isinstance(location_id, str) else "",
+        str(auth),
+        budget if isinstance(budget, int) and not isinstance(budget, bool) else None,
+        concurrency if isinstance(concurrency, int) and not isinstance(concurrency, bool) else 1,
+        reader if reader in READERS else "search",
+        timeout,
+        overlap,
+        calendar_id if isinstance(calendar_id, str) else None,
+    )
 
 
 def _seconds(

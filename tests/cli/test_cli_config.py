@@ -93,6 +93,24 @@ def test_the_problems_of_both_sides_settings_come_in_one_report(
     assert "Traceback" not in result.output
 
 
+def test_side_settings_come_with_the_connections_problems_in_one_report(
+    cli: Invoke, project: Project
+) -> None:
+    project.config.write_text(
+        '[connections.main]\nconflicts = "newer"\n'
+        '[connections.main.a]\nadapter = "jsonl"\n'
+        '[connections.main.b]\nadapter = "csv"\npath = "b.csv"\ndelimiter = "colon"\n',
+        encoding="utf-8",
+    )
+    result = cli("check", "--config", project.config)
+    assert result.exit_code == 2, result.output
+    out = flat(result.output)
+    assert f"{project.config}: 3 problem(s)" in out
+    assert "connections.main.conflicts = 'newer'" in out
+    assert "connections.main.a: jsonl adapter: setting 'path' is missing" in out
+    assert "connections.main.b: csv adapter: setting 'delimiter' is \"colon\"" in out
+
+
 FIELD_FORMS = """\
 [connections.main.fields]
 company_name = { conflicts = "manual" }

@@ -47,10 +47,37 @@ def test_every_problem_is_reported_at_once():
     with pytest.raises(ConfigError) as info:
         parse(raw, Path("syncengine.toml"))
     text = str(info.value)
-    assert len(info.value.problems) == 4
-    for needle in ("loudest", "sometimes", "literal secret", "env:VAR", "b.adapter is missing"):
+    assert len(info.value.problems) == 5
+    for needle in (
+        "loudest",
+        "sometimes",
+        "literal secret",
+        "env:VAR",
+        "b.adapter is missing",
+        "connections.x.a: ghl: set location_id",  # the adapter's own check of its settings
+    ):
         assert needle in text
     assert "pit-123" not in text  # the secret itself is never echoed
+
+
+def test_side_settings_alone_are_left_to_the_opening_of_the_sides():
+    """They are named there with what only opening finds (an unset secret), in one report."""
+    raw = {"connections": {"x": {"a": {"adapter": "jsonl"}, "b": {"adapter": "memory"}}}}
+    assert parse(raw, Path("syncengine.toml")).connection("x").a.settings == {}
+
+
+def test_a_misspelt_side_setting_is_named_once_as_the_misspelling():
+    raw = {
+        "conflicts": "loudest",
+        "a": {"adapter": "jsonl", "pth": "a.jsonl"},
+        "b": {"adapter": "csv", "path": "b.csv", "delimiter": "colon"},
+    }
+    with pytest.raises(ConfigError) as info:
+        parse({"connections": {"x": raw}}, Path("syncengine.toml"))
+    problems = info.value.problems
+    assert any("a.pth: unknown setting; did you mean 'path'?" in p for p in problems)
+    assert not any("'path' is missing" in p for p in problems)
+    assert any(p.startswith("connections.x.b: csv adapter: setting 'delimiter'") for p in problems)
 
 
 def test_missing_file_says_how_to_make_one(tmp_path: Path):
