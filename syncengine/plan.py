@@ -517,7 +517,6 @@ class _Planner:
         )
         for rec_a, rec_b, _ in result.pairs:
             self.link(rec_a, rec_b, "matched by content under a linked contact")
-        waiting = 0
         sources: tuple[tuple[Side, list[Record]], ...] = (
             ("a", result.only_a),
             ("b", result.only_b),
@@ -527,6 +526,7 @@ class _Planner:
             mapping = self.a_to_b if source == "a" else self.b_to_a
             orphan_ids = {r.id for r in orphans[source]}
             went = parted = 0
+            waiting: list[Record] = []
             for rec in records:
                 parent = rec.parent_id or ""
                 if rec.id in orphan_ids:
@@ -548,7 +548,7 @@ class _Planner:
                     # run: the applier puts it under the new id.
                     self.create(target, rec, None, f"new on {source}, with its new contact")
                 else:
-                    waiting += 1
+                    waiting.append(rec)
             if went:
                 self.notes.append(
                     f"{went} {entity}(s) new on {source} not created: their contact is "
@@ -559,8 +559,14 @@ class _Planner:
                     f"{parted} {entity}(s) new on {source} wait: their contact was deleted "
                     f"on {target}"
                 )
-        if waiting:
-            self.notes.append(f"{waiting} {entity}(s) wait for their contact to be linked")
+            if waiting:
+                shown = ", ".join(f"{r.id} under {r.parent_id}" for r in waiting[:3])
+                more = f", and {len(waiting) - 3} more" if len(waiting) > 3 else ""
+                self.notes.append(
+                    f"{len(waiting)} {entity}(s) on {source} wait for their contact to be "
+                    f"linked ({shown}{more}): their contacts are unreadable, held in "
+                    "duplicate groups, or not there at all"
+                )
 
     def plan(self) -> Plan:
         self.contacts()

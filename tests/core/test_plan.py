@@ -134,6 +134,15 @@ def test_identical_children_under_a_linked_contact_link_one_to_one():
     ]
 
 
+def test_children_whose_contact_is_not_linked_wait_and_the_note_names_them():
+    notes = [Record("note", f"n{i}", {"body": str(i)}, parent_id="404") for i in range(5)]
+    p = plan(unlinked_a=notes)
+    assert actions(p) == []
+    (note,) = [n for n in p.notes if "wait for their contact" in n]
+    assert note.startswith("5 note(s) on a wait for their contact to be linked (n0 under 404,")
+    assert "and 2 more" in note and "not there at all" in note
+
+
 def test_side_that_cannot_create_gets_no_creates_and_a_note():
     caps_b = Capabilities(can_create=frozenset({"contact"}))
     p = plan(
