@@ -497,7 +497,7 @@ def history(
                 r["status"],
                 f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
                 f"{r['finished_at']:%H:%M:%S}" if r["finished_at"] else "-",
-                summary or r.get("error") or "",
+                summary or r.get("error") or ("both sides agreed" if r["status"] == "ok" else ""),
             )
         console.print(table if rows else "no runs yet")
 

@@ -320,6 +320,17 @@ def test_schedule_once_skips_a_busy_connection(cli: Invoke, seeded: Project) -> 
 
 
 # -- history and report ----------------------------------------------------------------------
+def test_history_says_when_a_run_had_nothing_to_change(cli: Invoke, seeded: Project) -> None:
+    synced(cli, seeded)
+    assert cli("run", "--config", seeded.config).exit_code == 0
+    newest = next(
+        line
+        for line in cli("history", "--config", seeded.config).output.splitlines()
+        if "│ main" in line
+    )
+    assert newest.split("│")[1].strip() == "2" and "both sides agreed" in newest
+
+
 def test_history_lists_runs_newest_first(cli: Invoke, seeded: Project) -> None:
     empty = cli("history", "--config", seeded.config)
     assert empty.exit_code == 0
