@@ -38,7 +38,7 @@ from syncengine.errors import (
     UserError,
 )
 from syncengine.models import SIDES, RunReport, Side
-from syncengine.render._common import plural
+from syncengine.render._common import plural, run_summary
 from syncengine.values import value_problem
 
 if TYPE_CHECKING:
@@ -732,32 +732,6 @@ def auth_login(
         the_code = code or typer.prompt("code")
         tokens.exchange_code(the_code, redirect_uri)
         console.print(f"tokens stored for connection {conn.name!r}; `syncengine check` to try them")
-
-
-def run_summary(summary: Mapping[str, Any]) -> str:
-    """A run's stored counts as a line: what became of its ops, what they were, then
-    conflicts, duplicate groups and problems ("5 done · 2 creates on b, 1 link · ...")."""
-    count = {k: v for k, v in summary.items() if isinstance(v, int) and v}
-    outcomes = ", ".join(
-        f"{v} {k.removeprefix('outcome_')}" for k, v in count.items() if k.startswith("outcome_")
-    )
-    ops = [
-        plural(count[f"{action}_{side}"], action) + f" on {side}"
-        for action in ("create", "update", "delete")
-        for side in SIDES
-        if f"{action}_{side}" in count
-    ]
-    if "link" in count:
-        ops.append(plural(count["link"], "link"))
-    rest = []
-    if "conflicts" in count:
-        held = count.get("conflicts_held", 0)
-        rest.append(plural(count["conflicts"], "conflict") + (f" ({held} held)" if held else ""))
-    if "duplicate_groups" in count:
-        rest.append(plural(count["duplicate_groups"], "duplicate group"))
-    if "problems" in count:
-        rest.append(plural(count["problems"], "problem"))
-    return " · ".join(part for part in (outcomes, ", ".join(ops), *rest) if part)
 
 
 def _short(value: Any, width: int = 40) -> str:

@@ -499,12 +499,7 @@ class SyncEngine:
             self.store.finish_run(
                 run_id,
                 "stopped" if applier.stopped else "partial" if failed else "ok",
-                {
-                    **prepared.plan.summary(),
-                    **{f"outcome_{k}": v for k, v in report.counts().items()},
-                    "problems": len(prepared.problems),
-                    "unreadable": prepared.problems[:UNREADABLE_KEPT],
-                },
+                {**report.summary(), "unreadable": prepared.problems[:UNREADABLE_KEPT]},
             )
             return report
         except BaseException as exc:

@@ -392,3 +392,12 @@ class RunReport:
 
     def counts(self) -> dict[str, int]:
         return self.outcomes.counts()
+
+    def summary(self) -> dict[str, int]:
+        """What the run holds in numbers, as its row in the store keeps them: the plan's
+        counts, each outcome's (``outcome_done``), the unreadable records."""
+        return {
+            **self.plan.summary(),
+            **{f"outcome_{k}": v for k, v in self.counts().items()},
+            "problems": len(self.problems),
+        }

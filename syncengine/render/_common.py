@@ -11,9 +11,11 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from syncengine.models import (
     JSON,
+    SIDES,
     Conflict,
     ConflictKind,
     DuplicateGroup,
@@ -269,3 +271,29 @@ def new_id(outcome: OpOutcome) -> str | None:
 
 def _op_identity(op: Op) -> tuple[str, str, str, str | None, str | None]:
     return (op.side, op.action.value, op.entity, op.a_id, op.b_id)
+
+
+def run_summary(summary: Mapping[str, Any]) -> str:
+    """A run's counts (``RunReport.summary``, as stored) as a line: what became of its ops, what they were, then
+    conflicts, duplicate groups and problems ("5 done · 2 creates on b, 1 link · ...")."""
+    count = {k: v for k, v in summary.items() if isinstance(v, int) and v}
+    outcomes = ", ".join(
+        f"{v} {k.removeprefix('outcome_')}" for k, v in count.items() if k.startswith("outcome_")
+    )
+    ops = [
+        plural(count[f"{action}_{side}"], action) + f" on {side}"
+        for action in ("create", "update", "delete")
+        for side in SIDES
+        if f"{action}_{side}" in count
+    ]
+    if "link" in count:
+        ops.append(plural(count["link"], "link"))
+    rest = []
+    if "conflicts" in count:
+        held = count.get("conflicts_held", 0)
+        rest.append(plural(count["conflicts"], "conflict") + (f" ({held} held)" if held else ""))
+    if "duplicate_groups" in count:
+        rest.append(plural(count["duplicate_groups"], "duplicate group"))
+    if "problems" in count:
+        rest.append(plural(count["problems"], "problem"))
+    return " · ".join(part for part in (outcomes, ", ".join(ops), *rest) if part)

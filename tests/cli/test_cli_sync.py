@@ -297,8 +297,13 @@ def test_schedule_once_runs_each_scheduled_connection(cli: Invoke, seeded: Proje
     seeded.write_config(schedule="every 5m")
     result = cli("schedule", "--once", "--config", seeded.config)
     assert result.exit_code == 0, result.output
-    assert "main: run 1" in flat(result.output)
+    # The counts as history shows them, not a dict.
+    assert "main: run 1: 6 done · 1 create on a, 2 creates on b, 1 update on a" in flat(
+        result.output
+    )
     assert "grace@example.com" in seeded.by_email("b")
+    again = cli("schedule", "--once", "--config", seeded.config)
+    assert "main: run 2: both sides agreed" in flat(again.output)
 
 
 def test_schedule_without_any_schedule_is_a_usage_error(cli: Invoke, seeded: Project) -> None:
@@ -497,7 +502,7 @@ def test_schedule_once_exits_1_when_a_run_is_refused(cli: Invoke, seeded: Projec
 
 
 def test_a_runs_summary_reads_as_a_line() -> None:
-    from syncengine.cli import run_summary
+    from syncengine.render._common import run_summary
 
     stored = {
         "conflicts": 2,
