@@ -223,6 +223,19 @@ def test_writing_to_a_malformed_record_is_refused_with_its_line(path: Path) -> N
         assert caught.value.record_id == "x"
 
 
+def test_a_date_or_time_that_is_none_is_refused_on_write_and_the_file_kept(path: Path) -> None:
+    """What another side hands over is checked as a hand-written line would be."""
+    write_lines(path, '{"id": "c1", "email": "a@example.com"}')
+    before = path.read_bytes()
+    adapter = JsonlAdapter(path)
+    task = Record("task", "t", {"title": "x", "due_date": "next friday"}, parent_id="c1")
+    with pytest.raises(RecordRejected, match="due_date 'next friday', which is not an ISO-8601"):
+        adapter.create(task)
+    with pytest.raises(RecordRejected, match="date_of_birth '1990-02-30'"):
+        adapter.update("contact", "c1", [FieldChange("date_of_birth", None, "1990-02-30")])
+    assert path.read_bytes() == before
+
+
 def test_problem_lines_follow_rewrites(path: Path) -> None:
     write_lines(path, '{"id": "a"}', '{"id": "b"}', "garbage")
     adapter = JsonlAdapter(path)
