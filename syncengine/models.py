@@ -395,7 +395,7 @@ class RunReport:
 
     def summary(self) -> dict[str, int]:
         """What the run holds in numbers, as its row in the store keeps them: the plan's
-        counts, each outcome's (``outcome_done``), the unreadable records."""
+        counts, each outcome's (``outcome_done``), and how many problems it met."""
         return {
             **self.plan.summary(),
             **{f"outcome_{k}": v for k, v in self.counts().items()},

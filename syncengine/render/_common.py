@@ -274,8 +274,9 @@ def _op_identity(op: Op) -> tuple[str, str, str, str | None, str | None]:
 
 
 def run_summary(summary: Mapping[str, Any]) -> str:
-    """A run's counts (``RunReport.summary``, as stored) as a line: what became of its ops, what they were, then
-    conflicts, duplicate groups and problems ("5 done · 2 creates on b, 1 link · ...")."""
+    """A run's counts (``RunReport.summary``, as stored) as one line: what became of its
+    ops, what they were, then conflicts, duplicate groups and problems ("5 done · 2
+    creates on b, 1 link · ...")."""
     count = {k: v for k, v in summary.items() if isinstance(v, int) and v}
     outcomes = ", ".join(
         f"{v} {k.removeprefix('outcome_')}" for k, v in count.items() if k.startswith("outcome_")
