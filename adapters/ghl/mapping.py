@@ -4,7 +4,8 @@ Names: camelCase on GHL, the canonical names of ``syncengine.models`` here. Valu
 ``dateOfBirth`` comes back as an ISO instant and is kept as ``YYYY-MM-DD``; task and
 appointment times become ISO-8601 UTC with an explicit ``+00:00`` (GHL's contact
 appointment list shows local times without an offset, read in the location timezone);
-phones are sent in E.164 when they parse, which GHL would store anyway. Custom fields
+phones are sent in E.164 when they parse, and dates of birth as ``YYYY-MM-DD`` (from any
+form ``syncengine.values`` reads), which GHL would store anyway. Custom fields
 are ``[{id, value}]`` on read and ``[{id, field_value}]`` on write (v2), and canonical
 ``custom_fields`` is keyed by the field key (``contact.foo`` -> ``foo``), mapped per
 location through its definitions (GHL never returns keys, issue #177).
@@ -25,7 +26,7 @@ from typing import Any
 from syncengine.errors import MalformedRecord, RecordRejected
 from syncengine.models import JSON, Entity, FieldChange, Record
 from syncengine.normalize import canonical_fields, phone_key
-from syncengine.values import read_instant, value_problem
+from syncengine.values import DATE_FIELDS, read_date, read_instant, value_problem
 
 CONTACT_NAMES: Mapping[str, str] = {
     "first_name": "firstName",
@@ -215,6 +216,8 @@ def appointment_from_ghl(
 def _contact_value(name: str, value: JSON) -> JSON:
     if name == "phone" and isinstance(value, str):
         return phone_key(value) or value
+    if name in DATE_FIELDS and isinstance(value, str) and value_problem(name, value) is None:
+        return read_date(value).isoformat()
     return value
 
 

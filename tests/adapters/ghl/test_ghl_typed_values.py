@@ -37,9 +37,11 @@ def test_bodies_refuse_a_date_or_time_that_is_none() -> None:
         mapping.contact_update([FieldChange("date_of_birth", None, "x")], defs)
     # Counting an update's requests (the plan's notes) never refuses.
     assert mapping.contact_update_requests([FieldChange("date_of_birth", None, "x")]) == 1
-    # The forms GHL takes are sent as written.
+    # Any form GHL takes is sent as the date it names, in the form GHL returns.
     body = mapping.contact_create_body({"date_of_birth": "09/25/1990"}, defs, "L")
-    assert body["dateOfBirth"] == "09/25/1990"
+    assert body["dateOfBirth"] == "1990-09-25"
+    update = mapping.contact_update([FieldChange("date_of_birth", None, "1990.9.5")], defs)
+    assert update.body["dateOfBirth"] == "1990-09-05"
 
 
 def test_a_record_with_a_bad_time_is_quarantined_and_the_rest_syncs(
