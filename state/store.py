@@ -806,10 +806,30 @@ class Store:
             .values(status="interrupted", finished_at=now(), error="the run's process died")
         )
 
-    def journal(self, run_id: int) -> list[dict[str, Any]]:
+    def journal(self, run_id: int, limit: int | None = None) -> list[dict[str, Any]]:
+        """A run's journal rows in the order they were sent (the first ``limit``)."""
         q = select(JOURNAL).where(JOURNAL.c.run_id == run_id).order_by(JOURNAL.c.seq)
+        if limit is not None:
+            q = q.limit(limit)
         with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
+
+    def journal_size(self, run_id: int) -> int:
+        q = select(func.count()).select_from(JOURNAL).where(JOURNAL.c.run_id == run_id)
+        with self._read() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    def run(self, run_id: int) -> dict[str, Any]:
+        """One run's row, its summary decoded; ``NotFoundError`` if there is none (never
+        made, or pruned with the history)."""
+        with self._read() as conn:
+            row = conn.execute(select(RUNS).where(RUNS.c.id == run_id)).first()
+        if row is None:
+            raise NotFoundError(
+                f"no run {run_id} in the history (past runs are kept for [state] "
+                "keep_history); list them with `syncengine history`"
+            )
+        return dict(row._mapping) | {"summary": json.loads(row.summary)}
 
     # -- conflicts -------------------------------------------------------------------------
     def open_conflicts(self, connection: str | None = None) -> list[dict[str, Any]]:

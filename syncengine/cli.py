@@ -38,7 +38,7 @@ from syncengine.errors import (
     UserError,
 )
 from syncengine.models import SIDES, RunReport, Side
-from syncengine.render._common import plural, run_summary
+from syncengine.render._common import NOTHING_CHANGED, plural, run_summary
 from syncengine.values import value_problem
 
 if TYPE_CHECKING:
@@ -466,14 +466,25 @@ def _resolution_value(text: str, field: str) -> Any:
     return parsed
 
 
-@app.command()
+history_app = typer.Typer(no_args_is_help=False, help="Past runs, newest first.")
+app.add_typer(history_app, name="history")
+
+SHOWN_OPS = 200
+"""Journal rows ``history show`` prints as text (the JSON output has every one)."""
+
+
+@history_app.callback(invoke_without_command=True)
 def history(
+    ctx: typer.Context,
     config: ConfigOpt = None,
     connection: ConnOpt = None,
     limit: int = 20,
     fmt: ListFormatOpt = "text",
 ) -> None:
-    """Past runs, newest first."""
+    """Past runs, newest first (``history show RUN`` for what one run sent)."""
+    if ctx.invoked_subcommand is not None:
+        _given.config = config or _given.config  # `history -c X show 3`
+        return
     from state.store import Store
 
     with _errors():
@@ -497,9 +508,34 @@ def history(
                 r["status"],
                 f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
                 f"{r['finished_at']:%H:%M:%S}" if r["finished_at"] else "-",
-                summary or r.get("error") or ("both sides agreed" if r["status"] == "ok" else ""),
+                summary or r.get("error") or (NOTHING_CHANGED if r["status"] == "ok" else ""),
             )
         console.print(table if rows else "no runs yet")
+
+
+@history_app.command("show")
+def history_show(
+    run_id: Annotated[int, typer.Argument(help="The run's id (as `syncengine history` lists).")],
+    config: ConfigOpt = None,
+    fmt: ListFormatOpt = "text",
+) -> None:
+    """What one run sent to each side, op by op, and what came of each, from its journal."""
+    from state.store import Store
+    from syncengine.run_view import journal_dict, run_view
+
+    with _errors():
+        as_json = _listing_format(fmt)
+        store = Store(_load(config).state_url)
+        try:
+            run = store.run(run_id)
+            rows = store.journal(run_id, None if as_json else SHOWN_OPS)
+            total = len(rows) if as_json else store.journal_size(run_id)
+        finally:
+            store.close()
+        if as_json:
+            _print_json({"run": run, "operations": [journal_dict(r) for r in rows]})
+        else:
+            console.print(run_view(run, rows, total), highlight=False)
 
 
 @app.command()
@@ -746,7 +782,7 @@ def _reflowed(doc: str) -> str:
     return "\n\n".join(" ".join(p.split()).replace("``", "`") for p in paragraphs)
 
 
-for _typer_app in (app, conflicts_app, auth_app):
+for _typer_app in (app, conflicts_app, history_app, auth_app):
     for _command in _typer_app.registered_commands:
         _doc = _command.help or (_command.callback.__doc__ if _command.callback else None)
         if _doc:

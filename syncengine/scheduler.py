@@ -30,7 +30,7 @@ from rich.markup import escape
 from syncengine.cli_io import console_for
 from syncengine.config import Config, parse_duration
 from syncengine.errors import LockedError, SafetyRefusal, SyncError
-from syncengine.render._common import run_summary
+from syncengine.render._common import NOTHING_CHANGED, run_summary
 
 
 def _console() -> Console:
@@ -97,7 +97,7 @@ def run_connection(config: Config, name: str, stop: threading.Event | None = Non
         if stop is not None:
             session.engine.should_stop = stop.is_set
         report = session.engine.run()
-        line = run_summary(report.summary()) or "both sides agreed"
+        line = run_summary(report.summary()) or NOTHING_CHANGED
         _console().print(f"{name}: run {report.run_id}: {line}", markup=False)
         return "ok"
     except LockedError as exc:

@@ -273,6 +273,10 @@ def _op_identity(op: Op) -> tuple[str, str, str, str | None, str | None]:
     return (op.side, op.action.value, op.entity, op.a_id, op.b_id)
 
 
+NOTHING_CHANGED = "both sides agreed"
+"""What a run's line says when it had nothing to write and nothing held."""
+
+
 def run_summary(summary: Mapping[str, Any]) -> str:
     """A run's counts (``RunReport.summary``, as stored) as one line: what became of its
     ops, what they were, then conflicts, duplicate groups and problems ("5 done · 2
