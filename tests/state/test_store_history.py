@@ -78,6 +78,19 @@ def test_journal_begin_and_finish(store: Store) -> None:
     assert (rows[1]["status"], rows[1]["error"]) == ("failed", "RecordRejected: no")
     assert rows[0]["finished_at"] is not None and rows[1]["finished_at"] is not None
     assert (rows[2]["status"], rows[2]["finished_at"]) == ("pending", None)
+    # What `history show` reads: the first rows in order, and how many there are.
+    assert [r["seq"] for r in store.journal(run_id, limit=2)] == [1, 2]
+    assert store.journal_size(run_id) == 3
+    assert store.journal_size(run_id + 1) == 0
+
+
+def test_one_run_by_id_and_an_unknown_one(store: Store) -> None:
+    run_id = store.start_run("c", "run")
+    store.finish_run(run_id, "ok", {"create_b": 2})
+    run = store.run(run_id)
+    assert (run["id"], run["status"], run["summary"]) == (run_id, "ok", {"create_b": 2})
+    with pytest.raises(NotFoundError, match=f"no run {run_id + 1} in the history"):
+        store.run(run_id + 1)
 
 
 def test_journal_finish_touches_only_its_run(store: Store) -> None:
