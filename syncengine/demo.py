@@ -321,6 +321,8 @@ def run_demo(directory: Path, console: Console) -> int:
             f"held conflicts:   {held} (in the review report; `syncengine conflicts -c {cfg_path}`"
             " lists them)\n"
             f"duplicate groups: {len(report.plan.duplicates)}\n"
+            f"what was sent:    `syncengine history show {report.run_id} -c {cfg_path}`"
+            " (every op of the run, from its journal)\n"
             f"second run plans: {len(again.plan.operations)} operations\n"
             "Side b was the fake GHL, which stopped with the demo, so this config has no side b\n"
             "to run against any more. To resolve a conflict and run again on sides of your own:\n"

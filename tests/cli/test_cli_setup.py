@@ -225,6 +225,17 @@ def test_the_demo_leaves_a_held_conflict_to_review(cli: Invoke, tmp_path: Path) 
     assert "ewd.example.org" in listed.output
 
 
+def test_the_command_the_demo_names_shows_what_its_run_sent(cli: Invoke, tmp_path: Path) -> None:
+    where = tmp_path / "demo"
+    result = cli("demo", "--dir", where)
+    found = re.search(r"`syncengine history show (\d+) -c (\S+)`", result.output)
+    assert found is not None, result.output
+    shown = cli("history", "show", found.group(1), "-c", found.group(2))
+    assert shown.exit_code == 0, shown.output
+    assert "Knuth (TAOCP)" in shown.output and "E. Knuth" in shown.output  # newest won
+    assert "delete" in shown.output  # fran@ibm.com, deleted in GHL, went from the app
+
+
 def test_the_demo_config_keeps_each_comment_on_its_own_setting() -> None:
     """The demo's config is one a user reads to learn the format: every comment stays
     on the line of the setting it explains, and the file is valid TOML."""
