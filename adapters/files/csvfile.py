@@ -5,13 +5,15 @@ The first row is the header. Columns named like the canonical contact fields
 hyphen read as an underscore: ``First Name`` is ``first_name``) are synced; ``id`` is
 required, ``updated_at`` (ISO 8601) is optional. ``tags`` holds the tags
 separated by ``;`` (a tag cannot contain ``;``). Custom fields are columns named
-``cf.<key>``, one per key; empty cells are absent values. Every other column is the
+``cf.<key>``, one per key; empty cells are absent values; a list or object value (a
+GHL multi-select's options) is a JSON cell, ``["red", "blue"]``, read back as that
+value (a cell that is no JSON list or object stays text). Every other column is the
 user's: kept where it is, its cells carried through every rewrite. For example::
 
     id,first_name,email,tags,cf.plan,crm_owner
     c1,Ada,ada@example.com,vip;beta,gold,Grace
 
-Only contacts live here (``Capabilities.entities == {"contact"}``); all cells are text.
+Only contacts live here (``Capabilities.entities == {"contact"}``).
 A field or custom-field key the header lacks gets a new column at the end when a record
 needs it, and every row is padded with an empty cell so rows stay aligned. A new file is
 written with every canonical column plus ``updated_at``; writes stamp ``updated_at``
@@ -470,7 +472,7 @@ def _record_from(cells: Mapping[str, str], rid: str | None) -> Record:
     if cells.get("tags"):
         fields["tags"] = cells["tags"].split(TAG_SEPARATOR)
     fields["custom_fields"] = {
-        name[len(CUSTOM_PREFIX) :]: value
+        name[len(CUSTOM_PREFIX) :]: _custom_value(value)
         for name, value in cells.items()
         if name.startswith(CUSTOM_PREFIX)
     }
@@ -506,12 +508,31 @@ def _cells_of(
             cells[name] = TAG_SEPARATOR.join(tags)
         elif name == "custom_fields":
             for key, item in (value or {}).items():
-                cells[CUSTOM_PREFIX + key] = _text(f"custom field {key!r}", item)
+                cells[CUSTOM_PREFIX + key] = (
+                    json.dumps(item, ensure_ascii=False)
+                    if isinstance(item, list | dict)
+                    else _text(f"custom field {key!r}", item)
+                )
         elif name in _KNOWN:
             cells[name] = _text(name, value)
     if has_stamp and stamp is not None:
         cells["updated_at"] = stamp_text(stamp)
     return cells
+
+
+def _custom_value(cell: str) -> JSON:
+    """A custom field's cell: a JSON list or object (a GHL multi-select's options, as
+    the sync writes them: ``["red", "blue"]``) is read as that value; anything else is
+    the text it is."""
+    text = cell.strip()
+    if text[:1] in ("[", "{") and text[-1:] in ("]", "}"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            return cell
+        if isinstance(value, list | dict):
+            return value
+    return cell
 
 
 def _text(what: str, value: JSON) -> str:

@@ -252,9 +252,27 @@ def test_values_the_csv_cannot_hold_are_rejected(path: Path) -> None:
     adapter = CsvAdapter(path)
     with pytest.raises(RecordRejected, match="containing ';'"):
         adapter.create(contact(tags=["a;b"]))
-    with pytest.raises(RecordRejected, match="text only"):
-        adapter.create(contact(custom_fields={"nested": {"a": 1}}))
+    with pytest.raises(RecordRejected, match="has company_name of type list"):
+        adapter.create(contact(company_name=["A", "B"]))
     assert not path.exists()
+
+
+def test_a_list_or_object_custom_field_is_a_json_cell_read_back_as_its_value(
+    path: Path,
+) -> None:
+    """A GHL multi-select's options reach a CSV file and come back as the same list."""
+    adapter = CsvAdapter(path)
+    made = adapter.create(contact(custom_fields={"colours": ["red", "blue"], "dims": {"w": 2}}))
+    assert made.fields["custom_fields"] == {"colours": ["red", "blue"], "dims": {"w": 2}}
+    header, row = rows(path)
+    assert row[header.index("cf.colours")] == '["red", "blue"]'
+    assert row[header.index("cf.dims")] == '{"w": 2}'
+    # A hand edit of the cell is a change to the list; a cell that is no JSON list or
+    # object stays the text it is.
+    text = path.read_text(encoding="utf-8").replace('""red"", ""blue""', '""green""')
+    write(path, text.replace('{""w"": 2}', "[draft"))
+    (again,) = CsvAdapter(path).snapshot("contact").records
+    assert again.fields["custom_fields"] == {"colours": ["green"], "dims": "[draft"}
 
 
 def test_scalars_are_written_as_text(path: Path) -> None:
