@@ -111,6 +111,8 @@ def decide(
     if same(a, b):
         # Both arrived at the same value (the same edit, or one side already had it).
         return _Verdict(a, b, "same value on both", "none")
+    if direction is Direction.NONE:
+        return _Verdict(a, b, "not synced (direction none): each side keeps its own", "none")
     if a_changed and not b_changed:
         if direction.allows("a"):
             return _Verdict(a, a, "changed on a only", "a")

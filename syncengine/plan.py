@@ -148,7 +148,7 @@ class _Planner:
                 f"side {target} cannot create {rec.entity}s"
             )
             return
-        fields = caps.takes(rec.entity, rec.fields)
+        fields = caps.takes(rec.entity, self.policy.copied(rec.entity, rec.fields))
         source_parent = rec.parent_id
         self.created_from[other(target)].add(rec.id)
         self.ops.append(

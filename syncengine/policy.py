@@ -2,9 +2,9 @@
 
 A policy names a default conflict rule (``newest``, ``a``, ``b``, ``manual``), the side
 that wins ties, what to do with deletes, and per-field overrides of both the conflict
-rule and the direction a field may flow. Field rules are looked up most specific first:
-``contact.email``, then ``email``; for a custom field ``custom_fields.plan``, then
-``custom_fields``.
+rule and the direction a field may flow (``none``: not synced at all). Field rules are
+looked up most specific first: ``contact.email``, then ``email``; for a custom field
+``custom_fields.plan``, then ``custom_fields``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
 
-from syncengine.models import ENTITIES, Entity, Side, other
+from syncengine.models import ENTITIES, JSON, MAP_FIELDS, Entity, Side, other
 
 
 class ConflictRule(StrEnum):
@@ -37,11 +37,15 @@ class Direction(StrEnum):
     BOTH = "both"
     A_TO_B = "a->b"
     B_TO_A = "b->a"
+    NONE = "none"
+    """Not synced: each side keeps its own value, and a create does not copy it."""
 
     def allows(self, source: Side) -> bool:
         """Whether a change made on ``source`` may flow to the other side."""
         if self is Direction.BOTH:
             return True
+        if self is Direction.NONE:
+            return False
         return (self is Direction.A_TO_B) == (source == "a")
 
     def mirrored(self) -> Direction:
@@ -89,6 +93,29 @@ class Policy:
             if name in self.fields:
                 return self.fields[name]
         return FieldRule()
+
+    def copied(self, entity: Entity, fields: Mapping[str, JSON]) -> Mapping[str, JSON]:
+        """The fields a create copies to the other side: all but those (and the custom
+        field keys) whose direction is ``none``."""
+        if not self._excludes:
+            return fields  # the common case: nothing to leave out, nothing copied
+        out: dict[str, JSON] = {}
+        for name, value in fields.items():
+            if name in MAP_FIELDS and isinstance(value, Mapping):
+                kept = {
+                    k: v
+                    for k, v in value.items()
+                    if self.rule_for(entity, f"{name}.{k}").direction is not Direction.NONE
+                }
+                if kept:
+                    out[name] = kept
+            elif self.rule_for(entity, name).direction is not Direction.NONE:
+                out[name] = value
+        return out
+
+    @cached_property
+    def _excludes(self) -> bool:
+        return any(r.direction is Direction.NONE for r in self.fields.values())
 
     def conflict_rule(self, entity: Entity, field_name: str) -> ConflictRule:
         return self.rule_for(entity, field_name).conflicts or self.conflicts

@@ -292,6 +292,30 @@ def test_a_run_while_another_holds_the_lock_exits_4(cli: Invoke, seeded: Project
     synced(cli, seeded)
 
 
+def test_a_field_with_direction_none_stays_on_each_side(cli: Invoke, project: Project) -> None:
+    project.config.write_text(
+        '[connections.main]\nconflicts = "manual"\n'
+        '[connections.main.fields]\nsource = { direction = "none" }\n'
+        '[connections.main.a]\nadapter = "jsonl"\npath = "a.jsonl"\n'
+        '[connections.main.b]\nadapter = "jsonl"\npath = "b.jsonl"\n',
+        encoding="utf-8",
+    )
+    project.write("a", [contact("a1", "ada@example.com", source="web form", city="Leeds")])
+    project.write("b", [])
+    synced(cli, project)
+    assert "source" not in project.by_email("b")["ada@example.com"]  # not copied on create
+    project.edit("a", "ada@example.com", source="trade fair", city="York")
+    project.edit("b", "ada@example.com", source="import")
+    result = cli("plan", "--config", project.config, "-f", "json")
+    data = json.loads(result.stdout)
+    assert data["conflicts"] == []  # both changed it: not synced, so no conflict
+    (op,) = data["operations"]
+    assert (op["side"], list(op["changes"])) == ("b", ["city"])
+    synced(cli, project)
+    assert project.by_email("a")["ada@example.com"]["source"] == "trade fair"
+    assert project.by_email("b")["ada@example.com"]["source"] == "import"
+
+
 # -- schedule --------------------------------------------------------------------------------
 def test_schedule_once_runs_each_scheduled_connection(cli: Invoke, seeded: Project) -> None:
     seeded.write_config(schedule="every 5m")

@@ -15,6 +15,7 @@ schedule = "every 15m"
 conflicts = "manual"
 [connections.main.fields]
 email = { conflicts = "a", direction = "a->b" }
+source = { direction = "none" }
 [connections.main.a]
 adapter = "jsonl"
 path = "a.jsonl"
@@ -30,6 +31,7 @@ def test_a_good_config_parses(tmp_path: Path):
     conn = cfg.connection(None)
     assert conn.policy.conflicts is ConflictRule.MANUAL
     assert conn.policy.rule_for("contact", "email").direction is Direction.A_TO_B
+    assert conn.policy.rule_for("contact", "source").direction is Direction.NONE
     assert cfg.state_url == f"sqlite:///{tmp_path / 'syncengine.db'}"
 
 

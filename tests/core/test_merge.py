@@ -77,6 +77,27 @@ def test_one_way_field_wins_conflicts_and_does_not_flow_back():
     assert (back.to_a, back.to_b) == ("x", "from-b")  # b's change stays on b
 
 
+def test_a_field_with_direction_none_is_never_written_nor_a_conflict():
+    rules = {
+        "source": FieldRule(direction=Direction.NONE),
+        "tags": FieldRule(direction=Direction.NONE),
+        "custom_fields.internal": FieldRule(direction=Direction.NONE),
+    }
+    out = _pair(
+        {"source": "x", "tags": ["t"], "custom_fields": {"internal": "1", "plan": "p"}},
+        {"source": "x", "tags": ["t"], "custom_fields": {"internal": "1", "plan": "p"}},
+        {"source": "from-a", "tags": ["a", "t"], "custom_fields": {"internal": "2", "plan": "q"}},
+        {"source": "from-b", "custom_fields": {"internal": "3", "plan": "p"}},
+        policy=Policy(conflicts=ConflictRule.MANUAL, fields=rules),
+    )
+    assert not out.conflicts
+    assert out.changes_a == []  # nothing of b's reaches a
+    # Only the synced custom field moves, and it carries b's own value of the other key.
+    assert [(c.field, c.after) for c in out.changes_b] == [
+        ("custom_fields", {"internal": "3", "plan": "q"})
+    ]
+
+
 def test_tags_merge_as_sets_both_sides_adds_and_removes_apply():
     v = merge_set(
         ["t1", "t2"], ["t1", "t2"], ["t1", "t2", "a-added"], ["t2", "b-added"], Direction.BOTH

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from syncengine.capabilities import Capabilities, SideNote
 from syncengine.models import ConflictKind, Record
 from syncengine.plan import LinkedPair, SyncInput, reconcile
-from syncengine.policy import ConflictRule, DeleteRule, Policy
+from syncengine.policy import ConflictRule, DeleteRule, Direction, FieldRule, Policy
 
 CAPS = Capabilities()
 T1 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -132,6 +132,25 @@ def test_identical_children_under_a_linked_contact_link_one_to_one():
         ("b", "create", "note", "na1", None),
         ("both", "link", "note", "na0", "nb0"),
     ]
+
+
+def test_a_create_does_not_copy_fields_whose_direction_is_none():
+    rules = {
+        "source": FieldRule(direction=Direction.NONE),
+        "custom_fields.internal": FieldRule(direction=Direction.NONE),
+    }
+    p = plan(
+        Policy(fields=rules),
+        unlinked_a=[
+            c("a1", email="a@x.com", source="web", custom_fields={"internal": "1", "plan": "p"})
+        ],
+    )
+    (op,) = p.operations
+    assert dict(op.fields) == {"email": "a@x.com", "custom_fields": {"plan": "p"}}
+    only_internal = plan(
+        Policy(fields=rules), unlinked_a=[c("a2", email="b@x.com", custom_fields={"internal": "1"})]
+    )
+    assert dict(only_internal.operations[0].fields) == {"email": "b@x.com"}
 
 
 def test_children_whose_contact_is_not_linked_wait_and_the_note_names_them():
