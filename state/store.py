@@ -814,6 +814,22 @@ class Store:
         with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
+    def journal_of_record(
+        self, connection: str | None, record_id: str, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """The journal rows that wrote a record (on either side, or that made it), newest
+        first. A lookup for a person asking about one record, not a run's hot path: it
+        scans the journal rather than cost every op's insert another index."""
+        j = JOURNAL.c
+        q = select(JOURNAL).where(
+            (j.a_id == record_id) | (j.b_id == record_id) | (j.result_id == record_id)
+        )
+        if connection is not None:
+            q = q.where(j.connection == connection)
+        q = q.order_by(j.id.desc()).limit(limit)
+        with self._read() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
     def journal_size(self, run_id: int) -> int:
         q = select(func.count()).select_from(JOURNAL).where(JOURNAL.c.run_id == run_id)
         with self._read() as conn:

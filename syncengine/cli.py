@@ -538,6 +538,35 @@ def history_show(
             console.print(run_view(run, rows, total), highlight=False)
 
 
+@history_app.command("record")
+def history_record(
+    record_id: Annotated[
+        str, typer.Argument(help="The record's id on either side (as plan and history print).")
+    ],
+    config: ConfigOpt = None,
+    connection: ConnOpt = None,
+    limit: int = 50,
+    fmt: ListFormatOpt = "text",
+) -> None:
+    """Every write runs sent for one record, newest first: when, which side, what changed."""
+    from state.store import Store
+    from syncengine.run_view import journal_dict, record_view
+
+    with _errors():
+        as_json = _listing_format(fmt)
+        cfg = _load(config)
+        name = _connection_name(cfg, connection)
+        store = Store(cfg.state_url)
+        try:
+            rows = store.journal_of_record(name, record_id, limit)
+        finally:
+            store.close()
+        if as_json:
+            _print_json([journal_dict(r) for r in rows])
+        else:
+            console.print(record_view(record_id, rows), highlight=False)
+
+
 @app.command()
 def quarantine(
     config: ConfigOpt = None,

@@ -1,4 +1,5 @@
-"""A past run as its journal recorded it (``syncengine history show RUN``).
+"""A past run as its journal recorded it (``syncengine history show RUN``), and every
+write of one record across runs (``syncengine history record ID``).
 
 The journal row of every op is written before the op is sent and settled after, so it
 is the record of what a run did to each side: the change it sent, where, and what came
@@ -95,24 +96,46 @@ def run_view(
         none = "nothing was sent to either side"
         parts.append(Text(none if run["status"] != "running" else f"{none} yet"))
         return Group(*parts)
-    table = Table(title=f"operations — {total}", title_justify="left", expand=False)
-    for col in ("#", "side", "action", "entity", "record", "changes", "outcome"):
-        table.add_column(col, overflow="fold")
+    table = _ops_table(f"operations — {total}", ("#",))
     for row in rows:
-        op = journal_op(row)
-        table.add_row(
-            str(row["seq"]),
-            op.side,
-            op.action.value,
-            op.entity,
-            _record_text(op, row),
-            "\n".join(op_change_lines(op)),
-            _outcome_text(row),
-        )
+        table.add_row(str(row["seq"]), *_op_cells(row))
     parts.append(table)
     if total > len(rows):
         parts.append(Text(f"... and {total - len(rows)} more; `--format json` lists every one"))
     return Group(*parts)
 
 
-__all__ = ["journal_dict", "journal_op", "run_view"]
+def record_view(record_id: str, rows: Sequence[Mapping[str, Any]]) -> RenderableType:
+    """Every journaled write of one record, newest first (``history record ID``)."""
+    if not rows:
+        return Text(
+            f"no run wrote {record_id} or made it (within the kept history); the id is "
+            "the record's on either side, as plan and history show print it"
+        )
+    table = _ops_table(f"writes of {record_id} — newest first", ("run", "sent"))
+    for row in rows:
+        table.add_row(str(row["run_id"]), f"{row['started_at']:%Y-%m-%d %H:%M:%S}", *_op_cells(row))
+    return table
+
+
+def _ops_table(title: str, first: tuple[str, ...]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in (*first, "side", "action", "entity", "record", "changes", "outcome"):
+        table.add_column(col, overflow="fold")
+    return table
+
+
+def _op_cells(row: Mapping[str, Any]) -> list[RenderableType]:
+    """A journal row's op as the cells both tables share."""
+    op = journal_op(row)
+    return [
+        op.side,
+        op.action.value,
+        op.entity,
+        _record_text(op, row),
+        "\n".join(op_change_lines(op)),
+        _outcome_text(row),
+    ]
+
+
+__all__ = ["journal_dict", "journal_op", "record_view", "run_view"]

@@ -109,3 +109,23 @@ def test_a_refused_write_shows_its_reason_and_a_long_run_is_capped() -> None:
     assert "(new) from t1" in text and 'title = "call"' in text
     assert "RecordRejected: GHL tasks need a due_date" in text
     assert "... and 449 more; `--format json` lists every one" in text
+
+
+def test_record_lists_every_write_of_one_record_newest_first(cli: Invoke, seeded: Project) -> None:
+    assert cli("run", "--config", seeded.config).exit_code == 0
+    seeded.edit("a", "grace@example.com", city="Oslo")
+    assert cli("run", "--config", seeded.config).exit_code == 0
+    new_id = seeded.by_email("b")["grace@example.com"]["id"]
+
+    for ref in ("a2", new_id):  # by its id on either side
+        result = cli("history", "record", ref, "--config", seeded.config)
+        assert result.exit_code == 0, result.output
+        rows = table_rows(result.output)
+        assert [(r[0], r[3]) for r in rows] == [("2", "update"), ("1", "create")]
+        assert rows[0][6] == 'city: null → "Oslo"'
+        assert rows[1][5].startswith(f"(new) → {new_id}")
+
+    as_json = json.loads(cli("history", "record", "a2", "-c", seeded.config, "-f", "json").stdout)
+    assert [(r["run_id"], r["action"]) for r in as_json] == [(2, "update"), (1, "create")]
+    none = cli("history", "record", "zz", "--config", seeded.config)
+    assert none.exit_code == 0 and "no run wrote zz" in flat(none.output)

@@ -84,6 +84,19 @@ def test_journal_begin_and_finish(store: Store) -> None:
     assert store.journal_size(run_id + 1) == 0
 
 
+def test_the_journal_of_one_record_is_found_by_either_id_newest_first(store: Store) -> None:
+    first, second = store.start_run("c", "run"), store.start_run("c", "run")
+    with store.transaction() as conn:
+        store.journal_begin(conn, [journal_row(first, 1, "create"), journal_row(first, 2)])
+        store.journal_finish(conn, first, [(1, "done", "b9", None, 1)])
+        store.journal_begin(conn, [{**journal_row(second, 1), "a_id": "a1", "b_id": "b9"}])
+    by_source = store.journal_of_record("c", "a1")
+    assert [(r["run_id"], r["seq"]) for r in by_source] == [(second, 1), (first, 1)]
+    assert [r["run_id"] for r in store.journal_of_record(None, "b9")] == [second, first]
+    assert store.journal_of_record("d", "a1") == []
+    assert len(store.journal_of_record("c", "a1", limit=1)) == 1
+
+
 def test_one_run_by_id_and_an_unknown_one(store: Store) -> None:
     run_id = store.start_run("c", "run")
     store.finish_run(run_id, "ok", {"create_b": 2})
