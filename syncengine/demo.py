@@ -43,6 +43,7 @@ max_delete_share = 0.2               # refuse a run deleting more than this shar
 
 [connections.main.fields]
 company_name = { conflicts = "manual" }
+# direction: both (the default) | a->b | b->a | none (not synced: each side keeps its own)
 # source = { direction = "a->b" }
 
 [connections.main.a]
