@@ -82,6 +82,19 @@ def test_a_misspelt_side_setting_is_named_once_as_the_misspelling():
     assert any(p.startswith("connections.x.b: csv adapter: setting 'delimiter'") for p in problems)
 
 
+def test_an_adapter_without_settings_problems_is_checked_when_opened(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A third-party adapter written before the Protocol had ``settings_problems``."""
+    from adapters import registry
+
+    class OldAdapter:
+        SETTINGS = ("path",)
+
+    monkeypatch.setattr(registry, "load_type", lambda name: OldAdapter)
+    assert registry.settings_problems("old", {}) == []
+
+
 def test_missing_file_says_how_to_make_one(tmp_path: Path):
     with pytest.raises(ConfigError, match="syncengine init"):
         load(tmp_path / "nope.toml")
