@@ -234,6 +234,18 @@ ListFormatOpt = Annotated[
 ]
 
 
+@contextmanager
+def _state(url: str) -> Iterator[Store]:
+    """The state store for a command's reads and writes, closed after (also on error)."""
+    from state.store import Store
+
+    store = Store(url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
 def _listing_format(fmt: str) -> bool:
     """Whether a listing is asked for as JSON; anything but text or json is refused."""
     if fmt not in ("text", "json"):
@@ -330,15 +342,12 @@ def conflicts_list(
     if ctx.invoked_subcommand is not None:
         _given.config = config or _given.config  # `conflicts -c X show 3`
         return
-    from state.store import Store
-
     with _errors():
         as_json = _listing_format(fmt)
         cfg = _load(config)
         connection = _connection_name(cfg, connection)
-        store = Store(cfg.state_url)
-        rows = store.conflicts(connection) if all_ else store.open_conflicts(connection)
-        store.close()
+        with _state(cfg.state_url) as store:
+            rows = store.conflicts(connection) if all_ else store.open_conflicts(connection)
         if as_json:
             _print_json(rows)
             return
@@ -369,16 +378,12 @@ def conflicts_show(
     fmt: ListFormatOpt = "text",
 ) -> None:
     """One conflict: base, both values, and how to resolve it (or how it was resolved)."""
-    from state.store import Store
     from syncengine.conflict_view import conflict_view
 
     with _errors():
         as_json = _listing_format(fmt)
-        store = Store(_load(config).state_url)
-        try:
+        with _state(_load(config).state_url) as store:
             row = _find_conflict(store, conflict_id)
-        finally:
-            store.close()
         if as_json:
             _print_json(row)
         else:
@@ -412,13 +417,10 @@ def resolve(
     ] = None,
 ) -> None:
     """Decide a held conflict; the next run applies it."""
-    from state.store import Store
-
     with _errors():
         if (keep is None) == (value is None) or (keep is not None and keep not in ("a", "b")):
             raise UsageError("give exactly one of --keep a, --keep b or --value VALUE")
-        store = Store(_load(config).state_url)
-        try:
+        with _state(_load(config).state_url) as store:
             cid = store.conflict_id(conflict_id)
             if value is not None and store.conflict(cid)["kind"] != "field":
                 raise UsageError(
@@ -430,8 +432,6 @@ def resolve(
             if value is not None:
                 parsed = _resolution_value(value, str(store.conflict(cid)["field"]))
             row = store.resolve_conflict(cid, keep or "value", parsed)
-        finally:
-            store.close()
         kept = "value" if row["kind"] == "field" else "outcome"
         how = (
             f"set to {json.dumps(parsed)}"
@@ -485,15 +485,12 @@ def history(
     if ctx.invoked_subcommand is not None:
         _given.config = config or _given.config  # `history -c X show 3`
         return
-    from state.store import Store
-
     with _errors():
         as_json = _listing_format(fmt)
         cfg = _load(config)
         name = _connection_name(cfg, connection)
-        store = Store(cfg.state_url)
-        rows = store.runs(name, limit)
-        store.close()
+        with _state(cfg.state_url) as store:
+            rows = store.runs(name, limit)
         if as_json:
             _print_json(rows)
             return
@@ -520,18 +517,14 @@ def history_show(
     fmt: ListFormatOpt = "text",
 ) -> None:
     """What one run sent to each side, op by op, and what came of each, from its journal."""
-    from state.store import Store
     from syncengine.run_view import journal_dict, run_view
 
     with _errors():
         as_json = _listing_format(fmt)
-        store = Store(_load(config).state_url)
-        try:
+        with _state(_load(config).state_url) as store:
             run = store.run(run_id)
             rows = store.journal(run_id, None if as_json else SHOWN_OPS)
             total = len(rows) if as_json else store.journal_size(run_id)
-        finally:
-            store.close()
         if as_json:
             _print_json({"run": run, "operations": [journal_dict(r) for r in rows]})
         else:
@@ -549,18 +542,14 @@ def history_record(
     fmt: ListFormatOpt = "text",
 ) -> None:
     """Every write runs sent for one record, newest first: when, which side, what changed."""
-    from state.store import Store
     from syncengine.run_view import journal_dict, record_view
 
     with _errors():
         as_json = _listing_format(fmt)
         cfg = _load(config)
         name = _connection_name(cfg, connection)
-        store = Store(cfg.state_url)
-        try:
+        with _state(cfg.state_url) as store:
             rows = store.journal_of_record(name, record_id, limit)
-        finally:
-            store.close()
         if as_json:
             _print_json([journal_dict(r) for r in rows])
         else:
@@ -577,23 +566,18 @@ def quarantine(
 
     A write a side refused is retried every run (the reason is shown); a record that
     could not be read is fixed at its source (the rest synced)."""
-    from state.store import Store
-
     with _errors():
         as_json = _listing_format(fmt)
         cfg = _load(config)
         name = _connection_name(cfg, connection)
         names = [name] if name is not None else sorted(cfg.connections)
-        store = Store(cfg.state_url)
-        try:
+        with _state(cfg.state_url) as store:
             held = [(n, q) for n in names for q in store.quarantined(n)]
             unreadable = []
             for n in names:
                 last = next(iter(store.runs(n, 1)), None)
                 if last is not None:
                     unreadable += [(n, text) for text in last["summary"].get("unreadable", [])]
-        finally:
-            store.close()
         if as_json:
             _print_json(
                 {

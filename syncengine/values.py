@@ -13,6 +13,7 @@ or ``_``), and two spellings of one date are the same value (``equivalent_dates`
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,8 @@ from syncengine.models import JSON
 
 DATE_FIELDS = frozenset({"date_of_birth"})
 INSTANT_FIELDS = frozenset({"due_date", "start_time", "end_time"})
+TYPED_FIELDS = tuple(sorted(DATE_FIELDS | INSTANT_FIELDS))
+"""Every field that holds a date or a time, in a fixed order (the first problem wins)."""
 
 _YEAR_FIRST = re.compile(r"(\d{4})([-/._])(\d{1,2})\2(\d{1,2})")
 _MONTH_FIRST = re.compile(r"(\d{1,2})([-/._])(\d{1,2})\2(\d{4})")
@@ -72,6 +75,15 @@ def value_problem(name: str, value: JSON) -> str | None:
     return None
 
 
+def fields_problem(fields: Mapping[str, JSON]) -> str | None:
+    """The first problem of a record's dates and times (as ``value_problem`` words it),
+    or None: what a side that reads text checks each record with."""
+    for name in TYPED_FIELDS:
+        if name in fields and (problem := value_problem(name, fields[name])):
+            return problem
+    return None
+
+
 def equivalent_dates(x: str, y: str) -> bool:
     """Whether two date-of-birth texts name one date (``1990-09-25``, ``09/25/1990``)."""
     try:
@@ -83,7 +95,9 @@ def equivalent_dates(x: str, y: str) -> bool:
 __all__ = [
     "DATE_FIELDS",
     "INSTANT_FIELDS",
+    "TYPED_FIELDS",
     "equivalent_dates",
+    "fields_problem",
     "read_date",
     "read_instant",
     "value_problem",

@@ -67,7 +67,7 @@ from adapters.files._store import (
 from syncengine.errors import AdapterError, ConfigError, MalformedRecord, PermanentAdapterError
 from syncengine.models import CONTACT_FIELDS, JSON, Entity, Record
 from syncengine.normalize import canonical_fields, is_valid_email
-from syncengine.values import value_problem
+from syncengine.values import fields_problem
 
 __all__ = ["CUSTOM_PREFIX", "DEFAULT_COLUMNS", "DELIMITERS", "CsvAdapter"]
 
@@ -147,21 +147,19 @@ class CsvAdapter(FileAdapter[CsvDocument]):
 
     @classmethod
     def settings_problems(cls, settings: Mapping[str, Any]) -> list[str]:
-        problems = path_problems(settings, adapter="csv", example=EXAMPLE)
-        _delimiter_setting(settings.get("delimiter"), problems)
-        _columns_setting(settings.get("columns"), problems)
+        problems: list[str] = []
+        _read_settings(settings, problems)
         return problems
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], context: AdapterContext) -> CsvAdapter:
         """Settings: ``path`` (required; relative to the config's directory),
         ``delimiter`` and ``columns`` (optional; their problems are reported together)."""
-        problems = cls.settings_problems(settings)
+        problems: list[str] = []
+        delimiter, columns = _read_settings(settings, problems)
         if problems:
             raise ConfigError(problems, f"connection {context.connection!r}, side {context.side}")
         path = resolve_path(settings, context, adapter="csv", example=EXAMPLE)
-        delimiter = _delimiter_setting(settings.get("delimiter"), problems)
-        columns = _columns_setting(settings.get("columns"), problems)
         return cls(path, delimiter=delimiter, columns=columns)
 
     # -- reading ---------------------------------------------------------------------------
@@ -351,6 +349,16 @@ class CsvAdapter(FileAdapter[CsvDocument]):
                 row.text = _extend_line(row.text, pad, sep)
 
 
+def _read_settings(
+    settings: Mapping[str, Any], problems: list[str]
+) -> tuple[str | None, dict[str, str]]:
+    """The ``delimiter`` and ``columns`` settings as values; every setting that is wrong
+    (``path`` too) adds its problem, so all are named in one pass."""
+    problems += path_problems(settings, adapter="csv", example=EXAMPLE)
+    delimiter = _delimiter_setting(settings.get("delimiter"), problems)
+    return delimiter, _columns_setting(settings.get("columns"), problems)
+
+
 def _delimiter_setting(raw: object, problems: list[str]) -> str | None:
     if raw is None:
         return None
@@ -482,9 +490,7 @@ def _record_from(cells: Mapping[str, str], rid: str | None) -> Record:
         raise BadRow(
             f"has email {email!r}, which is not a valid address; correct or remove it", rid
         )
-    if "date_of_birth" in fields and (
-        problem := value_problem("date_of_birth", fields["date_of_birth"])
-    ):
+    if problem := fields_problem(fields):
         raise BadRow(problem, rid)
     stamp = cells.get("updated_at", "").strip()
     try:

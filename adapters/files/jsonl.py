@@ -49,7 +49,7 @@ from adapters.files._store import (
 from syncengine.errors import MalformedRecord
 from syncengine.models import CHILD_ENTITIES, ENTITIES, FIELDS, JSON, Entity, Record
 from syncengine.normalize import canonical_fields, is_valid_email
-from syncengine.values import DATE_FIELDS, INSTANT_FIELDS, value_problem
+from syncengine.values import fields_problem
 
 __all__ = ["JsonlAdapter", "read_object"]
 
@@ -166,12 +166,6 @@ class JsonlAdapter(FileAdapter[Document]):
 EXAMPLE = "contacts.jsonl"
 """The ``path`` a message suggests."""
 
-_TYPED: dict[Entity, tuple[str, ...]] = {
-    ent: tuple(n for n in names if n in DATE_FIELDS | INSTANT_FIELDS)
-    for ent, names in FIELDS.items()
-}
-"""Per entity, its fields that hold a date or a time (checked as ``values`` says)."""
-
 _ID_PATTERN = re.compile(r'"id"\s*:\s*(?:"((?:[^"\\]|\\.)+)"|(-?\d+))')
 
 
@@ -230,9 +224,8 @@ def read_object(obj: object) -> Record:
         email = fields.get("email")
         if email is not None and not is_valid_email(email):
             raise BadRow(f"has email {email!r}, which is not a valid address; correct or remove it")
-        for name in _TYPED[ent]:
-            if name in fields and (problem := value_problem(name, fields[name])):
-                raise BadRow(problem)
+        if problem := fields_problem(fields):
+            raise BadRow(problem)
     except BadRow as exc:
         raise BadRow(exc.problem, record_id=rid) from None
     return Record(entity=ent, id=rid, fields=fields, updated_at=updated_at, parent_id=parent_id)
