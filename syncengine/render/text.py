@@ -246,13 +246,16 @@ def plan_renderable(
     outcomes: list[OpOutcome | None] | None = None,
     preview: bool = True,
     limit: int | None = MAX_LISTED,
+    unreadable: int = 0,
 ) -> RenderableType:
     """The plan as the CLI prints it: summary line, ops per side, conflicts, duplicates, notes.
 
     ``conflict_ids`` maps ``Conflict.key`` to store ids for the resolve commands;
     ``outcomes`` (aligned with ``plan.operations``) adds an outcome column for reports;
     ``preview`` says no run has recorded the plan's conflicts yet; ``limit`` caps each
-    section's listing (None lists all; the summary line always counts everything).
+    section's listing (None lists all; the summary line always counts everything);
+    ``unreadable`` counts the records the run could not read, which an empty plan does
+    not vouch for.
     """
     summary = Text("Plan for ", style="bold")
     summary.append(plan.connection, style="bold cyan")
@@ -266,6 +269,14 @@ def plan_renderable(
                     f"Nothing to write: {plural(waiting, 'record')} "
                     f"{'waits' if waiting == 1 else 'wait'} in duplicate groups "
                     "(below) until they are merged or re-keyed.",
+                    style="yellow",
+                )
+            )
+        elif unreadable:
+            parts.append(
+                Text(
+                    "Nothing to do for the records that could be read; "
+                    f"{plural(unreadable, 'record')} could not be (see Problems).",
                     style="yellow",
                 )
             )
@@ -348,6 +359,7 @@ def report_renderable(
             outcomes=outcome_column(report),
             preview=report.dry_run,
             limit=limit,
+            unreadable=len(report.problems),
         )
     )
     return _spaced(parts)

@@ -136,3 +136,16 @@ def test_a_plan_that_only_holds_duplicates_does_not_say_the_sides_agree() -> Non
     ) in text
     assert "merge or re-key these records on side a" in text  # the group by email
     assert "Nothing to do: both sides agree." in render_text(Plan("crm"))
+
+
+def test_an_empty_plan_with_unreadable_records_does_not_say_the_sides_agree() -> None:
+    """Every row of a CSV was quarantined, and the preview said 'both sides agree' under
+    the list of problems: an empty plan says nothing of records no one could read."""
+    problems = ("crm.csv:2: has email 'x', which is not a valid address; correct or remove it",)
+    report = RunReport(run_id=None, connection="c", plan=Plan("c"), dry_run=True, problems=problems)
+    text = " ".join(render_text(report).split())
+    assert "both sides agree" not in text
+    assert "Nothing to do for the records that could be read; 1 record could not be" in text
+    html = render(report, "html")
+    assert "both sides agree" not in html
+    assert "None for the records that could be read; 1 could not be (see Problems)." in html
