@@ -273,17 +273,24 @@ def run_demo(directory: Path, console: Console) -> int:
         config = config_mod.load(cfg_path)
         calls = 0
 
-        def sync(title: str, dry_run: bool = False) -> Any:
+        def sync(title: str, dry_run: bool = False) -> tuple[Any, dict[str, int]]:
+            """One run (or preview), printed, and the held conflicts' ids by key: the
+            resolve commands it prints name a held conflict by its id, as the CLI's do."""
             nonlocal calls
             session = open_session(config, "main")
             try:
                 report = session.engine.run(dry_run=dry_run)
+                ids = {str(r["key"]): int(r["id"]) for r in session.store.open_conflicts("main")}
             finally:
                 session.close()
             calls += len(session.engine.calls)
             section(console, title)
-            console.print(plan_renderable(report.plan) if dry_run else report_renderable(report))
-            return report
+            console.print(
+                plan_renderable(report.plan, conflict_ids=ids)
+                if dry_run
+                else report_renderable(report, conflict_ids=ids)
+            )
+            return report, ids
 
         console.print(
             Panel.fit(
@@ -303,10 +310,10 @@ def run_demo(directory: Path, console: Console) -> int:
         ghl.delete("fran@ibm.com")  # deleted in GHL
         ghl.remove_tags("ada@analytical.org", ["newsletter"])  # tag removed in GHL
         sync("2. preview (plan): nothing is written", dry_run=True)
-        report = sync("3. run")
+        report, held_ids = sync("3. run")
         html = directory / "conflict-review.html"
-        html.write_text(render(report, "html"), encoding="utf-8")
-        again = sync("4. a second run right away: nothing left to do", dry_run=True)
+        html.write_text(render(report, "html", conflict_ids=held_ids), encoding="utf-8")
+        again, _ = sync("4. a second run right away: nothing left to do", dry_run=True)
     finally:
         ghl.close()
         fake.stop()

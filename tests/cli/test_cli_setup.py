@@ -217,12 +217,22 @@ def test_the_demo_leaves_a_held_conflict_to_review(cli: Invoke, tmp_path: Path) 
     assert cli("demo", "--dir", where).exit_code == 0
     # Its own folder is cleared and made again on the next run.
     (where / "stale.txt").write_text("left over", encoding="utf-8")
-    assert cli("demo", "--dir", where).exit_code == 0
+    result = cli("demo", "--dir", where)
+    assert result.exit_code == 0
     assert not (where / "stale.txt").exists()
     listed = cli("conflicts", "--config", where / "syncengine.toml")
     assert listed.exit_code == 0
     assert "website" in listed.output
     assert "ewd.example.org" in listed.output
+    # Once its run has held the conflict, the demo's later preview and its review
+    # report name it by the id `resolve` takes, not as a conflict not yet held.
+    held_id = re.search(r"^│ (\d+) ", listed.output, re.M)
+    assert held_id is not None, listed.output
+    second = flat(result.output).split("4. a second run right away")[1]
+    assert "Not held yet" not in second
+    assert f"syncengine resolve {held_id.group(1)} --keep a" in second
+    report = (where / "conflict-review.html").read_text(encoding="utf-8")
+    assert f"syncengine resolve {held_id.group(1)} --keep b" in report
 
 
 def test_the_command_the_demo_names_shows_what_its_run_sent(cli: Invoke, tmp_path: Path) -> None:
