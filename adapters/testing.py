@@ -184,9 +184,10 @@ class AdapterContract:
     def expected(
         self, adapter: Adapter, entity: Entity, fields: dict[str, JSON]
     ) -> dict[str, JSON]:
-        """What the side should hold after writing ``fields``: writable ones, canonical."""
-        writable = adapter.capabilities().writable_fields(entity)
-        return canonical_fields({k: v for k, v in fields.items() if k in writable})
+        """What the side should hold after creating a record of ``fields`` (or updating
+        one to them): the fields a create writes, canonical."""
+        creatable = adapter.capabilities().creatable_fields(entity)
+        return canonical_fields({k: v for k, v in fields.items() if k in creatable})
 
     def seed(
         self,
@@ -227,6 +228,9 @@ class AdapterContract:
             assert ops <= caps.entities
         for entity, read_only in caps.read_only_fields.items():
             assert read_only <= caps.fields.get(entity, frozenset())
+        for entity, create_only in caps.create_only_fields.items():
+            assert create_only <= caps.fields.get(entity, frozenset())
+            assert not create_only & caps.read_only_fields.get(entity, frozenset())
         for entity, names in caps.fields.items():
             assert names <= set(FIELDS[entity]), f"unknown {entity} fields {names}"
 
@@ -506,6 +510,33 @@ class AdapterContract:
                     entity, created.id, [FieldChange(field, created.fields.get(field), new)]
                 )
                 assert updated.fields.get(field) == created.fields.get(field)
+
+    def test_create_only_fields_are_written_on_create_only(self, adapter: Adapter) -> None:
+        caps = adapter.capabilities()
+        cases = [
+            (e, f)
+            for e, fields in sorted(caps.create_only_fields.items())
+            for f in sorted(fields)
+            if self.supports(adapter, e)
+        ]
+        if not cases:
+            pytest.skip(f"{adapter.name} has no create-only fields on entities it can create")
+        parent = self.seed(adapter, "contact", 98).id if self.supports(adapter, "contact") else None
+        for entity, field in cases:
+            fields = self.sample_fields(entity, 2)
+            fields[field] = self.changed_value(entity, field, fields.get(field), 5)
+            created = adapter.create(
+                Record(entity, "", fields, parent_id=parent if entity in CHILD_ENTITIES else None)
+            )
+            assert created.fields.get(field) == canonical_fields(fields)[field], (entity, field)
+            if entity in caps.can_update:
+                new = self.changed_value(entity, field, created.fields.get(field), 6)
+                updated = adapter.update(
+                    entity, created.id, [FieldChange(field, created.fields.get(field), new)]
+                )
+                assert updated.fields.get(field) == created.fields.get(field), (entity, field)
+                got = adapter.get(entity, created.id)
+                assert got is not None and got.fields.get(field) == created.fields.get(field)
 
     @pytest.mark.parametrize("entity", ENTITIES)
     def test_create_refused_where_not_allowed(self, adapter: Adapter, entity: Entity) -> None:

@@ -31,6 +31,10 @@ class Capabilities:
         default_factory=lambda: {e: frozenset(FIELDS[e]) for e in ENTITIES}
     )
     read_only_fields: Mapping[Entity, frozenset[str]] = field(default_factory=dict)
+    create_only_fields: Mapping[Entity, frozenset[str]] = field(default_factory=dict)
+    """Fields the side takes when it creates a record and never after (GHL's
+    ``company_name``: its update body has no such field). A create carries them; an
+    update leaves them as the side has them."""
     notes: tuple[SideNote, ...] = ()
     """Facts the plan should show (e.g. "appointments are read-only")."""
     write_concurrency: int = 1
@@ -38,28 +42,42 @@ class Capabilities:
     calls wait on the network (GHL: 150-400 ms each, 100 requests / 10 s allowed) needs
     several in flight to use its allowance; the applier runs that many units at a time."""
 
+    _creatable: Mapping[Entity, frozenset[str]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
     _writable: Mapping[Entity, frozenset[str]] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
-    """``writable_fields`` of every entity, worked out once: a run asks per record."""
+    """``creatable_fields`` and ``writable_fields`` of every entity, worked out once: a
+    run asks per record."""
 
     def __post_init__(self) -> None:
-        writable = {
-            e: names - self.read_only_fields.get(e, frozenset()) for e, names in self.fields.items()
+        none: frozenset[str] = frozenset()
+        creatable = {
+            e: names - self.read_only_fields.get(e, none) for e, names in self.fields.items()
         }
+        writable = {
+            e: names - self.create_only_fields.get(e, none) for e, names in creatable.items()
+        }
+        object.__setattr__(self, "_creatable", creatable)
         object.__setattr__(self, "_writable", writable)
 
+    def creatable_fields(self, entity: Entity) -> frozenset[str]:
+        """The fields a create writes: all but the read-only ones."""
+        return self._creatable.get(entity, frozenset())
+
     def writable_fields(self, entity: Entity) -> frozenset[str]:
+        """The fields an update writes: neither read-only nor create-only."""
         return self._writable.get(entity, frozenset())
 
     def takes(self, entity: Entity, fields: Mapping[str, Any]) -> Mapping[str, Any]:
-        """The part of ``fields`` this side writes: the mapping itself where it writes
-        all of it (records are never changed in place), so a first sync's million
-        creates copy no fields."""
-        writable = self.writable_fields(entity)
-        if writable.issuperset(fields):
+        """The part of ``fields`` this side writes when it creates a record: the mapping
+        itself where it writes all of it (records are never changed in place), so a
+        first sync's million creates copy no fields."""
+        creatable = self.creatable_fields(entity)
+        if creatable.issuperset(fields):
             return fields
-        return {k: v for k, v in fields.items() if k in writable}
+        return {k: v for k, v in fields.items() if k in creatable}
 
     def takes_changes(self, entity: Entity, changes: Iterable[FieldChange]) -> list[FieldChange]:
         """The changes of an update this side writes (the rest are read-only there)."""

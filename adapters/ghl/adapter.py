@@ -343,10 +343,8 @@ class GhlAdapter:
             can_create=writable,
             can_update=writable,
             can_delete=writable,
-            read_only_fields={
-                "contact": mapping.CREATE_ONLY,
-                "appointment": mapping.APPOINTMENT_READ_ONLY,
-            },
+            read_only_fields={"appointment": mapping.APPOINTMENT_READ_ONLY},
+            create_only_fields={"contact": mapping.CREATE_ONLY},
             notes=tuple(notes),
             write_concurrency=self.write_concurrency,
         )

@@ -102,7 +102,8 @@ class CustomFieldDefs:
             return found
         raise RecordRejected(
             f"custom field {key!r} does not exist in this GHL location; create it under "
-            "Settings > Custom Fields (key contact." + key + ") or drop it from the mapping"
+            f"Settings > Custom Fields (key contact.{key}), or keep it out of the sync with "
+            f'"custom_fields.{key}" = {{ direction = "none" }} in the connection\'s fields table'
         )
 
 

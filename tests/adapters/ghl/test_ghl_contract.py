@@ -30,8 +30,7 @@ from adapters.ghl.client import GhlClient, StaticToken
 from adapters.ghl.fake import AsgiBridgeTransport, FakeGhlState, VirtualClock, create_app
 from adapters.ghl.mapping import CREATE_ONLY
 from adapters.testing import AdapterContract, MakeAdapter
-from syncengine.models import CHILD_ENTITIES, JSON, Entity, FieldChange, Record
-from syncengine.normalize import canonical_fields
+from syncengine.models import JSON, Entity, FieldChange, Record
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -96,15 +95,6 @@ class TestGhlContract(AdapterContract):
             return EARLIER_START  # GHL refuses a start after the end (422)
         return super().changed_value(entity, field, current, n)
 
-    def expected(
-        self, adapter: Adapter, entity: Entity, fields: dict[str, JSON]
-    ) -> dict[str, JSON]:
-        """Create-only fields (``company_name``) are written when GHL creates the record."""
-        kept = super().expected(adapter, entity, fields)
-        if entity == "contact":
-            kept.update(canonical_fields({k: fields.get(k) for k in CREATE_ONLY}))
-        return kept
-
     def comparable(self, record: Record | None) -> Record | None:
         """An appointment's write response has no ``dateUpdated`` (issue #246): compare
         appointments read back without their timestamp."""
@@ -113,30 +103,13 @@ class TestGhlContract(AdapterContract):
         return replace(record, updated_at=None)
 
     # -- tests the suite has no knob for (see the report; each names the GHL fact) ---------
-    def test_read_only_fields_are_not_written(self, adapter: Adapter) -> None:
-        """Read-only fields are never written; GHL's create-only ``company_name``
-        (``UpdateContactDto`` lacks it) is written on create and never on update."""
+    def test_company_name_is_create_only(self, adapter: Adapter) -> None:
+        """GHL's ``UpdateContactDto`` lacks ``companyName``: it is written on create and
+        never on update (the contract's create-only test checks both)."""
         caps = adapter.capabilities()
-        parent = self.seed(adapter, "contact", 99).id
-        cases = [
-            (e, f) for e, names in sorted(caps.read_only_fields.items()) for f in sorted(names)
-        ]
-        assert ("contact", "company_name") in cases and ("appointment", "notes") in cases
-        for entity, field in cases:
-            fields = self.sample_fields(entity, 1)
-            fields[field] = self.changed_value(entity, field, fields.get(field), 3)
-            created = adapter.create(
-                Record(entity, "", fields, parent_id=parent if entity in CHILD_ENTITIES else None)
-            )
-            written = created.fields.get(field) == fields[field]
-            assert written == (entity == "contact" and field in CREATE_ONLY), (entity, field)
-            new = self.changed_value(entity, field, created.fields.get(field), 4)
-            updated = adapter.update(
-                entity, created.id, [FieldChange(field, created.fields.get(field), new)]
-            )
-            assert updated.fields.get(field) == created.fields.get(field)
-            got = adapter.get(entity, created.id)
-            assert got is not None and got.fields.get(field) == created.fields.get(field)
+        assert caps.create_only_fields["contact"] == CREATE_ONLY == {"company_name"}
+        assert "company_name" in caps.creatable_fields("contact")
+        assert "company_name" not in caps.writable_fields("contact")
 
     def test_changes_since_reports_creates_updates_and_deletes(self, adapter: Adapter) -> None:
         """GHL search has no tombstones: a deleted contact is absent from the changes
