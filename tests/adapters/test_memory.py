@@ -34,6 +34,7 @@ CONTACTS_ONLY = Capabilities(
     can_delete=frozenset({"contact"}),
     fields={"contact": frozenset(CONTACT_FIELDS)},
     read_only_fields={"contact": frozenset({"source", "date_of_birth"})},
+    create_only_fields={"contact": frozenset({"company_name"})},
 )
 
 

@@ -158,6 +158,20 @@ def test_read_only_field_is_never_written_there():
     assert any("b cannot write it" in d.rule for d in out.decisions)
 
 
+def test_a_create_only_field_is_not_updated_there():
+    caps_b = Capabilities(create_only_fields={"contact": frozenset({"company_name"})})
+    out = _pair(
+        {"company_name": "Old"},
+        {"company_name": "Old"},
+        {"company_name": "New"},
+        {"company_name": "Old"},
+        caps_b=caps_b,
+    )
+    assert not out.changes_b
+    assert any("b cannot write it" in d.rule for d in out.decisions)
+    assert "company_name" in caps_b.takes("contact", {"company_name": "New"})  # a create has it
+
+
 def test_equivalent_emails_and_phones_are_no_conflict():
     out = _pair(
         {},

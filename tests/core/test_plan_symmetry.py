@@ -417,6 +417,9 @@ def capabilities(draw: st.DrawFn) -> Capabilities:
         can_create=all_entities - frozenset(draw(st.sets(st.sampled_from(["contact", "note"])))),
         can_delete=all_entities - frozenset(draw(st.sets(st.sampled_from(["contact", "note"])))),
         read_only_fields={"contact": frozenset(draw(st.sets(st.sampled_from(["city", "tags"]))))},
+        create_only_fields={
+            "contact": frozenset(draw(st.sets(st.sampled_from(["company_name", "first_name"]))))
+        },
     )
 
 
