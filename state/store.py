@@ -956,21 +956,47 @@ class Store:
     ) -> dict[str, Any]:
         """Record how a conflict is to be resolved; the next run applies it. Until then
         it may be resolved again (a user who picked the wrong side changes their mind)."""
-        row = self.conflict(conflict_id)
-        if row["status"] not in _UNAPPLIED:
-            raise NotFoundError(
-                f"conflict {conflict_id} is {row['status']} (applied by a run); nothing to "
-                "resolve. If the records disagree again, the next run reports a new conflict"
-            )
+        return self.resolve_conflicts([conflict_id], resolution, value)[0]
+
+    def resolve_conflicts(
+        self, conflict_ids: Sequence[int], resolution: str, value: JSON = None
+    ) -> list[dict[str, Any]]:
+        """``resolve_conflict`` for many at once, all or none: an unknown id, or one a run
+        has applied already, refuses the lot before anything is recorded."""
+        ids = list(dict.fromkeys(conflict_ids))
+        found: dict[int, dict[str, Any]] = {}
+        with self._read() as conn:
+            for chunk in _chunks(ids):
+                for r in conn.execute(select(CONFLICTS).where(CONFLICTS.c.id.in_(chunk))):
+                    found[int(r.id)] = _conflict_dict(dict(r._mapping))
+        for cid in ids:
+            row = found.get(cid)
+            if row is None:
+                raise NotFoundError(
+                    f"no conflict with id {cid}; list them with `syncengine conflicts`"
+                )
+            if row["status"] not in _UNAPPLIED:
+                raise NotFoundError(
+                    f"conflict {cid} is {row['status']} (applied by a run); nothing to "
+                    "resolve. If the records disagree again, the next run reports a new conflict"
+                )
         with self.transaction() as conn:
-            done = conn.execute(
-                update(CONFLICTS)
-                .where(CONFLICTS.c.id == conflict_id, CONFLICTS.c.status.in_(_UNAPPLIED))
-                .values(status="resolving", resolution=resolution, resolved_value=json.dumps(value))
-            )
-            if done.rowcount != 1:
-                raise NotFoundError(f"conflict {conflict_id} was applied by a run meanwhile")
-        return self.conflict(conflict_id)
+            done = 0
+            for chunk in _chunks(ids):
+                done += conn.execute(
+                    update(CONFLICTS)
+                    .where(CONFLICTS.c.id.in_(chunk), CONFLICTS.c.status.in_(_UNAPPLIED))
+                    .values(
+                        status="resolving", resolution=resolution, resolved_value=json.dumps(value)
+                    )
+                ).rowcount
+            if done != len(ids):
+                raise NotFoundError(
+                    "a run applied some of these conflicts meanwhile: nothing was recorded; "
+                    "list the open ones with `syncengine conflicts` and resolve again"
+                )
+        changed = {"status": "resolving", "resolution": resolution, "resolved_value": value}
+        return [{**found[cid], **changed} for cid in ids]
 
     def pending_resolutions(self, connection: str) -> list[dict[str, Any]]:
         q = select(CONFLICTS).where(

@@ -367,6 +367,14 @@ def conflicts_list(
                 r["status"],
             )
         console.print(table if rows else "no conflicts waiting for review")
+        if any(r["status"] == "open" for r in rows):
+            console.print(
+                "`syncengine conflicts show ID` shows one, with the commands that settle it; "
+                "`syncengine resolve ID ... --keep a` (or b) settles some, and "
+                "`syncengine resolve --all --field FIELD --keep a` every one on a field",
+                markup=False,
+                highlight=False,
+            )
 
 
 @conflicts_app.command("show")
@@ -405,44 +413,127 @@ def _find_conflict(store: Store, id_or_key: str) -> dict[str, Any]:
         return rows[0]  # newest first
 
 
+SHOWN_RESOLVED = 20
+"""Conflicts ``resolve`` names one by one; past that it counts the rest."""
+
+
 @app.command()
 def resolve(
-    conflict_id: Annotated[
-        str, typer.Argument(help="The conflict's id or key (as the report prints).")
-    ],
+    conflict_ids: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="The conflicts' ids or keys (as the report prints); or --all.",
+            show_default=False,
+        ),
+    ] = None,
     config: ConfigOpt = None,
     keep: Annotated[str | None, typer.Option(help="Keep side a's or b's value.")] = None,
     value: Annotated[
         str | None, typer.Option(help="Use this value instead (JSON, or plain text).")
     ] = None,
+    all_open: Annotated[
+        bool,
+        typer.Option("--all", help="Every conflict held for review (narrow with --field)."),
+    ] = False,
+    connection: ConnOpt = None,
+    field: Annotated[
+        str | None,
+        typer.Option(help="With --all: only conflicts on this field (e.g. company_name)."),
+    ] = None,
 ) -> None:
-    """Decide a held conflict; the next run applies it."""
+    """Decide held conflicts; the next run applies the decisions.
+
+    One by id or key, several at once (`resolve 3 4 7 --keep a`), or every open one
+    (`resolve --all --field company_name --keep b`). All or none: an unknown id, or
+    one a run has applied, refuses the lot.
+    """
     with _errors():
         if (keep is None) == (value is None) or (keep is not None and keep not in ("a", "b")):
             raise UsageError("give exactly one of --keep a, --keep b or --value VALUE")
-        with _state(_load(config).state_url) as store:
-            cid = store.conflict_id(conflict_id)
-            if value is not None and store.conflict(cid)["kind"] != "field":
-                raise UsageError(
-                    f"conflict {conflict_id} is a delete against an edit: there is no value to "
-                    "set; --keep the side whose outcome you want (the deleting side: the record "
-                    "goes on both; the editing side: it is restored on the other)"
+        named = list(conflict_ids or [])
+        if all_open == bool(named):
+            raise UsageError(
+                "name the conflicts to resolve (ids or keys, as `syncengine conflicts` lists "
+                "them), or give --all for every open one"
+            )
+        if not all_open and (field is not None or connection is not None):
+            raise UsageError("--field and --connection narrow --all; with ids, name only those")
+        cfg = _load(config)
+        with _state(cfg.state_url) as store:
+            chosen = _chosen_conflicts(store, cfg, named, connection, field)
+            if not chosen:
+                where = " ".join(
+                    p
+                    for p in (
+                        f"of {connection}" if connection else "",
+                        f"on field {field}" if field else "",
+                    )
+                    if p
                 )
+                console.print(f"no conflicts held for review {where}".rstrip(), markup=False)
+                return
+            cids = [int(row["id"]) for _, row in chosen]
             parsed: Any = None
             if value is not None:
-                parsed = _resolution_value(value, str(store.conflict(cid)["field"]))
-            row = store.resolve_conflict(cid, keep or "value", parsed)
-        kept = "value" if row["kind"] == "field" else "outcome"
-        how = (
-            f"set to {json.dumps(parsed)}"
-            if value is not None
-            else f"resolved by keeping side {keep}'s {kept}"
-        )
-        console.print(
-            f"conflict {conflict_id} ({row['entity']} {row['field']}) will be {how} on the next "
-            f"run of {row['connection']}",
-            markup=False,
-        )
+                if len(cids) > 1:
+                    raise UsageError(
+                        f"--value sets one conflict's value, and {len(cids)} are named; "
+                        "resolve them one at a time, or --keep a side for all of them"
+                    )
+                name, row = chosen[0]
+                if row["kind"] != "field":
+                    raise UsageError(
+                        f"conflict {name} is a delete against an "
+                        "edit: there is no value to set; --keep the side whose outcome you want "
+                        "(the deleting side: the record goes on both; the editing side: it is "
+                        "restored on the other)"
+                    )
+                parsed = _resolution_value(value, str(row["field"]))
+            resolved = store.resolve_conflicts(cids, keep or "value", parsed)
+        names = [name for name, _ in chosen]
+        for name, row in list(zip(names, resolved, strict=True))[:SHOWN_RESOLVED]:
+            kept = "value" if row["kind"] == "field" else "outcome"
+            how = (
+                f"set to {json.dumps(parsed)}"
+                if value is not None
+                else f"resolved by keeping side {keep}'s {kept}"
+            )
+            console.print(
+                f"conflict {name} ({row['entity']} {row['field']}) will be {how} on the next "
+                f"run of {row['connection']}",
+                markup=False,
+            )
+        if len(resolved) > SHOWN_RESOLVED:
+            console.print(
+                f"... and {len(resolved) - SHOWN_RESOLVED} more, each resolved by keeping side "
+                f"{keep}'s value or outcome ({len(resolved)} in all)",
+                markup=False,
+            )
+
+
+def _chosen_conflicts(
+    store: Store,
+    cfg: config_mod.Config,
+    named: list[str],
+    connection: str | None,
+    field: str | None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """The conflicts a ``resolve`` names, once each, with the name the user gave: the
+    ids or keys listed (each must exist), or with none listed (``--all``) every open
+    conflict of ``connection`` on ``field``."""
+    if not named:
+        scope = _connection_name(cfg, connection)
+        return [
+            (str(r["id"]), r)
+            for r in store.open_conflicts(scope)
+            if field is None or r["field"] == field
+        ]
+    chosen: dict[int, tuple[str, dict[str, Any]]] = {}
+    for name in named:
+        cid = store.conflict_id(name)
+        if cid not in chosen:
+            chosen[cid] = (name, store.conflict(cid))
+    return list(chosen.values())
 
 
 def _resolution_value(text: str, field: str) -> Any:

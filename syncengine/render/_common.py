@@ -82,6 +82,10 @@ def held_conflicts(plan: Plan) -> list[Conflict]:
 
 
 RECORDED_INTRO = "To resolve, run one command per conflict:"
+MANY_AT_ONCE = (
+    "Or several at once: `syncengine resolve ID ID ... --keep a`, or every held one on a "
+    "field: `syncengine resolve --all --field FIELD --keep b`"
+)
 PENDING_INTRO = (
     "Not held yet: `syncengine run` holds these for review (and writes nothing for these "
     "fields); after it has run, resolve each with one command:"

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from syncengine.models import SIDES, Action, Conflict, OpOutcome, Plan, RunReport
 
 from ._common import (
+    MANY_AT_ONCE,
     PENDING_ONE,
     RECORDED_ONE,
     SIDE_TITLES,
@@ -89,6 +90,8 @@ def _held_section(plan: Plan, conflict_ids: Mapping[str, int] | None, preview: b
         done = "None: every conflict was resolved by policy." if plan.conflicts else "None."
         return [*lines, done, ""]
     lines += ["Nothing is written for these fields until you choose a side.", ""]
+    if sum(is_recorded(c, conflict_ids, preview=preview) for c in held) > 1:
+        lines += [MANY_AT_ONCE + ".", ""]
     for c in held:
         lines += [f"### {_conflict_title(c)}", ""]
         lines.append(f"Kind: {conflict_kind_text(c)}. Conflict key: {_code(c.key)}.")

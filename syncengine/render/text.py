@@ -30,6 +30,7 @@ from syncengine.models import (
 )
 
 from ._common import (
+    MANY_AT_ONCE,
     MAX_LISTED,
     PENDING_INTRO,
     RECORDED_INTRO,
@@ -232,6 +233,8 @@ def _held_parts(
     pending = [c for c in shown if not is_recorded(c, conflict_ids, preview=preview)]
     if recorded:
         parts.append(_resolve_hints(RECORDED_INTRO, recorded, conflict_ids))
+        if len(recorded) > 1:
+            parts.append(Text(MANY_AT_ONCE, style="dim"))
     if pending:
         parts.append(_resolve_hints(PENDING_INTRO, pending, conflict_ids))
     if more is not None:

@@ -265,3 +265,118 @@ def test_a_delete_conflict_takes_keep_not_a_value(cli: Invoke, project: Project)
     assert project.by_email("a")["p0@example.com"]["first_name"] == "Edited on b"
     with project.store() as store:
         assert store.open_conflicts("main") == []
+
+
+@pytest.fixture
+def many_held(cli: Invoke, project: Project) -> tuple[Project, dict[tuple[str, str], int]]:
+    """Three linked pairs with company_name held for review, and a city held on one of
+    them; returns the project and the conflicts' ids by (email, field)."""
+    project.write_config(conflicts="manual")
+    people = ["ada@example.com", "bo@example.com", "cy@example.com"]
+    for side in ("a", "b"):
+        project.write(
+            side, [contact(f"{side}{i}", e, company_name="Old") for i, e in enumerate(people)]
+        )
+    assert cli("run", "--config", project.config).exit_code == 0
+    for e in people:
+        project.edit("a", e, company_name="From A")
+        project.edit("b", e, company_name="From B")
+    project.edit("a", people[0], city="Paris")
+    project.edit("b", people[0], city="Rome")
+    assert cli("run", "--config", project.config).exit_code == 0
+    with project.store() as store:
+        rows = store.open_conflicts("main")
+    email = {f"{s}{i}": e for s in ("a", "b") for i, e in enumerate(people)}
+    return project, {(email[r["a_id"]], r["field"]): int(r["id"]) for r in rows}
+
+
+def test_resolve_all_on_one_field_keeps_one_side_for_each(
+    cli: Invoke, many_held: tuple[Project, dict[tuple[str, str], int]]
+) -> None:
+    project, ids = many_held
+    assert len(ids) == 4
+    shown = flat(cli("conflicts", "-c", project.config).output)
+    listed = flat(cli("run", "--dry-run", "-c", project.config).output)
+    assert "syncengine resolve --all --field FIELD --keep b" in listed, listed
+    assert "`syncengine resolve --all --field FIELD --keep a` every one on a field" in shown
+    result = cli("resolve", "--all", "--field", "company_name", "--keep", "b", "-c", project.config)
+    assert result.exit_code == 0, result.output
+    out = flat(result.output)
+    for (_email, field), cid in ids.items():
+        said = f"conflict {cid} (contact company_name) will be resolved by keeping side b's value"
+        assert (said in out) == (field == "company_name")
+    assert cli("run", "--config", project.config).exit_code == 0
+    a = project.by_email("a")
+    assert {a[e]["company_name"] for e in a} == {"From B"}
+    assert (a["ada@example.com"]["city"], project.by_email("b")["ada@example.com"]["city"]) == (
+        "Paris",
+        "Rome",
+    )  # the city stays held: it was not on the field resolved
+    with project.store() as store:
+        assert [r["field"] for r in store.open_conflicts("main")] == ["city"]
+    again = cli("resolve", "--all", "--field", "company_name", "--keep", "b", "-c", project.config)
+    assert again.exit_code == 0
+    assert "no conflicts held for review on field company_name" in flat(again.output)
+
+
+def test_resolve_several_by_id_all_or_none(
+    cli: Invoke, many_held: tuple[Project, dict[tuple[str, str], int]]
+) -> None:
+    project, ids = many_held
+    city, ada = ids[("ada@example.com", "city")], ids[("ada@example.com", "company_name")]
+    refused = cli("resolve", str(city), "4242", "--keep", "a", "-c", project.config)
+    assert refused.exit_code == 2
+    assert "no conflict with id 4242" in flat(refused.output)
+    with project.store() as store:
+        assert len(store.open_conflicts("main")) == 4  # the known one was not resolved either
+    key = "contact:a0:b0:city"  # the city conflict again, named by its key: once
+    done = cli("resolve", str(city), str(ada), key, "--keep", "a", "-c", project.config)
+    assert done.exit_code == 0, done.output
+    assert flat(done.output).count("(contact city) will be resolved") == 1
+    assert cli("run", "--config", project.config).exit_code == 0
+    b = project.by_email("b")["ada@example.com"]
+    assert (b["city"], b["company_name"]) == ("Paris", "From A")
+    with project.store() as store:
+        assert len(store.open_conflicts("main")) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--keep", "a"], "name the conflicts to resolve"),
+        (["1", "--all", "--keep", "a"], "or give --all for every open one"),
+        (["1", "--field", "city", "--keep", "a"], "--field and --connection narrow --all"),
+        (["--all", "--value", "X"], "--value sets one conflict's value, and 4 are named"),
+        (["--all", "--connection", "nope", "--keep", "a"], "nope"),
+    ],
+)
+def test_resolve_many_usage_errors_exit_2(
+    cli: Invoke,
+    many_held: tuple[Project, dict[tuple[str, str], int]],
+    args: list[str],
+    message: str,
+) -> None:
+    project, _ids = many_held
+    result = cli("resolve", *args, "--config", project.config)
+    assert result.exit_code == 2, result.output
+    assert message in flat(result.output)
+    with project.store() as store:
+        assert len(store.open_conflicts("main")) == 4
+
+
+def test_resolve_names_the_first_ones_and_counts_the_rest(
+    cli: Invoke,
+    many_held: tuple[Project, dict[tuple[str, str], int]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import syncengine.cli
+
+    project, _ids = many_held
+    monkeypatch.setattr(syncengine.cli, "SHOWN_RESOLVED", 3)
+    result = cli("resolve", "--all", "--keep", "a", "-c", project.config)
+    assert result.exit_code == 0, result.output
+    out = flat(result.output)
+    assert out.count("will be resolved by keeping side a's value") == 3
+    assert "... and 1 more, each resolved by keeping side a's value or outcome (4 in all)" in out
+    with project.store() as store:
+        assert store.open_conflicts("main") == []

@@ -257,6 +257,31 @@ def test_a_resolution_can_be_changed_until_a_run_applies_it(store: Store) -> Non
         store.resolve_conflict(cid, "b")
 
 
+def test_many_conflicts_are_resolved_at_once_or_not_at_all(store: Store) -> None:
+    """``resolve --all`` after a first sync may name thousands: more ids than one query
+    takes. An unknown id, or one a run applied, refuses the lot before anything is set."""
+    run_id = store.start_run("c", "run")
+    rows = [
+        {**conflict(), "key": f"contact:a{i}:b{i}:company_name", "a_id": f"a{i}", "b_id": f"b{i}"}
+        for i in range(2_000)
+    ]
+    with store.transaction() as conn:
+        ids = list(store.record_conflicts(conn, "c", run_id, rows).values())
+    with pytest.raises(NotFoundError, match="no conflict with id 999999"):
+        store.resolve_conflicts([*ids, 999_999], "b")
+    assert len(store.open_conflicts("c")) == 2_000
+    resolved = store.resolve_conflicts(ids + ids[:5], "b")  # a repeated id counts once
+    assert [r["id"] for r in resolved] == ids
+    assert {(r["status"], r["resolution"]) for r in resolved} == {("resolving", "b")}
+    assert store.open_conflicts("c") == []
+    assert len(store.pending_resolutions("c")) == 2_000
+    with store.transaction() as conn:
+        store.close_resolutions(conn, [(ids[0], "b", None)])
+    with pytest.raises(NotFoundError, match=f"conflict {ids[0]} is resolved"):
+        store.resolve_conflicts(ids[:2], "a")
+    assert store.conflict(ids[1])["resolution"] == "b"  # the refused call set nothing
+
+
 def test_conflict_lookups_that_find_nothing_raise_not_found(store: Store) -> None:
     with pytest.raises(NotFoundError, match="no conflict with id 404"):
         store.conflict(404)
