@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeGuard, runtime_checkable
 from syncengine.capabilities import Capabilities, SideNote
 from syncengine.errors import MalformedRecord
 from syncengine.models import Entity, FieldChange, Op, Record
+from syncengine.normalize import DEFAULT_REGION
 
 __all__ = [
     "Adapter",
@@ -111,6 +112,10 @@ class AdapterContext:
     http_transport: Any = None
     """An ``httpx.BaseTransport`` to use instead of the network (tests, demo)."""
     sleep: Callable[[float], None] | None = None
+    default_region: str = DEFAULT_REGION
+    """The connection's region for phone numbers written without a country code
+    (``default_region``): a side that keeps phones in E.164 writes them read with it,
+    as the engine's match keys are."""
 
 
 @runtime_checkable

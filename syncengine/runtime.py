@@ -176,6 +176,7 @@ def open_side(
         secrets=SecretStore(),
         vault=StoreVault(store, conn.name),
         http_transport=transport,
+        default_region=conn.policy.default_region,
     )
     return open_adapter(side_cfg.adapter, side_cfg.settings, context), audit
 

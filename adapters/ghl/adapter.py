@@ -75,7 +75,13 @@ from syncengine.errors import (
 )
 from syncengine.fingerprint import fingerprint
 from syncengine.models import CHILD_ENTITIES, ENTITIES, Action, Entity, FieldChange, Op, Record
-from syncengine.normalize import canonical_fields, email_key, match_keys, phone_key
+from syncengine.normalize import (
+    DEFAULT_REGION,
+    canonical_fields,
+    email_key,
+    match_keys,
+    phone_key,
+)
 
 log = logging.getLogger("adapters.ghl")
 
@@ -134,7 +140,7 @@ def _added_ms(item: Mapping[str, Any]) -> int:
         return 0
 
 
-def _holds(found: Record, fields: Mapping[str, Any]) -> bool:
+def _holds(found: Record, fields: Mapping[str, Any], region: str) -> bool:
     """Whether ``found`` has every value of ``fields`` (emails and phones compared as
     match keys: GHL stores them in its own spelling)."""
     for name, value in canonical_fields(fields).items():
@@ -142,7 +148,7 @@ def _holds(found: Record, fields: Mapping[str, Any]) -> bool:
         if name == "email" and isinstance(value, str) and isinstance(have, str):
             same = email_key(have) == email_key(value)
         elif name == "phone" and isinstance(value, str) and isinstance(have, str):
-            same = phone_key(have) == phone_key(value)
+            same = phone_key(have, region) == phone_key(value, region)
         else:
             same = have == value
         if not same:
@@ -220,8 +226,11 @@ class GhlAdapter:
         reader: Reader = "search",
         write_concurrency: int = WRITE_CONCURRENCY,
         wall_clock: Callable[[], float] = time.time,
+        default_region: str = DEFAULT_REGION,
     ) -> None:
         self.client = client
+        self.default_region = default_region
+        """For phones written without a country code: the connection's, from the context."""
         self.location_id = location_id
         self.calendar_id = calendar_id
         self.request_budget = DEFAULT_REQUEST_BUDGET if request_budget is None else request_budget
@@ -312,6 +321,7 @@ class GhlAdapter:
             reader=read.reader,
             write_concurrency=read.write_concurrency,
             wall_clock=clock or time.time,
+            default_region=context.default_region,
         )
 
     # -- Protocol: facts ---------------------------------------------------------------------
@@ -442,7 +452,7 @@ class GhlAdapter:
         if not isinstance(found, dict):
             return []
         record = mapping.contact_from_ghl(found, self._custom_defs())
-        return [record] if key in match_keys(record) else []
+        return [record] if key in match_keys(record, self.default_region) else []
 
     def contacts_of_business(self, business_id: str) -> list[Record]:
         """The contacts GHL attaches to a business (``GET /contacts/business/{id}``).
@@ -475,7 +485,9 @@ class GhlAdapter:
         self._writable(record.entity)
         if record.entity == "contact":
             defs = self._custom_defs()
-            body = mapping.contact_create_body(record.fields, defs, self.location_id)
+            body = mapping.contact_create_body(
+                record.fields, defs, self.location_id, self.default_region
+            )
             return self._create_once(
                 _create_key(record, body),
                 lambda: self.client.call("POST", "/contacts/", json=body, idempotent=False),
@@ -563,7 +575,10 @@ class GhlAdapter:
         they are added afterwards through the tags endpoint, as updates do."""
         defs = self._custom_defs()
         body = mapping.contact_create_body(
-            {k: v for k, v in fields.items() if k != "tags"}, defs, self.location_id
+            {k: v for k, v in fields.items() if k != "tags"},
+            defs,
+            self.location_id,
+            self.default_region,
         )
         if "email" not in body and "phone" not in body:
             raise RecordRejected("a GHL upsert needs an email or a phone to match on")
@@ -973,11 +988,11 @@ class GhlAdapter:
         made it. One that holds what we sent is taken as ours; one that differs was
         there before (or was edited since), so it is reported as the duplicate it is,
         and the engine links and merges it instead of taking GHL's values for ours."""
-        for key in match_keys(record):
+        for key in match_keys(record, self.default_region):
             if key.startswith(("email:", "phone:")):
                 found = self.find_by_key("contact", key)
                 if found:
-                    if _holds(found[0], record.fields):
+                    if _holds(found[0], record.fields, self.default_region):
                         return found[0]
                     raise DuplicateOnSide(
                         f"GHL already has contact {found[0].id} with {key.partition(':')[0]} "
@@ -996,7 +1011,7 @@ class GhlAdapter:
 
     def _update_contact(self, record_id: str, changes: Sequence[FieldChange]) -> Record:
         defs = self._custom_defs()
-        plan = mapping.contact_update(changes, defs)
+        plan = mapping.contact_update(changes, defs, self.default_region)
         record: Record | None = None
         if plan.body:
             reply = self.client.call(

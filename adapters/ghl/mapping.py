@@ -25,7 +25,7 @@ from typing import Any
 
 from syncengine.errors import MalformedRecord, RecordRejected
 from syncengine.models import JSON, Entity, FieldChange, Record
-from syncengine.normalize import canonical_fields, phone_key
+from syncengine.normalize import DEFAULT_REGION, canonical_fields, phone_key
 from syncengine.values import DATE_FIELDS, read_date, read_instant, value_problem
 
 CONTACT_NAMES: Mapping[str, str] = {
@@ -112,13 +112,24 @@ def parse_instant(value: str, *, naive_tz: str = "UTC") -> datetime:
     return read_instant(value, naive_tz=naive_tz).astimezone(UTC)
 
 
-def checked(name: str, value: JSON) -> JSON:
-    """A value to send, once it is known GHL can take it: a date or time that is none
-    is refused here (``RecordRejected``, so the record is quarantined with the fix),
-    not left to fail on parsing or to come back as a 422."""
+def checked(name: str, value: JSON, region: str = DEFAULT_REGION) -> JSON:
+    """A value to send, once it is known GHL can take it: a date or time that is none,
+    or a phone that is no number, is refused here (``RecordRejected``, so the record is
+    quarantined with the fix), not left to fail on parsing or to come back as a 422."""
     problem = value_problem(name, value)
     if problem is not None:
         raise RecordRejected(f"not sent to GHL: the record {problem}, on the side it comes from")
+    if (
+        name == "phone"
+        and isinstance(value, str)
+        and value.strip()
+        and not phone_key(value, region)
+    ):
+        raise RecordRejected(
+            f"not sent to GHL: the record has phone {value!r}, which is not a phone number "
+            f"(read with default_region {region!r}); correct it on the side it comes from, or "
+            "write it with its country code (+44 ...)"
+        )
     return value
 
 
@@ -214,9 +225,9 @@ def appointment_from_ghl(
 
 
 # -- canonical -> GHL -------------------------------------------------------------------------
-def _contact_value(name: str, value: JSON) -> JSON:
+def _contact_value(name: str, value: JSON, region: str) -> JSON:
     if name == "phone" and isinstance(value, str):
-        return phone_key(value) or value
+        return phone_key(value, region) or value
     if name in DATE_FIELDS and isinstance(value, str) and value_problem(name, value) is None:
         return read_date(value).isoformat()
     return value
@@ -227,13 +238,17 @@ def _custom_writes(custom: Mapping[str, JSON], defs: CustomFieldDefs) -> list[di
 
 
 def contact_create_body(
-    fields: Mapping[str, JSON], defs: CustomFieldDefs, location_id: str
+    fields: Mapping[str, JSON],
+    defs: CustomFieldDefs,
+    location_id: str,
+    region: str = DEFAULT_REGION,
 ) -> dict[str, JSON]:
-    """``CreateContactDto``: every canonical field, tags included (no tags to overwrite)."""
+    """``CreateContactDto``: every canonical field, tags included (no tags to overwrite).
+    A phone is sent in E.164, read with the connection's ``region``."""
     body: dict[str, JSON] = {"locationId": location_id}
     for name, ghl in CONTACT_NAMES.items():
         if fields.get(name) is not None:
-            body[ghl] = _contact_value(name, checked(name, fields[name]))
+            body[ghl] = _contact_value(name, checked(name, fields[name], region), region)
     if fields.get("tags"):
         body["tags"] = list(fields["tags"])
     if fields.get("custom_fields"):
@@ -250,10 +265,12 @@ class ContactUpdate:
     tags_removed: tuple[str, ...]
 
 
-def contact_update(changes: Sequence[FieldChange], defs: CustomFieldDefs) -> ContactUpdate:
+def contact_update(
+    changes: Sequence[FieldChange], defs: CustomFieldDefs, region: str = DEFAULT_REGION
+) -> ContactUpdate:
     for change in changes:
-        checked(change.field, change.after)
-    parts = _update_parts(changes)
+        checked(change.field, change.after, region)
+    parts = _update_parts(changes, region)
     body = dict(parts.body)
     if parts.custom:
         body["customFields"] = _custom_writes(parts.custom, defs)
@@ -279,7 +296,7 @@ class _UpdateParts:
     tags_removed: tuple[str, ...]
 
 
-def _update_parts(changes: Sequence[FieldChange]) -> _UpdateParts:
+def _update_parts(changes: Sequence[FieldChange], region: str = DEFAULT_REGION) -> _UpdateParts:
     """The pieces of a contact update: PUT fields, custom-field writes by key, tag delta."""
     body: dict[str, JSON] = {}
     custom: dict[str, JSON] = {}
@@ -297,7 +314,7 @@ def _update_parts(changes: Sequence[FieldChange]) -> _UpdateParts:
             custom.update({k: "" for k in before_map if k not in after_map})
         elif change.field in CONTACT_NAMES and change.field not in CREATE_ONLY:
             ghl = CONTACT_NAMES[change.field]
-            value = _contact_value(change.field, change.after)
+            value = _contact_value(change.field, change.after, region)
             body[ghl] = "" if value is None and ghl in NOT_NULLABLE_ON_UPDATE else value
     return _UpdateParts(body, custom, tuple(sorted(added)), tuple(sorted(removed)))
 

@@ -29,12 +29,15 @@ def fake() -> Iterator[RunningFake]:
     running.stop()
 
 
-def _contacts_to_ghl(directory: Path, base_url: str, token_env: str) -> Path:
+def _contacts_to_ghl(
+    directory: Path, base_url: str, token_env: str, connection_settings: str = ""
+) -> Path:
     """A config syncing app.jsonl's contacts with the GHL at ``base_url``."""
     config = directory / "syncengine.toml"
     config.write_text(
         '[connections.main]\nentities = ["contact"]\n'
-        '[connections.main.a]\nadapter = "jsonl"\npath = "app.jsonl"\n'
+        + connection_settings
+        + '[connections.main.a]\nadapter = "jsonl"\npath = "app.jsonl"\n'
         f'[connections.main.b]\nadapter = "ghl"\nbase_url = "{base_url}"\n'
         f'location_id = "{LOCATION}"\ntoken = "env:{token_env}"\n',
         encoding="utf-8",
@@ -258,3 +261,22 @@ def test_a_ghl_nobody_answers_at_fails_the_run_in_seconds_naming_base_url(
     assert "Unreachable" in out and f"check base_url ({closed})" in out
     assert "reading through GET /contacts/ instead" not in out
     assert took < 30, took  # four tries with backoff: seconds (it was two minutes)
+
+
+def test_phones_reach_ghl_read_with_the_connections_region(
+    cli: Invoke, tmp_path: Path, fake: RunningFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``default_region = "DE"`` reaches the GHL side: a Berlin number written without
+    its country code arrives as +49..., not as the US number it was taken for."""
+    monkeypatch.setenv("TEST_GHL_TOKEN", fake.token)
+    rows = [{"id": "a1", "email": "berlin@example.com", "phone": "030 1234567"}]
+    (tmp_path / "app.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8"
+    )
+    config = _contacts_to_ghl(tmp_path, fake.base_url, "TEST_GHL_TOKEN", 'default_region = "DE"\n')
+    run = cli("run", "--config", config)
+    assert run.exit_code == 0, run.output
+    (contact,) = [c for loc in fake.state.locations.values() for c in loc.contacts.values()]
+    assert contact["phone"] == "+49301234567"
+    again = cli("plan", "--config", config, "--format", "json")
+    assert json.loads(again.stdout)["operations"] == []  # the two spellings agree
