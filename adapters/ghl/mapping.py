@@ -112,13 +112,18 @@ def parse_instant(value: str, *, naive_tz: str = "UTC") -> datetime:
     return read_instant(value, naive_tz=naive_tz).astimezone(UTC)
 
 
-def checked(name: str, value: JSON, region: str = DEFAULT_REGION) -> JSON:
-    """A value to send, once it is known GHL can take it: a date or time that is none,
-    or a phone that is no number, is refused here (``RecordRejected``, so the record is
-    quarantined with the fix), not left to fail on parsing or to come back as a 422."""
+def checked(name: str, value: JSON) -> JSON:
+    """A value to send, once it is known GHL can take it: a date or time that is none
+    is refused here (``RecordRejected``, so the record is quarantined with the fix),
+    not left to fail on parsing or to come back as a 422."""
     problem = value_problem(name, value)
     if problem is not None:
         raise RecordRejected(f"not sent to GHL: the record {problem}, on the side it comes from")
+    return value
+
+
+def checked_contact(name: str, value: JSON, region: str) -> JSON:
+    """``checked``, and a phone is refused when it is no number read with ``region``."""
     if (
         name == "phone"
         and isinstance(value, str)
@@ -130,7 +135,7 @@ def checked(name: str, value: JSON, region: str = DEFAULT_REGION) -> JSON:
             f"(read with default_region {region!r}); correct it on the side it comes from, or "
             "write it with its country code (+44 ...)"
         )
-    return value
+    return checked(name, value)
 
 
 def iso_utc(moment: datetime) -> str:
@@ -241,14 +246,14 @@ def contact_create_body(
     fields: Mapping[str, JSON],
     defs: CustomFieldDefs,
     location_id: str,
-    region: str = DEFAULT_REGION,
+    region: str,
 ) -> dict[str, JSON]:
     """``CreateContactDto``: every canonical field, tags included (no tags to overwrite).
     A phone is sent in E.164, read with the connection's ``region``."""
     body: dict[str, JSON] = {"locationId": location_id}
     for name, ghl in CONTACT_NAMES.items():
         if fields.get(name) is not None:
-            body[ghl] = _contact_value(name, checked(name, fields[name], region), region)
+            body[ghl] = _contact_value(name, checked_contact(name, fields[name], region), region)
     if fields.get("tags"):
         body["tags"] = list(fields["tags"])
     if fields.get("custom_fields"):
@@ -266,10 +271,10 @@ class ContactUpdate:
 
 
 def contact_update(
-    changes: Sequence[FieldChange], defs: CustomFieldDefs, region: str = DEFAULT_REGION
+    changes: Sequence[FieldChange], defs: CustomFieldDefs, region: str
 ) -> ContactUpdate:
     for change in changes:
-        checked(change.field, change.after, region)
+        checked_contact(change.field, change.after, region)
     parts = _update_parts(changes, region)
     body = dict(parts.body)
     if parts.custom:

@@ -59,7 +59,7 @@ def as_response(body: dict[str, Any]) -> dict[str, Any]:
 @given(contacts)
 def test_contact_round_trip(fields: dict[str, Any]) -> None:
     canonical = canonical_fields(fields)
-    body = mapping.contact_create_body(canonical, DEFS, "L1")
+    body = mapping.contact_create_body(canonical, DEFS, "L1", "US")
     assert mapping.contact_from_ghl(as_response(body), DEFS).fields == canonical
 
 
@@ -74,7 +74,7 @@ def test_update_never_sends_tags_or_create_only_fields(
         for k in set(before) | set(after)
         if before.get(k) != after.get(k)
     ]
-    plan = mapping.contact_update(changes, DEFS)
+    plan = mapping.contact_update(changes, DEFS, "US")
     assert not {"tags", "companyName", "locationId", "gender"} & set(plan.body)
     assert set(plan.tags_added) == set(after.get("tags", [])) - set(before.get("tags", []))
     assert set(plan.tags_removed) == set(before.get("tags", [])) - set(after.get("tags", []))
@@ -128,4 +128,4 @@ def test_naive_appointment_times_are_read_in_the_location_timezone() -> None:
 
 def test_unknown_custom_field_key_is_refused_with_its_fix() -> None:
     with pytest.raises(Exception, match="Settings > Custom Fields"):
-        mapping.contact_create_body({"custom_fields": {"nope": "1"}}, DEFS, "L1")
+        mapping.contact_create_body({"custom_fields": {"nope": "1"}}, DEFS, "L1", "US")

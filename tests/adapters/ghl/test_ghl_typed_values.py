@@ -28,19 +28,19 @@ pytestmark = pytest.mark.timeout(120)
 def test_bodies_refuse_a_date_or_time_that_is_none() -> None:
     defs = CustomFieldDefs({})
     with pytest.raises(RecordRejected, match="date_of_birth '1990-02-30', which is not a date"):
-        mapping.contact_create_body({"date_of_birth": "1990-02-30"}, defs, "L")
+        mapping.contact_create_body({"date_of_birth": "1990-02-30"}, defs, "L", "US")
     with pytest.raises(RecordRejected, match="due_date 'next friday'"):
         mapping.task_body({"title": "t", "due_date": "next friday"})
     with pytest.raises(RecordRejected, match="end_time 'soon'"):
         mapping.appointment_body({"start_time": "2030-01-15T10:00:00Z", "end_time": "soon"})
     with pytest.raises(RecordRejected, match="date_of_birth 'x'"):
-        mapping.contact_update([FieldChange("date_of_birth", None, "x")], defs)
+        mapping.contact_update([FieldChange("date_of_birth", None, "x")], defs, "US")
     # Counting an update's requests (the plan's notes) never refuses.
     assert mapping.contact_update_requests([FieldChange("date_of_birth", None, "x")]) == 1
     # Any form GHL takes is sent as the date it names, in the form GHL returns.
-    body = mapping.contact_create_body({"date_of_birth": "09/25/1990"}, defs, "L")
+    body = mapping.contact_create_body({"date_of_birth": "09/25/1990"}, defs, "L", "US")
     assert body["dateOfBirth"] == "1990-09-25"
-    update = mapping.contact_update([FieldChange("date_of_birth", None, "1990.9.5")], defs)
+    update = mapping.contact_update([FieldChange("date_of_birth", None, "1990.9.5")], defs, "US")
     assert update.body["dateOfBirth"] == "1990-09-05"
 
 
