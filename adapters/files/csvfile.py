@@ -510,7 +510,10 @@ def _cells_of(
             tags = [_text(name, t) for t in (value or [])]
             bad = [t for t in tags if TAG_SEPARATOR in t]
             if bad:
-                raise BadRow(f"has tag {bad[0]!r} containing ';', which the CSV side cannot hold")
+                raise BadRow(
+                    f"has tag {bad[0]!r} containing ';', which the CSV side cannot hold (its "
+                    "tags cell separates tags with ';'); rename the tag on the side it comes from"
+                )
             cells[name] = TAG_SEPARATOR.join(tags)
         elif name == "custom_fields":
             for key, item in (value or {}).items():
