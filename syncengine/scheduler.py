@@ -159,10 +159,19 @@ def run_scheduler(config: Config, *, once: bool = False) -> int:
         _console().print(f"{name}: {conn.schedule}" + (f"; {_when(first, now)}" if first else ""))
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
+        # Not shut down here: the handler runs on the main thread wherever the signal
+        # caught it, maybe holding the scheduler's event lock, which the job thread
+        # needs to finish; waiting for that job here then never returned (seen once
+        # in CI). A thread of its own waits for the run in flight instead.
         stop.set()
-        scheduler.shutdown(wait=True)
+        if not stopping:
+            stopping.append(threading.Thread(target=scheduler.shutdown, name="schedule-stop"))
+            stopping[0].start()
 
+    stopping: list[threading.Thread] = []
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     scheduler.start()
+    for thread in stopping:
+        thread.join()  # the run in flight has settled its journal
     return 0
