@@ -855,6 +855,15 @@ class Store:
         with self._read() as conn:
             return [_conflict_dict(dict(r._mapping)) for r in conn.execute(q)]
 
+    def open_conflict_ids(self, connection: str) -> dict[str, int]:
+        """Open conflicts' ids by key: the ids ``syncengine resolve`` takes now, for the
+        commands a plan or report prints."""
+        q = select(CONFLICTS.c.key, CONFLICTS.c.id).where(
+            CONFLICTS.c.connection == connection, CONFLICTS.c.status == "open"
+        )
+        with self._read() as conn:
+            return {str(r.key): int(r.id) for r in conn.execute(q)}
+
     def conflicts(self, connection: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
         q = select(CONFLICTS).order_by(CONFLICTS.c.id.desc()).limit(limit)
         if connection:

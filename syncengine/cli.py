@@ -146,11 +146,6 @@ def _render(obj: Any, fmt: str, conflict_ids: Mapping[str, int] | None = None) -
     return render(obj, fmt, conflict_ids=conflict_ids)  # type: ignore[arg-type]
 
 
-def _recorded_ids(store: Store, connection: str) -> dict[str, int]:
-    """Open conflicts' store ids by key: the ones ``syncengine resolve`` can take now."""
-    return {str(r["key"]): int(r["id"]) for r in store.open_conflicts(connection)}
-
-
 def _print_report(report: RunReport, fmt: str, conflict_ids: Mapping[str, int]) -> None:
     if fmt == "text":
         from syncengine.render import report_renderable
@@ -214,7 +209,7 @@ def _run(
                     report = session.engine.run(dry_run=dry_run, force=force)
             else:
                 report = session.engine.run(dry_run=dry_run, force=force)
-            ids = _recorded_ids(session.store, session.conn.name)
+            ids = session.store.open_conflict_ids(session.conn.name)
         finally:
             session.close()
         _print_report(report, fmt, ids)
@@ -321,7 +316,7 @@ def report_cmd(
         session = open_session(_load(config), connection)
         try:
             rep = session.engine.run(dry_run=True, force=force)
-            ids = _recorded_ids(session.store, session.conn.name)
+            ids = session.store.open_conflict_ids(session.conn.name)
         finally:
             session.close()
         write_file(path, _render(rep, fmt, ids), "--output")
@@ -472,7 +467,7 @@ def resolve(
                 )
                 console.print(f"no conflicts held for review {where}".rstrip(), markup=False)
                 return
-            cids = [int(row["id"]) for _, row in chosen]
+            cids = [cid for _, cid in chosen]
             parsed: Any = None
             if value is not None:
                 if len(cids) > 1:
@@ -480,7 +475,8 @@ def resolve(
                         f"--value sets one conflict's value, and {len(cids)} are named; "
                         "resolve them one at a time, or --keep a side for all of them"
                     )
-                name, row = chosen[0]
+                name, cid = chosen[0]
+                row = store.conflict(cid)
                 if row["kind"] != "field":
                     raise UsageError(
                         f"conflict {name} is a delete against an "
@@ -517,23 +513,22 @@ def _chosen_conflicts(
     named: list[str],
     connection: str | None,
     field: str | None,
-) -> list[tuple[str, dict[str, Any]]]:
-    """The conflicts a ``resolve`` names, once each, with the name the user gave: the
-    ids or keys listed (each must exist), or with none listed (``--all``) every open
-    conflict of ``connection`` on ``field``."""
+) -> list[tuple[str, int]]:
+    """The conflicts a ``resolve`` names, once each, by the name the user gave and id:
+    the ids or keys listed, or with none listed (``--all``) every open conflict of
+    ``connection`` on ``field``. Whether each exists and waits for a run is the store's
+    to check when it resolves them."""
     if not named:
         scope = _connection_name(cfg, connection)
         return [
-            (str(r["id"]), r)
+            (str(r["id"]), int(r["id"]))
             for r in store.open_conflicts(scope)
             if field is None or r["field"] == field
         ]
-    chosen: dict[int, tuple[str, dict[str, Any]]] = {}
+    chosen: dict[int, str] = {}
     for name in named:
-        cid = store.conflict_id(name)
-        if cid not in chosen:
-            chosen[cid] = (name, store.conflict(cid))
-    return list(chosen.values())
+        chosen.setdefault(store.conflict_id(name), name)
+    return [(name, cid) for cid, name in chosen.items()]
 
 
 def _resolution_value(text: str, field: str) -> Any:

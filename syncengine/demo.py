@@ -280,7 +280,7 @@ def run_demo(directory: Path, console: Console) -> int:
             session = open_session(config, "main")
             try:
                 report = session.engine.run(dry_run=dry_run)
-                ids = {str(r["key"]): int(r["id"]) for r in session.store.open_conflicts("main")}
+                ids = session.store.open_conflict_ids("main")
             finally:
                 session.close()
             calls += len(session.engine.calls)

@@ -217,6 +217,8 @@ def test_resolve_by_id_and_by_key_then_close(store: Store) -> None:
     with store.transaction() as conn:
         ids = store.record_conflicts(conn, "c", run_id, [conflict("city"), conflict("phone")])
     city, phone = ids["contact:a1:b1:city"], ids["contact:a1:b1:phone"]
+    assert store.open_conflict_ids("c") == ids
+    assert store.open_conflict_ids("other") == {}
 
     row = store.resolve_conflict(store.conflict_id(str(city)), "b")
     assert (row["status"], row["resolution"], row["resolved_value"]) == ("resolving", "b", None)
