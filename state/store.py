@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import operator
 import os
+import re
 import socket
 import threading
 import uuid
@@ -34,6 +35,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from state import models as m
@@ -1308,7 +1310,58 @@ def _open_error(url: str, exc: SQLAlchemyError) -> StateError:
     path = sqlite_path(url)
     if path is not None and "unable to open database file" in str(exc):
         return StateConfigError(directory_message(path.parent))
+    orig = getattr(exc, "orig", None)
+    if sqlite_path(url) is None and orig is not None:
+        return _postgres_open_error(url, str(orig))
     return StateError(f"cannot open the state database {_safe_url(url)}: {exc}")
+
+
+_PG_REFUSALS = (
+    # (what the server said, why, the fix): a login the server turned down is the URL's
+    # mistake; psycopg gives no SQLSTATE for these, only the server's text.
+    (
+        re.compile(r'database "([^"]*)" does not exist'),
+        "has no database {0!r}",
+        "create it (createdb -h {host} -p {port} {0}) or name one that exists",
+    ),
+    (
+        re.compile(r'role "([^"]*)" does not exist'),
+        "has no user (role) {0!r}",
+        "name a user it has",
+    ),
+    (
+        re.compile(r"password authentication failed"),
+        "refused the password",
+        'fix the password (by reference: url = "env:SYNCENGINE_STATE_URL")',
+    ),
+    (
+        re.compile(r"no password supplied"),
+        "asks for a password",
+        'give one (by reference: url = "env:SYNCENGINE_STATE_URL")',
+    ),
+)
+
+
+def _postgres_open_error(url: str, said: str) -> StateError:
+    """A PostgreSQL open that failed, in the words of ``[state] url``: a login the server
+    refused is a config error (exit 2); a server that cannot be reached is not the
+    config's fault as such (it may be down for a minute), so it stays a ``StateError``."""
+    parsed = make_url(url)
+    host, port = parsed.host or "localhost", parsed.port or 5432
+    where = f"the PostgreSQL server at {host}:{port} ([state] url = {_safe_url(url)})"
+    for pattern, why, fix in _PG_REFUSALS:
+        found = pattern.search(said)
+        if found:
+            args = found.groups()
+            return StateConfigError(
+                f"{where} {why.format(*args)}; {fix.format(*args, host=host, port=port)}, "
+                "in [state] url"
+            )
+    reason = said.rpartition("failed: ")[2].split("\n", 1)[0].strip() or said
+    return StateError(
+        f"cannot reach {where}: {reason}; start PostgreSQL there (or wait until it is "
+        "up), or fix host and port in [state] url"
+    )
 
 
 def _safe_url(url: str) -> str:

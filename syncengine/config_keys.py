@@ -65,6 +65,9 @@ def unknown_field(name: str, entities: Collection[Entity]) -> str | None:
     """Why ``name`` in a ``fields`` table names no field of ``entities``; None if it does."""
     if names_field(name, entities):
         return None
+    entity, dot, rest = name.partition(".")
+    if dot and entity in ENTITIES:
+        return _unknown_field_of(entity, rest, entities)
     unsynced = [e for e in ENTITIES if e not in entities]
     if unsynced and names_field(name, unsynced):
         return (
@@ -79,6 +82,19 @@ def unknown_field(name: str, entities: Collection[Entity]) -> str | None:
         f"no such field of {', '.join(entities)}; use one of {', '.join(plain)} "
         "(or ENTITY.FIELD, custom_fields.KEY)"
     )
+
+
+def _unknown_field_of(entity: Entity, rest: str, entities: Collection[Entity]) -> str:
+    """Why ``ENTITY.REST`` names no field: the entity is not synced, has no such field,
+    or both (each said, as each needs its own fix)."""
+    known = FIELDS[entity]
+    synced = entity in entities
+    if not synced and names_field(f"{entity}.{rest}", [entity]):
+        return f"a field of {entity}, which this connection does not sync; add it to entities"
+    close = did_you_mean(rest, known)
+    hint = f"did you mean '{entity}.{close}'?" if close else f"its fields: {', '.join(known)}"
+    why = f"{entity} has no field {rest!r}; {hint}"
+    return why if synced else f"{why}; and this connection does not sync {entity} (entities)"
 
 
 def flat_field_rules(raw: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:

@@ -153,6 +153,41 @@ def phone_key(phone: str, region: str = DEFAULT_REGION) -> str | None:
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
+def e164_problem(phone: str, region: str = DEFAULT_REGION) -> str | None:
+    """Why ``phone`` cannot be kept whole as E.164 (a side that stores only E.164 would
+    change it), or None when it can.
+
+    Matching needs only a *possible* number (``phone_key``). Storing needs more: an
+    extension has no place in E.164, and a number written without a country code is
+    read with ``region``, a guess worth trusting only when the result is a valid number
+    there (``12345`` read as German is ``+4912345``, which no one can call).
+    """
+    try:
+        parsed = phonenumbers.parse(phone, region, keep_raw_input=True)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is None or not phonenumbers.is_possible_number(parsed):
+        return (
+            f"has phone {phone!r}, which is not a phone number (read with default_region "
+            f"{region!r}); correct it on the side it comes from, or write it with its "
+            "country code (+44 ...)"
+        )
+    if parsed.extension:
+        return (
+            f"has phone {phone!r}, whose extension ({parsed.extension}) a phone in E.164 "
+            "cannot hold; keep the number alone in phone and the extension elsewhere "
+            "(a note, or a custom field)"
+        )
+    assumed = parsed.country_code_source == phonenumbers.CountryCodeSource.FROM_DEFAULT_COUNTRY
+    if assumed and not phonenumbers.is_valid_number(parsed):
+        return (
+            f"has phone {phone!r}, which is no valid number in {region} (read with "
+            "default_region, as it has no country code); correct it on the side it comes "
+            "from, or write it with its country code (+44 ...)"
+        )
+    return None
+
+
 def content_key(entity: str, fields: Mapping[str, JSON], names: Iterable[str]) -> str:
     """A key from the content of chosen fields: how keyless records are matched."""
     picked = {n: fields[n] for n in sorted(names) if fields.get(n) is not None}

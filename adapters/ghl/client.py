@@ -349,7 +349,9 @@ class GhlClient:
             )
         if status == 403:
             return AuthError(
-                f"{what}: {message} Use a token issued for location {self.location_id}.",
+                f"{what}: {message} Check location_id = {self.location_id!r} on this side "
+                "(the id in the sub-account's URL, /location/ID/...), or use a token issued "
+                "for that location.",
                 record_id=record_id,
             )
         meta = body.get("meta") if isinstance(body, dict) else None

@@ -25,7 +25,7 @@ from typing import Any
 
 from syncengine.errors import MalformedRecord, RecordRejected
 from syncengine.models import JSON, Entity, FieldChange, Record
-from syncengine.normalize import DEFAULT_REGION, canonical_fields, phone_key
+from syncengine.normalize import DEFAULT_REGION, canonical_fields, e164_problem, phone_key
 from syncengine.values import DATE_FIELDS, read_date, read_instant, value_problem
 
 CONTACT_NAMES: Mapping[str, str] = {
@@ -123,18 +123,12 @@ def checked(name: str, value: JSON) -> JSON:
 
 
 def checked_contact(name: str, value: JSON, region: str) -> JSON:
-    """``checked``, and a phone is refused when it is no number read with ``region``."""
-    if (
-        name == "phone"
-        and isinstance(value, str)
-        and value.strip()
-        and not phone_key(value, region)
-    ):
-        raise RecordRejected(
-            f"not sent to GHL: the record has phone {value!r}, which is not a phone number "
-            f"(read with default_region {region!r}); correct it on the side it comes from, or "
-            "write it with its country code (+44 ...)"
-        )
+    """``checked``, and a phone is refused when GHL, which stores E.164 only, would not
+    keep it as written: no number, an extension, a guess at its country that fails."""
+    if name == "phone" and isinstance(value, str) and value.strip():
+        problem = e164_problem(value, region)
+        if problem is not None:
+            raise RecordRejected(f"not sent to GHL: the record {problem}")
     return checked(name, value)
 
 

@@ -141,19 +141,31 @@ def test_a_field_name_is_checked_against_the_synced_entities(cli: Invoke, projec
         + 'title = { conflicts = "a" }\n'
         + 'contact.emial = { conflicts = "a" }\n'
         + 'priority = { conflicts = "a" }\n'
+        + '"note.due_date" = { conflicts = "a" }\n'
+        + '"task.due_date" = { conflicts = "a" }\n'
         + 'email = { conflict = "a" }\n',
         encoding="utf-8",
     )
     result = cli("plan", "--config", config)
     assert result.exit_code == 2
     out = flat(result.output)
-    assert "4 problem(s)" in out
+    assert "6 problem(s)" in out
     assert (
         "connections.main.fields.title: a field of an entity this connection does not sync; "
         "add it to entities (note, task, appointment)" in out
     )
     assert (
-        "connections.main.fields.contact.emial: no such field; did you mean 'contact.email'?" in out
+        "connections.main.fields.contact.emial: contact has no field 'emial'; "
+        "did you mean 'contact.email'?" in out
+    )
+    # An entity it does not sync: a field notes lack says so, and says notes are not synced.
+    assert (
+        "connections.main.fields.note.due_date: note has no field 'due_date'; its fields: "
+        "title, body; and this connection does not sync note (entities)" in out
+    )
+    assert (
+        "connections.main.fields.task.due_date: a field of task, which this connection does "
+        "not sync; add it to entities" in out
     )
     assert (
         "connections.main.fields.priority: no such field of contact; use one of first_name" in out

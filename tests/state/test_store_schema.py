@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import socket
 import warnings
 
 import pytest
@@ -17,7 +18,7 @@ import state.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from state.db import alembic_config, make_engine
 from state.store import Store
 from syncengine.apply import MERGE_NEXT
-from syncengine.errors import StateError
+from syncengine.errors import StateConfigError, StateError
 
 TABLES = {
     "alembic_version",
@@ -95,15 +96,6 @@ def test_a_refused_database_leaves_no_connection_open(pg_url: str) -> None:
     assert leaks == []
 
 
-def test_an_unreachable_database_is_a_state_error_without_the_password() -> None:
-    url = "postgresql://someone:s3cr3t-pw@127.0.0.1:1/nowhere"
-    with pytest.raises(StateError) as info:
-        Store(url)
-    message = str(info.value)
-    assert "cannot open the state database" in message
-    assert "s3cr3t-pw" not in message
-
-
 def test_a_journal_from_before_0003_keeps_its_pending_rows_and_uses_the_partial_index(
     state_url: str,
 ) -> None:
@@ -168,3 +160,49 @@ def test_merge_next_quarantine_rows_from_before_0004_become_revisits(state_url: 
         assert [r for (r,) in rows] == ["a1", "a2"]
     finally:
         store.close()
+
+
+# -- a PostgreSQL URL it cannot open ----------------------------------------------------------
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("user", "database", "said"),
+    [
+        (
+            None,
+            "syncengine_no_such_db",
+            "has no database 'syncengine_no_such_db'; create it "
+            "(createdb -h 127.0.0.1 -p 5432 syncengine_no_such_db) or name one that exists",
+        ),
+        ("syncengine_no_such_role", "test", "has no user (role) 'syncengine_no_such_role'"),
+    ],
+)
+def test_a_login_the_server_refuses_is_a_config_error_naming_the_url(
+    pg_user: str, user: str | None, database: str, said: str
+) -> None:
+    url = f"postgresql://{user or pg_user}@127.0.0.1:5432/{database}"
+    with pytest.raises(StateConfigError) as caught:
+        Store(url)
+    message = str(caught.value)
+    assert message.startswith(
+        f"the PostgreSQL server at 127.0.0.1:5432 ([state] url = postgresql://***@127.0.0.1:5432/"
+        f"{database}) {said}"
+    )
+    assert message.endswith("in [state] url")
+    assert "sqlalche.me" not in message
+
+
+def test_a_server_that_cannot_be_reached_is_named_with_the_fix_and_without_the_password() -> None:
+    """Not a config error (the server may be down for a minute), but it says what to do."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(StateError) as caught:
+        Store(f"postgresql://nobody:secret@127.0.0.1:{port}/x")
+    assert not isinstance(caught.value, StateConfigError)
+    message = str(caught.value)
+    assert message == (
+        f"cannot reach the PostgreSQL server at 127.0.0.1:{port} ([state] url = "
+        f"postgresql://***@127.0.0.1:{port}/x): Connection refused; start PostgreSQL there "
+        "(or wait until it is up), or fix host and port in [state] url"
+    )
+    assert "secret" not in message

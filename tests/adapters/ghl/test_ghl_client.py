@@ -67,6 +67,16 @@ def test_4xx_map_to_the_error_tree(status: int, body: dict[str, object], kind: t
         assert caught.value.existing_id == "X1"
 
 
+def test_a_403_for_the_location_names_the_location_id_setting() -> None:
+    """A token refused for a location is most often a mistyped location_id: say so."""
+    body = {"message": "The token does not have access to this location."}
+    c = client(lambda r: httpx.Response(403, json=body))
+    with pytest.raises(AuthError) as caught:
+        c.call("GET", "/contacts/Q")
+    assert "Check location_id = 'L1' on this side" in str(caught.value)
+    assert "or use a token issued for that location" in str(caught.value)
+
+
 def test_creates_are_not_retried_on_5xx_but_reads_are() -> None:
     calls: list[str] = []
 

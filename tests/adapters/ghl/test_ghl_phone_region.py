@@ -21,6 +21,7 @@ from state.store import Store
 from syncengine.engine import SyncEngine
 from syncengine.errors import RecordRejected
 from syncengine.models import FieldChange, OpStatus, Record
+from syncengine.normalize import e164_problem
 from syncengine.policy import Policy
 
 pytestmark = pytest.mark.timeout(120)
@@ -76,3 +77,38 @@ def test_a_sync_sends_the_number_the_region_names_and_quarantines_no_number(
     b.close()
     assert berlin.fields["phone"] == "+49301234567"
     store.close()
+
+
+def test_a_phone_ghl_would_change_is_refused_with_what_to_do() -> None:
+    """GHL keeps E.164 only: an extension would be dropped, and a national number that
+    is no valid number where ``default_region`` says would become a number no one has."""
+    defs = CustomFieldDefs({})
+    with pytest.raises(RecordRejected, match=r"whose extension \(12\) a phone in E\.164"):
+        mapping.contact_create_body({"phone": "+1 (212) 555-0100 ext. 12"}, defs, "L", "US")
+    with pytest.raises(RecordRejected, match="which is no valid number in DE"):
+        mapping.contact_update([FieldChange("phone", None, "12345")], defs, "DE")
+    # Written with its country code, a number is the writer's word, valid or not.
+    assert mapping.contact_create_body({"phone": "+18832327657"}, defs, "L", "DE")["phone"]
+    body = mapping.contact_create_body({"phone": "0049 30 1234567"}, defs, "L", "GB")
+    assert body["phone"] == "+49301234567"
+
+
+@pytest.mark.parametrize(
+    ("phone", "region", "problem"),
+    [
+        ("+49 30 1234567", "US", None),
+        ("030 1234567", "DE", None),
+        ("(212) 555-0100", "US", None),
+        ("call me", "US", "which is not a phone number"),
+        ("212-555-0100 x7", "US", "whose extension (7)"),
+        ("12345", "DE", "which is no valid number in DE"),
+    ],
+)
+def test_e164_problem_says_why_a_phone_cannot_be_kept(
+    phone: str, region: str, problem: str | None
+) -> None:
+    found = e164_problem(phone, region)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found and repr(phone) in found
