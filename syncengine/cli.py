@@ -121,11 +121,7 @@ def _errors() -> Iterator[None]:
         err.print(f"[bold yellow]busy:[/] {escape(str(exc))}", highlight=False, emoji=False)
         raise typer.Exit(4) from None
     except SyncError as exc:
-        err.print(
-            f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}",
-            highlight=False,
-            emoji=False,
-        )
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, emoji=False)
         raise typer.Exit(1) from None
 
 
@@ -715,7 +711,12 @@ def check(connection: ConnArg = None, config: ConfigOpt = None) -> None:
                     if not found:
                         problems += _read_check(session.engine, side, where)
                 except SyncError as exc:
-                    problems.append(f"side {side} ({where}): {exc}")
+                    said = str(exc)
+                    problems.append(
+                        f"side {side}: {said}"
+                        if where in said
+                        else f"side {side} ({where}): {said}"
+                    )
         finally:
             session.close()
         for p in problems:

@@ -21,6 +21,7 @@ from adapters.base import Adapter, CallRecord, WriteCost, feeds_immediately
 from state.store import Store
 from state.store import now as store_now
 from syncengine.apply import Applier
+from syncengine.errors import AdapterError, SideReadFailed
 from syncengine.ingest import (
     BULK_LOOKUP_LIMIT,
     SideRead,
@@ -117,16 +118,19 @@ class SyncEngine:
                 if entity in CHILD_ENTITIES:
                     contacts = reads.get((side, "contact"))
                     changed_parents = set(contacts.changed) if contacts else set()
-                read, stored = read_side(
-                    adapter,
-                    side,
-                    entity,
-                    load_stored=partial(self.store.fingerprints, self.connection, side, entity),
-                    cursor=cursor,
-                    full_pass_due=full_pass_due(last_full, self.full_pass_every, now),
-                    changed_parents=changed_parents,
-                    stored_parent_of=partial(self._parents, side, entity),
-                )
+                try:
+                    read, stored = read_side(
+                        adapter,
+                        side,
+                        entity,
+                        load_stored=partial(self.store.fingerprints, self.connection, side, entity),
+                        cursor=cursor,
+                        full_pass_due=full_pass_due(last_full, self.full_pass_every, now),
+                        changed_parents=changed_parents,
+                        stored_parent_of=partial(self._parents, side, entity),
+                    )
+                except AdapterError as exc:
+                    raise SideReadFailed(side, adapter.name, exc) from exc
                 if entity in CHILD_ENTITIES:
                     # A contact deleted on a side takes its children with it there.
                     contact_read = reads.get((side, "contact"))

@@ -178,6 +178,18 @@ class DuplicateOnSide(AdapterError, Permanent):
         super().__init__(message, record_id=record_id)
 
 
+class SideReadFailed(SyncError):
+    """A side could not be read at all (its file has no usable header, its API refused
+    the token): the run stopped before it planned, so it wrote nothing anywhere. The
+    side's own error is ``cause`` (and ``__cause__``)."""
+
+    def __init__(self, side: str, adapter: str, cause: AdapterError) -> None:
+        self.side = side
+        self.adapter = adapter
+        self.cause = cause
+        super().__init__(f"side {side} ({adapter}) could not be read, so nothing ran: {cause}")
+
+
 class MalformedRecord(SyncError, Permanent):
     """A record in a source could not be read; names where it is and what is wrong."""
 

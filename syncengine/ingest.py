@@ -108,16 +108,20 @@ def ingest(
             changed[rec.id] = rec if same else replace(rec, fields=fields)
     bad_ids = {p.record_id for p in snap.problems if p.record_id}
     if snap.complete:
-        if any(p.record_id is None for p in snap.problems):
-            out.notes.append(
-                f"side {side}: no {snap.entity} deletes inferred this run: "
-                f"{len(snap.problems)} unreadable record(s) could be any of them"
-            )
-            return out
         seen = {rec.id for rec in snap.records}
         missing = {i for i in stored if i not in seen and i not in bad_ids}
         if snap.covered_parents is not None and stored_parent_of is not None:
             missing = {i for i in missing if stored_parent_of.get(i) in snap.covered_parents}
+        nameless = sum(1 for p in snap.problems if p.record_id is None)
+        if nameless and missing:
+            # An unreadable record whose id is unknown may be any of the missing ones.
+            out.notes.append(
+                f"side {side}: {len(missing)} {snap.entity}(s) gone from it not treated "
+                f"as deleted this run: {nameless} unreadable record(s) there, whose id "
+                "cannot be read, may be among them; fix those (see Problems) and the next "
+                "run treats what is really gone as deleted"
+            )
+            return out
         out.deleted = missing
     else:
         out.deleted = {i for i in snap.deleted_ids if i in stored and i not in bad_ids}

@@ -106,12 +106,12 @@ def run_connection(config: Config, name: str, stop: threading.Event | None = Non
     except SafetyRefusal as exc:
         # The schedule never forces: the refusal's own advice names the one-off command.
         _console().print(
-            f"[red]{name}: {type(exc).__name__}: {escape(str(exc))} (The schedule never "
+            f"[red]{name}: refused: {escape(str(exc))} (The schedule never "
             f"forces: until then, its runs of {name} are refused the same way.)[/]"
         )
         return "error"
     except SyncError as exc:
-        _console().print(f"[red]{name}: {type(exc).__name__}: {escape(str(exc))}[/]")
+        _console().print(f"[red]{name}: error: {escape(str(exc))}[/]")
         return "error"
     finally:
         session.close()

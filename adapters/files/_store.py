@@ -435,8 +435,9 @@ class FileAdapter(ABC, Generic[D]):
     ) -> Snapshot:
         """Every record of ``entity`` in file order; malformed rows as problems.
 
-        A malformed row whose id cannot be made out makes the snapshot incomplete: it
-        may be a linked record, and an unreadable record must never look deleted.
+        The read is whole even when a row is unreadable: the engine never takes a
+        problem for a delete, and holds back every inferred delete (saying so) while a
+        problem has no id that says which record it is.
         """
         if entity not in self._caps.entities:
             return Snapshot(entity=entity, records=[], complete=True)
@@ -445,7 +446,6 @@ class FileAdapter(ABC, Generic[D]):
         return Snapshot(
             entity=entity,
             records=doc.records(entity),
-            complete=all(p.record_id is not None for p in problems),
             problems=problems,
             # A file with unreadable rows gets no cursor: every run reads it whole and
             # reports them again.

@@ -214,17 +214,18 @@ class CsvAdapter(FileAdapter[CsvDocument]):
             doc.columns.append(name)
         if "id" not in doc.index:
             found = _header_delimiter(raw, self._renamed)
-            if "id" in self.columns:
-                raise PermanentAdapterError(
-                    f"{self._where(1)}: the header has no column {self.columns['id']!r} "
-                    "(the columns setting's id); fix the name there or in the file"
-                )
+            id_column = repr(self.columns.get("id", "id"))
             if self.delimiter is not None and _has_id(raw, found, self._renamed):
                 raise PermanentAdapterError(
-                    f"{self._where(1)}: the header has no 'id' column when its cells are "
-                    f"separated by {DELIMITERS[doc.delimiter]}s (the delimiter setting), but "
-                    f"has one separated by {DELIMITERS[found]}s; set delimiter = "
+                    f"{self._where(1)}: the header has no {id_column} column when its cells "
+                    f"are separated by {DELIMITERS[doc.delimiter]}s (the delimiter setting), "
+                    f"but has one separated by {DELIMITERS[found]}s; set delimiter = "
                     f'"{DELIMITERS[found]}" or remove the setting'
+                )
+            if "id" in self.columns:
+                raise PermanentAdapterError(
+                    f"{self._where(1)}: the header has no column {id_column} "
+                    "(the columns setting's id); fix the name there or in the file"
                 )
             raise PermanentAdapterError(
                 f"{self._where(1)}: the header has no 'id' column; add one holding a "

@@ -161,11 +161,11 @@ def test_a_date_of_birth_is_kept_as_written_and_one_that_is_no_date_is_reported(
     assert "'31/12/1990', which is not a date; write it as YYYY-MM-DD" in problem.problem
 
 
-def test_a_row_without_a_readable_id_makes_the_snapshot_incomplete(path: Path) -> None:
+def test_a_row_without_a_readable_id_is_a_problem_without_an_id(path: Path) -> None:
     write(path, "id,email\nc1,a@example.com\n,b@example.com\n")
     snap = CsvAdapter(path).snapshot("contact")
     assert [p.record_id for p in snap.problems] == [None]
-    assert not snap.complete
+    assert snap.complete  # the engine holds back the deletes it might hide
 
 
 def test_duplicate_ids_quarantine_every_copy(path: Path) -> None:
@@ -402,6 +402,21 @@ def test_a_delimiter_setting_the_header_contradicts_names_the_fix(path: Path) ->
         "(the delimiter setting), but has one separated by semicolons; set delimiter = "
         '"semicolon" or remove the setting'
     )
+
+
+def test_a_delimiter_setting_the_header_contradicts_names_the_fix_with_renamed_columns(
+    path: Path,
+) -> None:
+    write(path, "Contact Id,Email Address\nc1,a@example.com\n")
+    columns = {"id": "Contact Id", "email": "Email Address"}
+    with pytest.raises(PermanentAdapterError) as caught:
+        CsvAdapter(path, delimiter=";", columns=columns).snapshot("contact")
+    assert str(caught.value) == (
+        f"{path}:1: the header has no 'Contact Id' column when its cells are separated by "
+        "semicolons (the delimiter setting), but has one separated by commas; set "
+        'delimiter = "comma" or remove the setting'
+    )
+    assert [r.id for r in CsvAdapter(path, columns=columns).snapshot("contact").records] == ["c1"]
 
 
 @pytest.mark.parametrize("value", ["colon", 3, ""])

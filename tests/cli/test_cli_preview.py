@@ -101,6 +101,31 @@ def test_preview_json_lists_the_unreadable_records(
     assert data["refusal"] is None
 
 
+def test_deletes_wait_while_an_unreadable_line_may_be_the_missing_record_and_say_so(
+    cli: Invoke, project: Project
+) -> None:
+    """A line whose id cannot be read might be the record gone from the file: no delete
+    goes out for it, and the plan says why nothing is deleted, and what to do."""
+    project.write("a", [contact(f"a{i}", f"p{i}@example.com") for i in range(10)])
+    synced(cli, project)
+    project.drop("a", {"p3@example.com"})
+    with project.path("a").open("a", encoding="utf-8") as f:
+        f.write("{id: 'a4', broken\n")
+    result = cli("plan", "--config", project.config, "--format", "json")
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    assert data["operations"] == []
+    (note,) = [n for n in data["notes"] if "not treated as deleted" in n]
+    assert note.startswith("side a: 1 contact(s) gone from it not treated as deleted")
+    assert "fix those (see Problems)" in note
+    text = flat(cli("plan", "--config", project.config).stdout)
+    assert "1 contact(s) gone from it not treated as deleted" in text
+    # Fixed, the line is a record again and the real delete goes out.
+    project.write("a", [contact(f"a{i}", f"p{i}@example.com") for i in range(10) if i != 3])
+    fixed = json.loads(cli("plan", "--config", project.config, "--format", "json").stdout)
+    assert [(o["side"], o["action"]) for o in fixed["operations"]] == [("b", "delete")]
+
+
 def test_preview_json_of_a_clean_read_has_no_problems(cli: Invoke, seeded: Project) -> None:
     result = cli("plan", "--config", seeded.config, "--format", "json")
     assert result.exit_code == 0

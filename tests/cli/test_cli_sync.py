@@ -189,6 +189,26 @@ def test_an_exports_columns_are_mapped_by_the_config(cli: Invoke, project: Proje
     )
 
 
+def test_a_side_that_cannot_be_read_at_all_names_it_and_writes_nothing(
+    cli: Invoke, project: Project
+) -> None:
+    crm = csv_side(project, "email,first_name\nada@example.com,Ada\n")
+    for command in ("plan", "run"):
+        result = cli(command, "--config", project.config)
+        assert result.exit_code == 1, result.output
+        said = flat(result.stderr)
+        assert said.startswith(
+            f"error: side a (csv) could not be read, so nothing ran: {crm}:1: the header "
+            "has no 'id' column"
+        )
+        assert "Error:" not in said  # the message, not the exception's class
+    assert not project.path("b").exists() or project.rows("b") == []
+    history = cli("history", "--config", project.config)
+    assert "could not be read" in flat(history.output)
+    checked = flat(cli("check", "--config", project.config).output)
+    assert f"problem: side a: {crm}:1: the header has no 'id' column" in checked
+
+
 def test_quarantine_lists_a_write_the_side_keeps_refusing(cli: Invoke, project: Project) -> None:
     from adapters.memory import MemoryAdapter
 
@@ -517,7 +537,7 @@ def test_schedule_once_exits_1_when_a_run_is_refused(cli: Invoke, seeded: Projec
     scheduled = cli("schedule", "--once", "--config", seeded.config)
     assert scheduled.exit_code == 1, scheduled.output
     out = flat(scheduled.output)
-    assert "SideEmptiedRefusal" in out
+    assert "main: refused: side b returned no contacts" in out
     # `schedule` has no --force: the advice names the one-off command that has.
     assert "run `syncengine run main --force` once" in out
     assert "The schedule never forces" in out
