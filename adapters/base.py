@@ -53,7 +53,9 @@ class Snapshot:
     was deleted; when ``covered_parents`` is set, that holds only for children of those
     contacts. An incremental read is not complete and names its tombstones in
     ``deleted_ids``. ``problems`` are records that could not be read: they are
-    quarantined, and never taken for deleted.
+    quarantined, and never taken for deleted. ``notes`` are what the user should know
+    about this read that is no record's fault (a column that looks like a field but is
+    not mapped): the plan shows them.
     """
 
     entity: Entity
@@ -63,6 +65,7 @@ class Snapshot:
     problems: list[MalformedRecord] = field(default_factory=list)
     cursor: str | None = None
     covered_parents: frozenset[str] | None = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

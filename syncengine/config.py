@@ -378,10 +378,18 @@ def parse(raw: Mapping[str, Any], path: Path) -> Config:
         full_every = parse_duration(str(full))
         if full_every is None:
             problems.append(f'{where}.full_pass_every = {full!r}: use a duration like "24h"')
+        side_a = _side(problems, side_settings, f"{where}.a", body.get("a"))
+        side_b = _side(problems, side_settings, f"{where}.b", body.get("b"))
+        same = _same_file(side_a, side_b, path.parent)
+        if same is not None:
+            problems.append(
+                f"{where}.a and {where}.b both name the file {str(same)!r}: a side cannot "
+                "sync with itself; point one of them at the other file"
+            )
         connections[name] = ConnectionConfig(
             name=name,
-            a=_side(problems, side_settings, f"{where}.a", body.get("a")),
-            b=_side(problems, side_settings, f"{where}.b", body.get("b")),
+            a=side_a,
+            b=side_b,
             policy=_policy(problems, where, body),
             schedule=str(schedule) if schedule is not None else None,
             full_pass_every=full_every,
@@ -389,6 +397,18 @@ def parse(raw: Mapping[str, Any], path: Path) -> Config:
     if problems:
         raise ConfigError(problems + side_settings, str(path))
     return Config(path=path, state_url=str(url), connections=connections, keep_history=keep_history)
+
+
+def _same_file(a: SideConfig, b: SideConfig, base_dir: Path) -> Path | None:
+    """The file both sides' ``path`` settings name (relative to the config), if one."""
+    paths = []
+    for side in (a, b):
+        raw = side.settings.get("path")
+        if not isinstance(raw, str) or not raw.strip():
+            return None
+        found = Path(raw).expanduser()
+        paths.append((found if found.is_absolute() else base_dir / found).resolve())
+    return paths[0] if paths[0] == paths[1] else None
 
 
 def _valid_schedule(text: str) -> bool:

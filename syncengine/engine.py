@@ -131,6 +131,7 @@ class SyncEngine:
                     )
                 except AdapterError as exc:
                     raise SideReadFailed(side, adapter.name, exc) from exc
+                went_along: set[str] = set()
                 if entity in CHILD_ENTITIES:
                     # A contact deleted on a side takes its children with it there.
                     contact_read = reads.get((side, "contact"))
@@ -138,14 +139,21 @@ class SyncEngine:
                     if gone_contacts:
                         kids = self.store.child_ids(self.connection, side, entity, gone_contacts)
                         stored.update(self.store.fingerprints(self.connection, side, entity, kids))
-                        read.deleted |= set(kids)
+                        went_along = set(kids)
+                        read.deleted |= went_along
                         for rid in list(read.changed):
                             if read.changed[rid].parent_id in gone_contacts:
                                 del read.changed[rid]
                 stored_all[(side, entity)] = stored
                 reads[(side, entity)] = read
                 if read.full:
-                    full_had[(side, entity)] = sum(1 for _, linked, _ in stored.values() if linked)
+                    # Children gone with their deleted contact do not count as "had": a
+                    # side whose last note went with its contact was not emptied.
+                    full_had[(side, entity)] = sum(
+                        1
+                        for rid, (_, linked, _) in stored.items()
+                        if linked and rid not in went_along
+                    )
         self.records_read = sum(r.returned for r in reads.values())
         t1 = time.perf_counter()
         prepared = self._assemble(reads, stored_all)

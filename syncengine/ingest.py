@@ -93,6 +93,7 @@ def ingest(
         cursor=snap.cursor,
         full=snap.complete,
         returned=len(snap.records),
+        notes=list(snap.notes),
     )
     changed = out.changed
     for rec in snap.records:

@@ -130,8 +130,18 @@ def decide(
         return _Verdict(a, b, "conflict: held for review (manual)", "none", "held")
     if rule is ConflictRule.NEWEST:
         winner = _newer(a_time, b_time, tie_break)
-        tie = a_time is None or b_time is None or a_time == b_time
-        why = f"conflict: newest wins ({'tie, to ' + tie_break if tie else winner + ' is newer'})"
+        untimed = [s for s, t in (("a", a_time), ("b", b_time)) if t is None]
+        if untimed:
+            # Not a tie: one side (a CSV without updated_at) cannot say when.
+            why = (
+                f"conflict: newest cannot compare ({' and '.join(untimed)} "
+                f"{'has' if len(untimed) == 1 else 'have'} no update time), "
+                f"tie_break {tie_break} wins"
+            )
+        elif a_time == b_time:
+            why = f"conflict: newest wins (tie, to {tie_break})"
+        else:
+            why = f"conflict: newest wins ({winner} is newer)"
     else:
         winner = "a" if rule is ConflictRule.A else "b"
         why = f"conflict: policy says {winner} wins"

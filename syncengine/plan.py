@@ -568,6 +568,42 @@ class _Planner:
                     "duplicate groups, or not there at all"
                 )
 
+    def note_contact_writes(self) -> None:
+        """What the plan's contact ops do that their rows do not show (one pass).
+
+        A contact's delete takes its children on that side with it (as deleting it in
+        the app would): those of entities this connection syncs went on the other side
+        too, the rest exist only there, so the plan says they go. A contact created
+        with no field at all is most often a file whose columns are not mapped: it has
+        nothing to be matched by later."""
+        deletes = {"a": 0, "b": 0}
+        empty: dict[str, list[str]] = {"a": [], "b": []}
+        for op in self.ops:
+            if op.entity != "contact":
+                continue
+            if op.action is Action.DELETE:
+                deletes[op.side] += 1
+            elif op.action is Action.CREATE and not any(op.fields.values()):
+                empty[op.side].append(str(op.source_id))
+        for side in ("a", "b"):
+            held = [e for e in CHILD_ENTITIES if e in self.caps(side).entities]
+            unsynced = [f"{e}s" for e in held if not self.syncs(e)]
+            if deletes[side] and unsynced:
+                self.notes.append(
+                    f"side {side}: the {deletes[side]} contact delete(s) there take each "
+                    f"contact's {', '.join(unsynced)} with it, which this connection does "
+                    'not sync (they are on that side only); set deletes = "manual" to '
+                    "review deletes first"
+                )
+            if empty[side]:
+                ids = empty[side]
+                shown = ", ".join(ids[:3]) + (", ..." if len(ids) > 3 else "")
+                self.notes.append(
+                    f"{len(ids)} contact(s) created on {side} with no field at all (from "
+                    f"{shown}): nothing to match them by later; check that the other "
+                    "side's columns or keys are named as the fields are"
+                )
+
     def plan(self) -> Plan:
         self.contacts()
         for entity in CHILD_ENTITIES:
@@ -579,6 +615,7 @@ class _Planner:
                     self.notes.append(
                         f"{entity}s are not synced: side {', '.join(missing)} does not hold them"
                     )
+        self.note_contact_writes()
         synced = {entity for entity in ENTITIES if self.syncs(entity)}
         notes = (
             [n.text for n in (*self.inp.caps_a.notes, *self.inp.caps_b.notes) if n.about & synced]

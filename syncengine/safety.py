@@ -35,7 +35,8 @@ def guard_refusal(plan: Plan, stats: Sequence[SideStats], policy: Policy) -> Saf
         if s.returned == 0 and s.had > 0:
             return SideEmptiedRefusal(
                 f"side {s.side} returned no {s.entity}s but had {s.had} linked; refusing to "
-                f"delete them all. Check the side's settings and credentials, or run "
+                f"delete them all. Check the side's settings (a file side's path, an API side's "
+                f"token and account), or run "
                 f"{force} once if the side really is empty now."
             )
     deletes: dict[tuple[str, str], int] = {}

@@ -15,6 +15,7 @@ connection a whole interval behind on each start. A cron schedule keeps its cloc
 
 from __future__ import annotations
 
+import faulthandler
 import signal
 import threading
 from datetime import UTC, datetime, timedelta
@@ -171,6 +172,9 @@ def run_scheduler(config: Config, *, once: bool = False) -> int:
     stopping: list[threading.Thread] = []
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    # A scheduler that will not stop can say where each thread is: kill -USR1 PID
+    # prints every thread's stack to stderr (and the scheduler goes on).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     scheduler.start()
     for thread in stopping:
         thread.join()  # the run in flight has settled its journal

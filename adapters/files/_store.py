@@ -118,6 +118,8 @@ class Document:
     by_id: dict[str, int] = field(default_factory=dict)
     bad_ids: dict[str, MalformedRecord] = field(default_factory=dict)
     newline: str = "\n"
+    notes: tuple[str, ...] = ()
+    """What a read of the file should tell the user (``Snapshot.notes``)."""
     bom: bool = False
     keys: KeyIndex = field(default_factory=KeyIndex)
     """Records by match key, for ``find_by_key``: it goes with the parsed document."""
@@ -206,24 +208,48 @@ class Document:
 def atomic_write(path: Path, data: bytes, *, replace: Replace = os.replace) -> None:
     """Write ``data`` to ``path`` so that a crash leaves the old file or the new one.
 
-    The temporary file lives in the same directory (``os.replace`` is atomic only within
-    one file system) and takes over the old file's permission bits. If any step fails,
-    the temporary file is removed and the original is untouched.
+    A symlinked ``path`` is written through: the file it points at is replaced, and
+    the link stays (renaming over the link would cut it, and the real file would no
+    longer be synced). The temporary file lives beside that file (``os.replace`` is
+    atomic only within one file system) and takes over its permission bits and, where
+    the process may, its owner; a new file gets what the umask allows, as any tool's
+    output does (``mkstemp`` alone would make it 0600). If any step fails, the
+    temporary file is removed and the original is untouched.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    target = Path(os.path.realpath(path))
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        with suppress(FileNotFoundError):
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        replace(tmp, str(path))
+        try:
+            old = target.stat()
+        except FileNotFoundError:
+            os.chmod(tmp, 0o666 & ~_umask())
+        else:
+            os.chmod(tmp, old.st_mode & 0o7777)
+            if (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
+                with suppress(OSError):  # only root may give a file away
+                    os.chown(tmp, old.st_uid, old.st_gid)
+        replace(tmp, str(target))
     except BaseException:
         with suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    _fsync_dir(target.parent)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (setting it
+    to read it back would race with other threads creating files)."""
+    with suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -282,12 +308,15 @@ def resolve_path(
 
 def split_lines(text: str) -> Iterator[str]:
     """Lines with their endings kept; only ``\\n`` ends a line (not U+2028 and friends,
-    which JSON strings may hold raw). A last line without an ending gets ``\\n``."""
+    which JSON strings may hold raw). A last line without an ending gets the file's own
+    (that of its first line), so a row appended after it leaves no mixed endings."""
+    first = text.find("\n")
+    ending = "\r\n" if first > 0 and text[first - 1] == "\r" else "\n"
     start = 0
     while start < len(text):
         end = text.find("\n", start)
         if end < 0:
-            yield text[start:] + "\n"
+            yield text[start:] + ending
             return
         yield text[start : end + 1]
         start = end + 1
@@ -447,6 +476,7 @@ class FileAdapter(ABC, Generic[D]):
             entity=entity,
             records=doc.records(entity),
             problems=problems,
+            notes=doc.notes if entity == "contact" else (),
             # A file with unreadable rows gets no cursor: every run reads it whole and
             # reports them again.
             cursor=None if problems else self._issue(),
@@ -564,6 +594,12 @@ class FileAdapter(ABC, Generic[D]):
         sig = FileSignature.of(self.path)
         if self._doc is None or sig != self._sig:
             data = self._read_bytes()
+            if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+                # Excel's "Unicode text": every other byte is NUL to a UTF-8 reader.
+                raise PermanentAdapterError(
+                    f"{self.path} is UTF-16 (it starts with a UTF-16 byte order mark); "
+                    "save it as UTF-8 (in Excel: CSV UTF-8) and run again"
+                )
             self._doc = self._parse(data.decode("utf-8", errors="surrogateescape"))
             self._sig = sig
             self._known(content_digest(data), sig)

@@ -82,6 +82,8 @@ _CONTACT: frozenset[Entity] = frozenset({"contact"})
 _WORD_BREAKS = re.compile(r"[\s-]+")
 DELIMITERS: Mapping[str, str] = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 """The cell separators a CSV side reads and writes, in the order a header is tried with."""
+_SEP_LINE = re.compile(r"sep=([,;\t|])\r?\n", re.IGNORECASE)
+"""The first line Excel writes (and reads) to name a CSV's separator."""
 _DELIMITER_SETTING = {
     **{c: c for c in DELIMITERS},
     **{name: c for c, name in DELIMITERS.items()},
@@ -99,6 +101,9 @@ class CsvDocument(Document):
     """Position of each synced column (canonical names and ``cf.<key>``)."""
     delimiter: str = ","
     """The cell separator the file was read with, and is written with."""
+    preamble: str = ""
+    """What comes before the header, kept as it is: blank lines, Excel's ``sep=;``."""
+    header_line: int = 1
 
 
 EXAMPLE = "contacts.csv"
@@ -167,17 +172,28 @@ class CsvAdapter(FileAdapter[CsvDocument]):
         doc = CsvDocument()
         if text.startswith(BOM):
             doc.bom, text = True, text[len(BOM) :]
-        doc.delimiter = self.delimiter or _header_delimiter(text, self._renamed)
-        rows = _physical_rows(text, doc.delimiter)
+        hint = _SEP_LINE.match(text)
+        if hint is not None:
+            # Excel's separator line: it names the delimiter and comes before the header.
+            doc.preamble, text = hint.group(0), text[hint.end() :]
+        doc.delimiter = (
+            self.delimiter
+            or (hint.group(1) if hint is not None else None)
+            or _header_delimiter(text, self._renamed)
+        )
+        rows = _physical_rows(text, doc.delimiter, first_line=2 if hint is not None else 1)
         for line, raw, cells, error in rows:
             if doc.header_text is None:
                 if not raw.strip():
-                    doc.append(Row(text=raw, line=line))
+                    doc.preamble += raw
                     continue
+                doc.header_line = line
                 self._read_header(doc, raw, cells, error)
                 continue
             row = Row(text=raw, line=line, data=cells)
-            if cells and raw.strip():
+            # A row of empty cells (",,,": what spreadsheets save for formatted but
+            # empty rows) is a blank line, kept as it is.
+            if cells and any(cell.strip() for cell in cells):
                 self._read_row(doc, row)
             else:
                 row.data = None
@@ -196,7 +212,7 @@ class CsvAdapter(FileAdapter[CsvDocument]):
     ) -> None:
         if cells is None or error is not None:
             raise PermanentAdapterError(
-                f"{self._where(1)}: the header row cannot be read as CSV ({error}); fix its quoting"
+                f"{self._where(doc.header_line)}: the header row cannot be read as CSV ({error}); fix its quoting"
             )
         doc.newline = "\r\n" if raw.endswith("\r\n") else "\n"
         doc.header_text = raw
@@ -207,7 +223,7 @@ class CsvAdapter(FileAdapter[CsvDocument]):
                 continue
             if synced in doc.index:
                 raise PermanentAdapterError(
-                    f"{self._where(1)}: column {synced!r} appears twice in the header; "
+                    f"{self._where(doc.header_line)}: column {synced!r} appears twice in the header; "
                     "remove or rename one"
                 )
             doc.index[synced] = position
@@ -217,25 +233,33 @@ class CsvAdapter(FileAdapter[CsvDocument]):
             id_column = repr(self.columns.get("id", "id"))
             if self.delimiter is not None and _has_id(raw, found, self._renamed):
                 raise PermanentAdapterError(
-                    f"{self._where(1)}: the header has no {id_column} column when its cells "
+                    f"{self._where(doc.header_line)}: the header has no {id_column} column when its cells "
                     f"are separated by {DELIMITERS[doc.delimiter]}s (the delimiter setting), "
                     f"but has one separated by {DELIMITERS[found]}s; set delimiter = "
                     f'"{DELIMITERS[found]}" or remove the setting'
                 )
             if "id" in self.columns:
                 raise PermanentAdapterError(
-                    f"{self._where(1)}: the header has no column {id_column} "
+                    f"{self._where(doc.header_line)}: the header has no column {id_column} "
                     "(the columns setting's id); fix the name there or in the file"
                 )
             raise PermanentAdapterError(
-                f"{self._where(1)}: the header has no 'id' column; add one holding a "
+                f"{self._where(doc.header_line)}: the header has no 'id' column; add one holding a "
                 "unique id per contact (cells separated by commas, semicolons, tabs or pipes), "
                 'or name the column that holds them: columns = { id = "..." }'
             )
+        doc.notes = tuple(
+            f"{self.path}: column {name!r} is not synced (it is kept as it is); if it "
+            f"holds {meant}, map it: columns = {{ {meant} = {json.dumps(name)} }}"
+            for name in doc.columns
+            if _column_name(name, self._renamed) is None
+            and (meant := _meant_field(name)) is not None
+            and meant not in doc.index
+        )
         missing = [h for n, h in self.columns.items() if n not in doc.index]
         if missing:
             raise PermanentAdapterError(
-                f"{self._where(1)}: the header has no column {missing[0]!r} (named in the "
+                f"{self._where(doc.header_line)}: the header has no column {missing[0]!r} (named in the "
                 "columns setting); fix the name there or in the file"
             )
 
@@ -286,7 +310,8 @@ class CsvAdapter(FileAdapter[CsvDocument]):
         for row in doc.rows.values():
             if row.text is None:
                 row.text = _csv_line(row.data, doc.newline, doc.delimiter)
-        return doc.header_text + "".join(row.text or "" for row in doc.rows.values())
+        rows = "".join(row.text or "" for row in doc.rows.values())
+        return doc.preamble + doc.header_text + rows
 
     def _insert(self, doc: CsvDocument, record: Record) -> Record:
         if doc.header_text is None and not doc.columns:
@@ -416,7 +441,7 @@ def _header_delimiter(text: str, renamed: Mapping[str, str]) -> str:
 
 
 def _physical_rows(
-    text: str, delimiter: str
+    text: str, delimiter: str, *, first_line: int = 1
 ) -> Iterator[tuple[int, str, list[str] | None, str | None]]:
     """(first line number, verbatim text, cells or None, CSV error) per row.
 
@@ -431,7 +456,7 @@ def _physical_rows(
             yield line
 
     reader = csv.reader(feed(), strict=True, delimiter=delimiter)
-    line = 1
+    line = first_line
     while True:
         consumed.clear()
         cells: list[str] | None
@@ -456,6 +481,53 @@ def _guess_id(raw: str, position: int, delimiter: str) -> str | None:
     except csv.Error:
         return None
     return cells[position].strip() or None if position < len(cells) else None
+
+
+_SAID_OTHERWISE: Mapping[str, str] = {
+    "mobile": "phone",
+    "cell": "phone",
+    "telephone": "phone",
+    "tel": "phone",
+    "zip": "postal_code",
+    "zipcode": "postal_code",
+    "postcode": "postal_code",
+    "company": "company_name",
+    "organization": "company_name",
+    "organisation": "company_name",
+    "birthday": "date_of_birth",
+    "birthdate": "date_of_birth",
+    "dob": "date_of_birth",
+    "url": "website",
+    "web": "website",
+    "first": "first_name",
+    "givenname": "first_name",
+    "last": "last_name",
+    "surname": "last_name",
+    "familyname": "last_name",
+    "street": "address1",
+    "address": "address1",
+    "province": "state",
+    "mail": "email",
+}
+"""Column titles exports use for a field under another name (or a short one)."""
+_FILLERS = ("address", "number", "no", "1")
+"""What exports append to a field's name: ``Email Address``, ``Phone Number``."""
+
+
+def _meant_field(header_cell: str) -> str | None:
+    """The field an unmapped column most likely holds, for a hint; None when it looks
+    like none. The column is never mapped on a guess: a hint names the setting."""
+    squashed = re.sub(r"[^a-z0-9]", "", header_cell.lower())
+    if not squashed:
+        return None
+    names = {f.replace("_", ""): f for f in DEFAULT_COLUMNS if f not in ("id", "updated_at")}
+    names.update(_SAID_OTHERWISE)
+    for filler in _FILLERS:
+        stem = squashed.removesuffix(filler)
+        if stem != squashed and stem in names:
+            return names[stem]
+    close = difflib.get_close_matches(squashed, list(names), n=1, cutoff=0.8)
+    return names[close[0]] if close else None
 
 
 def _column_name(header_cell: str, renamed: Mapping[str, str]) -> str | None:

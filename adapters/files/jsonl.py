@@ -194,7 +194,7 @@ def _store_read_back(obj: dict[str, JSON], back: Record, names: Any) -> None:
 def read_object(obj: object) -> Record:
     """The record one JSONL object describes, or ``BadRow`` saying what to fix."""
     if not isinstance(obj, dict):
-        raise BadRow(f"is a JSON {type(obj).__name__}, not an object; write one {{...}} per line")
+        raise BadRow(f"is a JSON {_kind(obj)}, not an object; write one {{...}} per line")
     raw_id = obj.get("id")
     if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or not str(raw_id).strip():
         raise BadRow('has no id; add an "id" key with a value unique in the file')
@@ -238,9 +238,12 @@ def _coerce(name: str, value: JSON) -> JSON:
     if name == "tags":
         if isinstance(value, str):
             return [value]  # one tag; canonical_fields would keep a bare string as is
-        if isinstance(value, list) and all(_is_text_like(t) for t in value):
-            return [str(t) for t in value]
-        raise BadRow(f"has tags of type {_kind(value)}; write a list of strings")
+        if not isinstance(value, list):
+            raise BadRow(f"has tags of type {_kind(value)}; write a list of strings")
+        bad = next((i for i, t in enumerate(value) if not _is_text_like(t)), None)
+        if bad is not None:
+            raise BadRow(f"has tags[{bad}] of type {_kind(value[bad])}; write a list of strings")
+        return [str(t) for t in value]
     if name == "custom_fields":
         if isinstance(value, dict):
             return value
@@ -260,6 +263,9 @@ def _is_text_like(value: JSON) -> bool:
     )
 
 
-def _kind(value: JSON) -> str:
+def _kind(value: object) -> str:
+    """The JSON name of a parsed value's type (what the user wrote, not Python's name)."""
     names = {dict: "object", list: "array", bool: "boolean", str: "string", float: "number"}
+    if value is None:
+        return "null"
     return names.get(type(value), "number" if isinstance(value, int) else type(value).__name__)

@@ -80,6 +80,64 @@ def test_rows_read_as_canonical_contacts(path: Path) -> None:
     assert (c2.id, c2.fields, c2.updated_at) == ("c2", {}, None)
 
 
+def test_a_crlf_file_without_a_final_newline_stays_crlf_when_a_row_is_appended(
+    path: Path,
+) -> None:
+    path.write_bytes(b"id,email\r\nc1,a@example.com\r\nc2,b@example.com")
+    CsvAdapter(path).create(contact())
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 4 and all(line.endswith(b"\r\n") for line in lines)
+
+
+def test_excels_sep_line_names_the_delimiter_and_is_kept(path: Path) -> None:
+    path.write_bytes(b"sep=;\r\nid;email\r\nc1;a@example.com\r\n")
+    adapter = CsvAdapter(path)
+    assert [r.id for r in adapter.snapshot("contact").records] == ["c1"]
+    adapter.create(contact())
+    lines = path.read_bytes().splitlines()
+    assert lines[:3] == [b"sep=;", b"id;email", b"c1;a@example.com"] and len(lines) == 4
+    path.write_bytes(b'sep=;\nid;email\nc1;a@example.com;x;"\n')
+    (problem,) = CsvAdapter(path).snapshot("contact").problems
+    assert problem.where == f"{path}:3"  # lines counted as in the file
+
+
+def test_a_column_that_looks_like_a_field_is_named_with_the_mapping_not_guessed(
+    path: Path,
+) -> None:
+    write(path, "id,Email Address,Mobile,Emial,Lead Score,phone\nc1,a@example.com,1,x,7,\n")
+    snap = CsvAdapter(path).snapshot("contact")
+    assert snap.records[0].fields.get("email") is None  # never mapped on a guess
+    assert snap.notes == (
+        f"{path}: column 'Email Address' is not synced (it is kept as it is); if it holds "
+        'email, map it: columns = { email = "Email Address" }',
+        f"{path}: column 'Emial' is not synced (it is kept as it is); if it holds email, "
+        'map it: columns = { email = "Emial" }',
+    )  # Mobile: the file has a phone column already; Lead Score looks like no field
+    mapped = CsvAdapter(path, columns={"email": "Email Address"}).snapshot("contact")
+    assert mapped.records[0].fields["email"] == "a@example.com" and mapped.notes == ()
+
+
+def test_rows_of_empty_cells_are_blank_lines_kept_as_they_are(path: Path) -> None:
+    write(path, "id,email,tags\nc1,a@example.com,\n,,\n , ,\n")
+    adapter = CsvAdapter(path)
+    snap = adapter.snapshot("contact")
+    assert ([r.id for r in snap.records], snap.problems) == (["c1"], [])
+    adapter.create(contact())
+    assert path.read_text().splitlines()[2:4] == [",,", " , ,"]
+
+
+def test_blank_lines_before_the_header_stay_before_it(path: Path) -> None:
+    path.write_text("\nid,email\nc1,a@example.com\n")
+    CsvAdapter(path).create(contact())
+    assert path.read_text().splitlines()[:3] == ["", "id,email", "c1,a@example.com"]
+
+
+def test_a_utf16_file_is_refused_with_how_to_save_it(path: Path) -> None:
+    path.write_bytes("id,email\nc1,a@example.com\n".encode("utf-16"))
+    with pytest.raises(PermanentAdapterError, match=r"is UTF-16 .*save it as UTF-8"):
+        CsvAdapter(path).snapshot("contact")
+
+
 def test_bom_is_tolerated_and_kept(path: Path) -> None:
     path.write_bytes(b"\xef\xbb\xbfid,email\r\nc1,a@example.com\r\n")
     adapter = CsvAdapter(path)

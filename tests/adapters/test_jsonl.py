@@ -110,7 +110,11 @@ def test_lines_read_as_canonical_records(path: Path) -> None:
 MALFORMED = [
     # (line, entity whose snapshot reports it, record id, what the problem says)
     ("{not json", "contact", None, "is not valid JSON"),
-    ("[1, 2]", "contact", None, "not an object"),
+    ("[1, 2]", "contact", None, "is a JSON array, not an object"),
+    ("null", "contact", None, "is a JSON null, not an object"),
+    ("42", "contact", None, "is a JSON number, not an object"),
+    ('"text"', "contact", None, "is a JSON string, not an object"),
+    ('{"id": "x12", "tags": ["ok", 5, null]}', "contact", "x12", "tags[2] of type null"),
     ('{"email": "a@example.com"}', "contact", None, "has no id"),
     ('{"id": "x1", "entity": "deal"}', "contact", "x1", "unknown entity 'deal'"),
     ('{"id": "x2", "email": "nope@"}', "contact", "x2", "not a valid address"),
@@ -318,6 +322,15 @@ def test_crlf_and_bom_are_kept(path: Path) -> None:
     assert data.endswith(b"\r\n") and new.id.encode() in data
 
 
+def test_a_crlf_file_without_a_final_newline_stays_crlf_when_a_line_is_appended(
+    path: Path,
+) -> None:
+    path.write_bytes(b'{"id": "c1"}\r\n{"id": "c2"}')
+    JsonlAdapter(path).create(contact())
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 3 and all(line.endswith(b"\r\n") for line in lines)
+
+
 def test_find_by_key_scans_phone_and_email(path: Path) -> None:
     write_lines(
         path,
@@ -334,6 +347,34 @@ def test_file_permissions_survive_a_rewrite(path: Path) -> None:
     path.chmod(0o640)
     JsonlAdapter(path).create(contact())
     assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_a_symlinked_file_is_written_through_and_stays_a_link(tmp_path: Path) -> None:
+    real = tmp_path / "shared" / "app.jsonl"
+    real.parent.mkdir()
+    write_lines(real, '{"id": "c1"}')
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(real)
+    created = JsonlAdapter(link).create(contact())
+    assert link.is_symlink() and created.id in real.read_text()
+    assert [p.name for p in real.parent.iterdir()] == ["app.jsonl"]  # no temp file left
+
+
+def test_a_new_file_gets_the_umask_not_0600(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        JsonlAdapter(tmp_path / "new.jsonl").create(contact())
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.jsonl").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root may give a file to another owner")
+def test_a_rewrite_keeps_the_files_owner(path: Path) -> None:
+    write_lines(path, '{"id": "c1"}')
+    os.chown(path, 1234, 1234)
+    JsonlAdapter(path).create(contact())
+    assert (path.stat().st_uid, path.stat().st_gid) == (1234, 1234)
 
 
 # -- atomicity -----------------------------------------------------------------------------

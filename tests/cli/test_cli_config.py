@@ -69,6 +69,19 @@ def test_unknown_side_settings_are_named_for_each_adapter(cli: Invoke, project: 
     assert "connections.other.a.nmae: unknown setting; did you mean 'name'?" in out
 
 
+def test_both_sides_naming_one_file_is_a_config_error(cli: Invoke, project: Project) -> None:
+    """A copied side table: the file would be linked record by record to itself."""
+    project.write_config()
+    text = project.config.read_text(encoding="utf-8")
+    project.config.write_text(text.replace('path = "b.jsonl"', 'path = "./a.jsonl"'))
+    result = cli("plan", "--config", project.config)
+    assert result.exit_code == 2, result.output
+    assert (
+        f"connections.main.a and connections.main.b both name the file "
+        f"{str(project.path('a').resolve())!r}: a side cannot sync with itself"
+    ) in flat(result.output)
+
+
 def test_the_problems_of_both_sides_settings_come_in_one_report(
     cli: Invoke, project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -107,7 +107,13 @@ def _runs(db: Path) -> list[str]:
 
 def _stop(proc: subprocess.Popen[str]) -> str:
     proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=60)
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)  # every thread's stack, to its output
+        time.sleep(2)
+        proc.kill()
+        pytest.fail(f"the scheduler did not stop on SIGTERM; its threads:\n{proc.communicate()[0]}")
     assert proc.returncode == 0, out
     return out
 

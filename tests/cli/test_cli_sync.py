@@ -170,6 +170,18 @@ def test_a_semicolon_csv_syncs_and_keeps_its_semicolons(cli: Invoke, project: Pr
     assert plan_json(cli, project)["operations"] == []
 
 
+def test_an_export_whose_columns_are_not_mapped_is_said_in_the_plan(
+    cli: Invoke, project: Project
+) -> None:
+    csv_side(project, "id,Email Address\nx1,ada@example.com\n")
+    notes = " ".join(plan_json(cli, project)["notes"])
+    assert (
+        "column 'Email Address' is not synced (it is kept as it is); if it holds email, "
+        'map it: columns = { email = "Email Address" }'
+    ) in notes
+    assert "1 contact(s) created on b with no field at all (from x1)" in notes
+
+
 def test_an_exports_columns_are_mapped_by_the_config(cli: Invoke, project: Project) -> None:
     csv_side(
         project,
@@ -287,6 +299,44 @@ def test_a_mass_delete_is_refused_until_forced(cli: Invoke, project: Project) ->
     forced = cli("run", "--force", "--config", project.config)
     assert forced.exit_code == 0, forced.output
     assert set(project.by_email("a")) == {f"p{i}@example.com" for i in range(3, 10)}
+
+
+def test_a_contact_deleted_with_the_sides_last_note_passes_the_empty_side_guard(
+    cli: Invoke, project: Project
+) -> None:
+    """The note went with its contact: the side was not emptied, it lost one person."""
+    project.write_config(entities=["contact", "note"])
+    rows = [contact(f"a{i}", f"p{i}@example.com") for i in range(6)]
+    note = {"id": "n1", "entity": "note", "contact_id": "a1", "body": "call back"}
+    project.write("a", [*rows, note])
+    synced(cli, project)
+    project.write("a", [r for r in rows if r["id"] != "a1"])
+    result = cli("run", "--config", project.config)
+    assert result.exit_code == 0, result.output
+    assert "p1@example.com" not in project.by_email("b")
+    assert [r for r in project.rows("b") if r.get("entity") == "note"] == []
+
+
+def test_a_contact_delete_says_it_takes_the_unsynced_notes_there_with_it(
+    cli: Invoke, project: Project
+) -> None:
+    """Contacts only: b's notes are b's alone, and its contact's delete takes them."""
+    project.write_config(entities=["contact"])
+    rows = [contact(f"a{i}", f"p{i}@example.com") for i in range(6)]
+    project.write("a", rows)
+    synced(cli, project)
+    b1 = project.by_email("b")["p1@example.com"]["id"]
+    note = {"id": "bn1", "entity": "note", "contact_id": b1, "body": "only here"}
+    project.write("b", [*project.rows("b"), note])
+    project.write("a", [r for r in rows if r["id"] != "a1"])
+    data = plan_json(cli, project)
+    assert [(o["side"], o["action"], o["id"]) for o in data["operations"]] == [("b", "delete", b1)]
+    assert (
+        "side b: the 1 contact delete(s) there take each contact's notes, tasks, "
+        "appointments with it, which this connection does not sync"
+    ) in " ".join(data["notes"])
+    synced(cli, project)
+    assert [r for r in project.rows("b") if r.get("entity") == "note"] == []
 
 
 def test_a_small_delete_passes_the_guard(cli: Invoke, project: Project) -> None:

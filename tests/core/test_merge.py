@@ -64,6 +64,24 @@ def test_conflict_rules(rule, ta, tb, tie, winner):
     assert v.to_a == v.to_b == f"from-{winner}"
 
 
+@pytest.mark.parametrize(
+    ("ta", "tb", "rule"),
+    [
+        (T1, T2, "conflict: newest wins (b is newer)"),
+        (T1, T1, "conflict: newest wins (tie, to a)"),
+        (None, T1, "conflict: newest cannot compare (a has no update time), tie_break a wins"),
+        (
+            None,
+            None,
+            "conflict: newest cannot compare (a and b have no update time), tie_break a wins",
+        ),
+    ],
+)
+def test_the_newest_rule_says_when_it_could_not_compare(ta, tb, rule):
+    """A side without update times (a CSV without updated_at) is no tie: it is said."""
+    assert _decide("x", "x", "from-a", "from-b", ta=ta, tb=tb).rule == rule
+
+
 def test_manual_holds_and_writes_nothing():
     v = _decide("x", "x", "from-a", "from-b", rule=ConflictRule.MANUAL)
     assert v.conflict == "held"
