@@ -655,16 +655,21 @@ def quarantine(
         names = [name] if name is not None else sorted(cfg.connections)
         with _state(cfg.state_url) as store:
             held = [(n, q) for n in names for q in store.quarantined(n)]
-            unreadable = []
+            unreadable: list[tuple[str, dict[str, Any]]] = []
             for n in names:
                 last = next(iter(store.runs(n, 1)), None)
                 if last is not None:
-                    unreadable += [(n, text) for text in last["summary"].get("unreadable", [])]
+                    summary = last["summary"]
+                    # Runs recorded before the records were kept as data have the text.
+                    records = summary.get("unreadable_records") or [
+                        {"problem": text} for text in summary.get("unreadable", [])
+                    ]
+                    unreadable += [(n, r) for r in records]
         if as_json:
             _print_json(
                 {
                     "quarantined": [{"connection": n, **q} for n, q in held],
-                    "unreadable": [{"connection": n, "problem": text} for n, text in unreadable],
+                    "unreadable": [{"connection": n, **r} for n, r in unreadable],
                 }
             )
             return
@@ -688,8 +693,8 @@ def quarantine(
             console.print(table)
         if unreadable:
             console.print("[bold]unreadable in the last run[/] (fix them where they are):")
-            for n, text in unreadable:
-                console.print(f"  {n}: {escape(text)}", highlight=False)
+            for n, r in unreadable:
+                console.print(f"  {n}: {escape(r['problem'])}", highlight=False)
 
 
 @app.command()

@@ -67,6 +67,8 @@ class Prepared:
     problems: list[str] = field(default_factory=list)
     revisits: set[tuple[Side, Entity, str]] = field(default_factory=set)
     """The revisit rows this run brought into play (they go once it gets through)."""
+    unreadable: list[dict[str, Any]] = field(default_factory=list)
+    """``problems`` as data (side, entity, where, record_id, problem), for monitoring."""
 
 
 @dataclass
@@ -242,9 +244,20 @@ class SyncEngine:
         pending_gone: dict[tuple[Side, Entity], set[str]] = {}
         linked_keys: dict[Side, dict[str, list[str]]] = {"a": {}, "b": {}}
         problems: list[str] = []
+        unreadable: list[dict[str, Any]] = []
         notes: list[str] = []
         for read in reads.values():
             problems += [str(p) for p in read.problems]
+            unreadable += [
+                {
+                    "side": read.side,
+                    "entity": read.entity,
+                    "where": p.where,
+                    "record_id": p.record_id,
+                    "problem": str(p),
+                }
+                for p in read.problems
+            ]
             notes += read.notes
         for entity in self.entities():
             side_reads = {s: reads.get((s, entity)) for s in ("a", "b")}
@@ -338,7 +351,16 @@ class SyncEngine:
         )
         plan = reconcile(inp, self.policy)
         return Prepared(
-            plan, reads, pairs, unlinked, pending_gone, [], resolutions, problems, revisits
+            plan,
+            reads,
+            pairs,
+            unlinked,
+            pending_gone,
+            [],
+            resolutions,
+            problems,
+            revisits,
+            unreadable,
         )
 
     def _refresh_survivors(
@@ -511,7 +533,11 @@ class SyncEngine:
             self.store.finish_run(
                 run_id,
                 "stopped" if applier.stopped else "partial" if failed else "ok",
-                {**report.summary(), "unreadable": prepared.problems[:UNREADABLE_KEPT]},
+                {
+                    **report.summary(),
+                    "unreadable": prepared.problems[:UNREADABLE_KEPT],
+                    "unreadable_records": prepared.unreadable[:UNREADABLE_KEPT],
+                },
             )
             return report
         except BaseException as exc:

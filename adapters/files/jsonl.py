@@ -111,7 +111,7 @@ class JsonlAdapter(FileAdapter[Document]):
             try:
                 # Without its line ending: an error at the end of the line would be
                 # placed on the next line otherwise, at column 1.
-                obj = json.loads(row.text.rstrip("\r\n"))
+                obj = json.loads(row.text.rstrip("\r\n"), object_pairs_hook=_one_of_each)
             except json.JSONDecodeError as exc:
                 raise BadRow(
                     f"is not valid JSON ({exc.msg} at column {exc.colno}); fix or remove the line"
@@ -255,6 +255,19 @@ def _coerce(name: str, value: JSON) -> JSON:
     if _is_text_like(value):
         return str(value)
     raise BadRow(f"has {name} of type {_kind(value)}; write a string")
+
+
+def _one_of_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object, refused when it names a key twice: JSON parsers keep the last, which
+    silently drops the other value (a line merged by hand, most often)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise BadRow(f"has the key {key!r} twice; keep the one that is right")
+            seen.add(key)
+    return obj
 
 
 def _is_text_like(value: JSON) -> bool:

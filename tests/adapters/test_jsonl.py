@@ -115,6 +115,7 @@ MALFORMED = [
     ("42", "contact", None, "is a JSON number, not an object"),
     ('"text"', "contact", None, "is a JSON string, not an object"),
     ('{"id": "x12", "tags": ["ok", 5, null]}', "contact", "x12", "tags[2] of type null"),
+    ('{"id": "x13", "email": "a@x.com", "email": "b@x.com"}', "contact", "x13", "'email' twice"),
     ('{"email": "a@example.com"}', "contact", None, "has no id"),
     ('{"id": "x1", "entity": "deal"}', "contact", "x1", "unknown entity 'deal'"),
     ('{"id": "x2", "email": "nope@"}', "contact", "x2", "not a valid address"),

@@ -138,6 +138,16 @@ def test_a_malformed_line_is_named_and_the_rest_syncs(cli: Invoke, seeded: Proje
     shown = cli("quarantine", "--config", seeded.config)
     assert shown.exit_code == 0
     assert f"main: {seeded.path('a')}:4: is not valid JSON" in flat(shown.output)
+    listed = json.loads(cli("quarantine", "-f", "json", "--config", seeded.config).output)
+    (bad,) = listed["unreadable"]
+    assert {k: v for k, v in bad.items() if k != "problem"} == {
+        "connection": "main",
+        "side": "a",
+        "entity": "contact",
+        "where": f"{seeded.path('a')}:4",
+        "record_id": "a9",
+    }
+    assert bad["problem"].startswith(f"{seeded.path('a')}:4: is not valid JSON")
 
 
 def csv_side(project: Project, text: str, settings: str = "") -> Path:
