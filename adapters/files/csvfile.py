@@ -210,9 +210,10 @@ class CsvAdapter(FileAdapter[CsvDocument]):
     def _read_header(
         self, doc: CsvDocument, raw: str, cells: list[str] | None, error: str | None
     ) -> None:
+        where = self._where(doc.header_line)
         if cells is None or error is not None:
             raise PermanentAdapterError(
-                f"{self._where(doc.header_line)}: the header row cannot be read as CSV ({error}); fix its quoting"
+                f"{where}: the header row cannot be read as CSV ({error}); fix its quoting"
             )
         doc.newline = "\r\n" if raw.endswith("\r\n") else "\n"
         doc.header_text = raw
@@ -223,8 +224,7 @@ class CsvAdapter(FileAdapter[CsvDocument]):
                 continue
             if synced in doc.index:
                 raise PermanentAdapterError(
-                    f"{self._where(doc.header_line)}: column {synced!r} appears twice in the header; "
-                    "remove or rename one"
+                    f"{where}: column {synced!r} appears twice in the header; remove or rename one"
                 )
             doc.index[synced] = position
             doc.columns.append(name)
@@ -233,18 +233,18 @@ class CsvAdapter(FileAdapter[CsvDocument]):
             id_column = repr(self.columns.get("id", "id"))
             if self.delimiter is not None and _has_id(raw, found, self._renamed):
                 raise PermanentAdapterError(
-                    f"{self._where(doc.header_line)}: the header has no {id_column} column when its cells "
+                    f"{where}: the header has no {id_column} column when its cells "
                     f"are separated by {DELIMITERS[doc.delimiter]}s (the delimiter setting), "
                     f"but has one separated by {DELIMITERS[found]}s; set delimiter = "
                     f'"{DELIMITERS[found]}" or remove the setting'
                 )
             if "id" in self.columns:
                 raise PermanentAdapterError(
-                    f"{self._where(doc.header_line)}: the header has no column {id_column} "
+                    f"{where}: the header has no column {id_column} "
                     "(the columns setting's id); fix the name there or in the file"
                 )
             raise PermanentAdapterError(
-                f"{self._where(doc.header_line)}: the header has no 'id' column; add one holding a "
+                f"{where}: the header has no 'id' column; add one holding a "
                 "unique id per contact (cells separated by commas, semicolons, tabs or pipes), "
                 'or name the column that holds them: columns = { id = "..." }'
             )
@@ -259,7 +259,7 @@ class CsvAdapter(FileAdapter[CsvDocument]):
         missing = [h for n, h in self.columns.items() if n not in doc.index]
         if missing:
             raise PermanentAdapterError(
-                f"{self._where(doc.header_line)}: the header has no column {missing[0]!r} (named in the "
+                f"{where}: the header has no column {missing[0]!r} (named in the "
                 "columns setting); fix the name there or in the file"
             )
 
