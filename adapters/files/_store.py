@@ -35,7 +35,7 @@ import re
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -304,6 +304,15 @@ def resolve_path(
             source,
         )
     return path
+
+
+def in_written_order(tags: Sequence[str], written: Iterable[object]) -> list[str]:
+    """``tags`` (canonical: sorted) in the order the file had them, new ones after: a
+    tag added on the other side should not re-sort the user's cell."""
+    wanted = set(tags)
+    kept = [t for t in dict.fromkeys(str(w).strip() for w in written) if t in wanted]
+    have = set(kept)
+    return kept + [t for t in tags if t not in have]
 
 
 def split_lines(text: str) -> Iterator[str]:

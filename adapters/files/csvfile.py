@@ -58,6 +58,7 @@ from adapters.files._store import (
     Replace,
     Row,
     has_surrogates,
+    in_written_order,
     parse_stamp,
     path_problems,
     resolve_path,
@@ -341,6 +342,11 @@ class CsvAdapter(FileAdapter[CsvDocument]):
                 if name.startswith(CUSTOM_PREFIX) and name not in changes:
                     changes[name] = ""
         back = _record_from({**current, **changes}, row.record.id if row.record else None)
+        tags = fields.get("tags")
+        if isinstance(tags, list) and current.get("tags"):
+            # Written in the cell's own order; ``back`` (the record) stays canonical.
+            written = current["tags"].split(TAG_SEPARATOR)
+            changes["tags"] = TAG_SEPARATOR.join(in_written_order(tags, written))
         self._add_columns(doc, changes)
         changes = {name: value for name, value in changes.items() if name in doc.index}
         data = list(row.data)

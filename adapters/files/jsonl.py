@@ -40,6 +40,7 @@ from adapters.files._store import (
     Replace,
     Row,
     has_surrogates,
+    in_written_order,
     parse_stamp,
     path_problems,
     resolve_path,
@@ -151,6 +152,7 @@ class JsonlAdapter(FileAdapter[Document]):
         self, doc: Document, row: Row, fields: Mapping[str, JSON], stamp: datetime
     ) -> Record:
         obj = dict(row.data)
+        written = obj.get("tags")
         for name, value in fields.items():
             if value is None:
                 obj.pop(name, None)
@@ -159,6 +161,10 @@ class JsonlAdapter(FileAdapter[Document]):
         obj["updated_at"] = stamp_text(stamp)
         back = read_object(obj)
         _store_read_back(obj, back, fields)
+        tags = fields.get("tags")
+        if isinstance(tags, list) and isinstance(written, list):
+            # Written in the line's own order; ``back`` (the record) stays canonical.
+            obj["tags"] = in_written_order(tags, written)
         row.text, row.data, row.record = None, obj, back
         return back
 

@@ -117,6 +117,14 @@ def test_a_column_that_looks_like_a_field_is_named_with_the_mapping_not_guessed(
     assert mapped.records[0].fields["email"] == "a@example.com" and mapped.notes == ()
 
 
+def test_a_tag_change_keeps_the_cells_order(path: Path) -> None:
+    write(path, "id,tags\nc1,vip ; lead;old\n")
+    adapter = CsvAdapter(path)
+    back = adapter.update("contact", "c1", [FieldChange("tags", None, ["lead", "new", "vip"])])
+    assert back.fields["tags"] == ["lead", "new", "vip"]  # the record: canonical
+    assert path.read_text().splitlines()[1] == "c1,vip;lead;new"
+
+
 def test_rows_of_empty_cells_are_blank_lines_kept_as_they_are(path: Path) -> None:
     write(path, "id,email,tags\nc1,a@example.com,\n,,\n , ,\n")
     adapter = CsvAdapter(path)

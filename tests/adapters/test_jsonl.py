@@ -350,6 +350,15 @@ def test_file_permissions_survive_a_rewrite(path: Path) -> None:
     assert path.stat().st_mode & 0o777 == 0o640
 
 
+def test_a_tag_change_keeps_the_lines_order(path: Path) -> None:
+    write_lines(path, '{"id": "c1", "tags": ["vip", "lead", "old"]}')
+    adapter = JsonlAdapter(path)
+    back = adapter.update("contact", "c1", [FieldChange("tags", None, ["lead", "new", "vip"])])
+    assert back.fields["tags"] == ["lead", "new", "vip"]
+    assert json.loads(path.read_text())["tags"] == ["vip", "lead", "new"]
+    assert adapter.snapshot("contact").records[0].fields["tags"] == ["lead", "new", "vip"]
+
+
 def test_a_symlinked_file_is_written_through_and_stays_a_link(tmp_path: Path) -> None:
     real = tmp_path / "shared" / "app.jsonl"
     real.parent.mkdir()
