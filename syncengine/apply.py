@@ -60,6 +60,7 @@ from syncengine.errors import (
     RecordRejected,
     SideUnavailable,
     TransientAdapterError,
+    failure_text,
     is_transient,
 )
 from syncengine.models import (
@@ -465,8 +466,8 @@ class Applier:
             first = self._blocked(side, op.entity) is None
             if first:
                 for k in keys:
-                    self.unavailable[k] = f"{type(exc).__name__}: {exc}"
-                self.unavailable.setdefault(key, f"{type(exc).__name__}: {exc}")
+                    self.unavailable[k] = failure_text(exc)
+                self.unavailable.setdefault(key, failure_text(exc))
         if first:
             return OpOutcome(op, OpStatus.FAILED, error=self.unavailable[key])
         return self._skip_unavailable(unit, op, side)
@@ -544,7 +545,7 @@ class Applier:
             return OpOutcome(
                 op,
                 status,
-                error=f"{type(exc).__name__}: {exc}",
+                error=failure_text(exc),
                 attempts=MAX_ATTEMPTS if is_transient(exc) else attempts,
             )
 

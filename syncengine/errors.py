@@ -111,7 +111,13 @@ class LockLostError(LockedError):
 
 
 class AdapterError(SyncError):
-    """A side failed an operation. ``side`` and ``record_id`` name where, when known."""
+    """A side failed an operation. ``side`` and ``record_id`` name where, when known.
+
+    ``kind`` says in words what sort of failure it is: the journal, quarantine and
+    reports show ``failure_text`` (that phrase, then the side's message), never a class
+    name, which means nothing to the person reading them."""
+
+    kind = "failed"
 
     def __init__(self, message: str, *, record_id: str | None = None) -> None:
         self.record_id = record_id
@@ -120,6 +126,8 @@ class AdapterError(SyncError):
 
 class TransientAdapterError(AdapterError, Transient):
     """Rate limit, server error, timeout or dropped connection: retry with backoff."""
+
+    kind = "kept failing"
 
     def __init__(
         self, message: str, *, record_id: str | None = None, retry_after: float | None = None
@@ -131,6 +139,8 @@ class TransientAdapterError(AdapterError, Transient):
 class PermanentAdapterError(AdapterError, Permanent):
     """The side refused the operation for good."""
 
+    kind = "refused"
+
 
 class RecordRejected(PermanentAdapterError):
     """The side refused one record's data (validation)."""
@@ -138,6 +148,8 @@ class RecordRejected(PermanentAdapterError):
 
 class RecordNotFound(PermanentAdapterError):
     """The record does not exist (any more) on that side."""
+
+    kind = "not found"
 
 
 class SideUnavailable(AdapterError):
@@ -149,6 +161,8 @@ class SideUnavailable(AdapterError):
     writing to the side for this run and quarantine nothing. ``entities`` narrows it
     where only some endpoints refuse (a token without the calendar scope still writes
     contacts): then only writes of those entities stop."""
+
+    kind = "side unavailable"
 
     def __init__(
         self,
@@ -165,13 +179,19 @@ class Unreachable(SideUnavailable):
     """The side could not be connected to at all (refused, no route, no such host),
     retries included: it is down or the address is wrong, for every record alike."""
 
+    kind = "unreachable"
+
 
 class AuthError(SideUnavailable):
     """Credentials are missing, wrong, revoked or expired for good, or lack a scope."""
 
+    kind = "not authorised"
+
 
 class DuplicateOnSide(AdapterError, Permanent):
     """A create was refused because the side already has this record."""
+
+    kind = "refused as a duplicate"
 
     def __init__(self, message: str, *, existing_id: str, record_id: str | None = None) -> None:
         self.existing_id = existing_id
@@ -210,6 +230,11 @@ class StateConfigError(StateError, UserError):
     config-class error (exit 2), not a failure of the store."""
 
 
+def failure_text(exc: AdapterError) -> str:
+    """A failed write as the journal and quarantine keep it: ``refused: <message>``."""
+    return f"{exc.kind}: {exc}"
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether a failed op may be retried."""
     return isinstance(exc, Transient)
@@ -220,6 +245,8 @@ class RateLimitExhausted(SideUnavailable):
 
     ``resets_at`` (UTC, when known) is when the budget is expected back: the next run
     after it can go on. Waiting for it inside a run would stall the run for hours."""
+
+    kind = "request limit spent"
 
     def __init__(
         self, message: str, *, resets_at: datetime | None = None, record_id: str | None = None

@@ -99,7 +99,7 @@ def test_a_refused_write_shows_its_reason_and_a_long_run_is_capped() -> None:
         "payload": json.dumps({"fields": {"title": "call"}}),
         "status": "quarantined",
         "result_id": None,
-        "error": "RecordRejected: GHL tasks need a due_date",
+        "error": "refused: GHL tasks need a due_date",
         "attempts": 1,
     }
     console = Console(width=200, record=True)
@@ -107,7 +107,7 @@ def test_a_refused_write_shows_its_reason_and_a_long_run_is_capped() -> None:
     text = console.export_text()
     assert "1 quarantined · 1 create on b" in text
     assert "(new) from t1" in text and 'title = "call"' in text
-    assert "RecordRejected: GHL tasks need a due_date" in text
+    assert "refused: GHL tasks need a due_date" in text
     assert "... and 449 more; `--format json` lists every one" in text
 
 

@@ -245,11 +245,11 @@ def test_a_side_that_refuses_every_write_is_skipped_not_quarantined(
     assert statuses.count(OpStatus.FAILED) == 1  # the side's message, once
     assert statuses.count(OpStatus.SKIPPED) == 5
     failed = next(o for o in to_b if o.status is OpStatus.FAILED)
-    assert failed.error == "AuthError: memory side b: the token was revoked"
+    assert failed.error == "not authorised: memory side b: the token was revoked"
     for o in to_b:
         if o.status is OpStatus.SKIPPED:
             assert o.error == (
-                "not written: side b is unavailable for the rest of this run (AuthError)"
+                "not written: side b is unavailable for the rest of this run (not authorised)"
             )
     assert b.writes == b.fail_after  # nothing after the refusal reached b
     assert store.quarantined("conn") == []  # no record is at fault

@@ -69,13 +69,13 @@ def test_journal_begin_and_finish(store: Store) -> None:
         store.journal_finish(
             conn,
             run_id,
-            [(1, "done", "b1", None, 2), (2, "failed", None, "RecordRejected: no", 1)],
+            [(1, "done", "b1", None, 2), (2, "failed", None, "refused: no", 1)],
         )
         store.journal_finish(conn, run_id, [])
     rows = store.journal(run_id)
     assert [r["seq"] for r in rows] == [1, 2, 3]
     assert (rows[0]["status"], rows[0]["result_id"], rows[0]["attempts"]) == ("done", "b1", 2)
-    assert (rows[1]["status"], rows[1]["error"]) == ("failed", "RecordRejected: no")
+    assert (rows[1]["status"], rows[1]["error"]) == ("failed", "refused: no")
     assert rows[0]["finished_at"] is not None and rows[1]["finished_at"] is not None
     assert (rows[2]["status"], rows[2]["finished_at"]) == ("pending", None)
     # What `history show` reads: the first rows in order, and how many there are.
@@ -335,16 +335,16 @@ def test_duplicate_groups_open_update_and_close(store: Store) -> None:
 
 def test_quarantine_counts_attempts_and_release_clears(store: Store) -> None:
     with store.transaction() as conn:
-        store.quarantine(conn, "c", "b", "contact", "r1", "RecordRejected: bad phone")
+        store.quarantine(conn, "c", "b", "contact", "r1", "refused: bad phone")
         store.quarantine(conn, "c", "a", "contact", "r2", "first")
     with store.transaction() as conn:
-        store.quarantine(conn, "c", "b", "contact", "r1", "RecordRejected: still bad")
+        store.quarantine(conn, "c", "b", "contact", "r1", "refused: still bad")
     rows = store.quarantined("c")
     assert [(r["side"], r["record_id"], r["attempts"]) for r in rows] == [
         ("a", "r2", 1),
         ("b", "r1", 2),
     ]
-    assert rows[1]["reason"] == "RecordRejected: still bad"
+    assert rows[1]["reason"] == "refused: still bad"
 
     with store.transaction() as conn:
         store.release(conn, "c", "b", "contact", ["r1", "never-there"])
