@@ -590,10 +590,10 @@ class _Planner:
             unsynced = [f"{e}s" for e in held if not self.syncs(e)]
             if deletes[side] and unsynced:
                 self.notes.append(
-                    f"side {side}: the {deletes[side]} contact delete(s) there take each "
-                    f"contact's {', '.join(unsynced)} with it, which this connection does "
-                    'not sync (they are on that side only); set deletes = "manual" to '
-                    "review deletes first"
+                    f"side {side}: the {deletes[side]} contact delete(s) there also delete "
+                    f"any {_either(unsynced)} those contacts have there, which this "
+                    "connection does not sync (so no copy of them is on the other side); "
+                    'set deletes = "manual" to review deletes first'
                 )
             if empty[side]:
                 ids = empty[side]
@@ -650,6 +650,11 @@ class _Planner:
 def reconcile(inp: SyncInput, policy: Policy) -> Plan:
     """Plan one run. Pure: same input, same plan."""
     return _Planner(inp, policy).plan()
+
+
+def _either(names: Sequence[str]) -> str:
+    """``notes, tasks or appointments``."""
+    return " or ".join(filter(None, (", ".join(names[:-1]), names[-1])))
 
 
 __all__ = ["LinkedPair", "SyncInput", "reconcile", "synced_fields"]

@@ -118,6 +118,9 @@ class Document:
     by_id: dict[str, int] = field(default_factory=dict)
     bad_ids: dict[str, MalformedRecord] = field(default_factory=dict)
     newline: str = "\n"
+    separators: tuple[str, str] = (", ", ": ")
+    """How the file's JSON lines space their items and keys (JSONL: as its first line
+    does), so a line the sync rewrites or adds looks like the lines around it."""
     notes: tuple[str, ...] = ()
     """What a read of the file should tell the user (``Snapshot.notes``)."""
     bom: bool = False

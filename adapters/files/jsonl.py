@@ -93,12 +93,15 @@ class JsonlAdapter(FileAdapter[Document]):
         doc = Document()
         if text.startswith(BOM):
             doc.bom, text = True, text[len(BOM) :]
+        styled = False
         for lineno, line in enumerate(split_lines(text), start=1):
             if lineno == 1 and line.endswith("\r\n"):
                 doc.newline = "\r\n"
             row = Row(text=line, line=lineno)
             if line.strip():
                 self._read_line(row)
+                if not styled and row.data:
+                    doc.separators, styled = _separators(line), True
             doc.append(row)
         doc.mark_duplicates(self._where)
         return doc
@@ -133,7 +136,8 @@ class JsonlAdapter(FileAdapter[Document]):
     def _render(self, doc: Document) -> str:
         for row in doc.rows.values():
             if row.text is None:
-                row.text = json.dumps(row.data, ensure_ascii=False) + doc.newline
+                text = json.dumps(row.data, ensure_ascii=False, separators=doc.separators)
+                row.text = text + doc.newline
         return "".join(row.text or "" for row in doc.rows.values())
 
     def _insert(self, doc: Document, record: Record) -> Record:
@@ -173,6 +177,12 @@ EXAMPLE = "contacts.jsonl"
 """The ``path`` a message suggests."""
 
 _ID_PATTERN = re.compile(r'"id"\s*:\s*(?:"((?:[^"\\]|\\.)+)"|(-?\d+))')
+
+
+def _separators(line: str) -> tuple[str, str]:
+    """The separators a JSON object line was written with: compact (``{"id":"p1"}``,
+    as most tools write JSON Lines) or ``json.dumps``'s default (``{"id": "p1"}``)."""
+    return (",", ":") if '":' in line and '": ' not in line else (", ", ": ")
 
 
 def _guess_id(text: str) -> str | None:

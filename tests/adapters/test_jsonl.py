@@ -332,6 +332,25 @@ def test_a_crlf_file_without_a_final_newline_stays_crlf_when_a_line_is_appended(
     assert len(lines) == 3 and all(line.endswith(b"\r\n") for line in lines)
 
 
+@pytest.mark.parametrize(
+    ("first", "spaced"),
+    [('{"id":"c1","email":"ada@example.com"}', False), ('{"id": "c1"}', True)],
+)
+def test_lines_the_sync_writes_are_spaced_like_the_files_own(
+    path: Path, first: str, spaced: bool
+) -> None:
+    write_lines(path, first, '{"id":"c2","city":"Paris"}')
+    adapter = JsonlAdapter(path)
+    adapter.update("contact", "c2", [FieldChange("city", "Paris", "London")])
+    adapter.create(contact())
+    first_line, rewritten, added = path.read_text().splitlines()
+    assert first_line == first
+    assert rewritten.startswith(
+        '{"id": "c2", "city": "London"' if spaced else '{"id":"c2","city":"London"'
+    )
+    assert (": " in added) is spaced and (", " in added) is spaced
+
+
 def test_find_by_key_scans_phone_and_email(path: Path) -> None:
     write_lines(
         path,

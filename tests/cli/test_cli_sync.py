@@ -342,8 +342,8 @@ def test_a_contact_delete_says_it_takes_the_unsynced_notes_there_with_it(
     data = plan_json(cli, project)
     assert [(o["side"], o["action"], o["id"]) for o in data["operations"]] == [("b", "delete", b1)]
     assert (
-        "side b: the 1 contact delete(s) there take each contact's notes, tasks, "
-        "appointments with it, which this connection does not sync"
+        "side b: the 1 contact delete(s) there also delete any notes, tasks or "
+        "appointments those contacts have there, which this connection does not sync"
     ) in " ".join(data["notes"])
     synced(cli, project)
     assert [r for r in project.rows("b") if r.get("entity") == "note"] == []
