@@ -38,8 +38,15 @@ from syncengine.errors import (
     UserError,
 )
 from syncengine.models import SIDES, RunReport, Side
-from syncengine.render._common import NOTHING_CHANGED, plural, run_summary
-from syncengine.values import value_problem
+from syncengine.normalize import is_valid_email
+from syncengine.render._common import DELETED, NOTHING_CHANGED, plural, run_summary
+from syncengine.values import (
+    BOOL_FIELDS,
+    LIST_FIELDS,
+    OBJECT_FIELDS,
+    type_problem,
+    value_problem,
+)
 
 if TYPE_CHECKING:
     from state.store import Store
@@ -353,8 +360,8 @@ def conflicts_list(
                 r["a_id"],
                 r["b_id"],
                 r["field"],
-                _short(r["a_value"]),
-                _short(r["b_value"]),
+                _side_cell(r, "a"),
+                _side_cell(r, "b"),
                 r["status"],
             )
         console.print(table if rows else "no conflicts waiting for review")
@@ -473,7 +480,7 @@ def resolve(
                     )
                 name, cid = chosen[0]
                 row = store.conflict(cid)
-                if row["kind"] != "field":
+                if row["kind"] != "field" and row["status"] in ("open", "resolving"):
                     raise UsageError(
                         f"conflict {name} is a delete against an "
                         "edit: there is no value to set; --keep the side whose outcome you want "
@@ -540,12 +547,26 @@ def _resolution_value(text: str, field: str) -> Any:
                 """e.g. --value '"Acme Ltd"', or give plain text without the leading quote"""
             ) from None
         parsed = text
-    problem = value_problem(field.partition(".")[0], parsed)
+    head = field.partition(".")[0]
+    if head not in BOOL_FIELDS | LIST_FIELDS | OBJECT_FIELDS and _is_number(parsed):
+        parsed = text.strip()  # a postal code or a phone typed bare: the text it is
+    if problem := type_problem(field, parsed):
+        raise UsageError(f"cannot set {field} to {json.dumps(parsed)}: {field} {problem}")
+    if head == "email" and isinstance(parsed, str) and not is_valid_email(parsed):
+        raise UsageError(
+            f"cannot set email to {parsed!r}, which is not a valid address; give one like "
+            """--value 'ada@example.com'"""
+        )
+    problem = value_problem(head, parsed)
     if problem is not None:
         raise UsageError(
             f"cannot set {field} to {parsed!r}, which {problem.partition(', which ')[2]}"
         )
     return parsed
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 history_app = typer.Typer(no_args_is_help=False, help="Past runs, newest first.")
@@ -873,6 +894,13 @@ def auth_login(
         the_code = code or typer.prompt("code")
         tokens.exchange_code(the_code, redirect_uri)
         console.print(f"tokens stored for connection {conn.name!r}; `syncengine check` to try them")
+
+
+def _side_cell(row: Mapping[str, Any], side: str) -> str:
+    """A side's value in the conflicts list; the deleting side of a delete conflict
+    shows as deleted (as in the plan and ``conflicts show``), not as null."""
+    value = row[f"{side}_value"]
+    return DELETED if row["kind"] != "field" and value is None else _short(value)
 
 
 def _short(value: Any, width: int = 40) -> str:

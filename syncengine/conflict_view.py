@@ -17,7 +17,7 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from syncengine.render._common import DELETED
+from syncengine.render._common import DELETED, keep_comment
 
 KINDS = {
     "field": "both sides changed this field since the last sync",
@@ -69,12 +69,7 @@ def _next_step(row: Mapping[str, Any], ref: str) -> str:
         lines = ["resolve with one of:"]
         for side in ("a", "b"):
             value = row[f"{side}_value"]
-            if row["kind"] == "field":
-                keeps = f"keep {value_text(value)}"
-            elif value is None:
-                keeps = "the delete: the record goes on both sides"
-            else:
-                keeps = f"the record: it is made again on {'b' if side == 'a' else 'a'}"
+            keeps = keep_comment(row["kind"] != "field", value, side, value_text(value))
             lines.append(f"  syncengine resolve {target} --keep {side}  # {keeps}")
         if row["kind"] == "field":
             lines.append(

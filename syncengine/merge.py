@@ -133,11 +133,12 @@ def decide(
         untimed = [s for s, t in (("a", a_time), ("b", b_time)) if t is None]
         if untimed:
             # Not a tie: one side (a CSV without updated_at) cannot say when.
-            why = (
-                f"conflict: newest cannot compare ({' and '.join(untimed)} "
-                f"{'has' if len(untimed) == 1 else 'have'} no update time), "
-                f"tie_break {tie_break} wins"
+            which = (
+                f"{untimed[0]} has no update time"
+                if len(untimed) == 1
+                else "neither side has an update time"
             )
+            why = f"conflict: newest cannot compare ({which}), tie_break {tie_break} wins"
         elif a_time == b_time:
             why = f"conflict: newest wins (tie, to {tie_break})"
         else:

@@ -75,6 +75,36 @@ def value_problem(name: str, value: JSON) -> str | None:
     return None
 
 
+BOOL_FIELDS = frozenset({"completed"})
+LIST_FIELDS = frozenset({"tags"})
+OBJECT_FIELDS = frozenset({"custom_fields"})
+"""The canonical fields that do not hold text; every other field holds a string."""
+
+
+def type_problem(name: str, value: JSON) -> str | None:
+    """What a value of the wrong type for field ``name`` is told ("takes text"), or None.
+
+    A value a side would refuse or misread (a list as a first name) is caught where a
+    user gives it, before any run carries it to both sides. ``custom_fields.KEY`` takes
+    what a custom field holds: text, a number, true or false, or a list of options."""
+    if value is None:
+        return None  # the field is cleared
+    head, _, key = name.partition(".")
+    if head in OBJECT_FIELDS:
+        if key:
+            return (
+                "takes text, a number or a list, not an object" if isinstance(value, dict) else None
+            )
+        return None if isinstance(value, dict) else "takes an object of custom fields by key"
+    if head in LIST_FIELDS:
+        if isinstance(value, list) and all(isinstance(t, str) for t in value):
+            return None
+        return 'takes a list of strings, e.g. ["vip", "lead"]'
+    if head in BOOL_FIELDS:
+        return None if isinstance(value, bool) else "takes true or false"
+    return None if isinstance(value, str) else "takes text (a JSON string)"
+
+
 def fields_problem(fields: Mapping[str, JSON]) -> str | None:
     """The first problem of a record's dates and times (as ``value_problem`` words it),
     or None: what a side that reads text checks each record with."""
@@ -93,12 +123,16 @@ def equivalent_dates(x: str, y: str) -> bool:
 
 
 __all__ = [
+    "BOOL_FIELDS",
     "DATE_FIELDS",
     "INSTANT_FIELDS",
+    "LIST_FIELDS",
+    "OBJECT_FIELDS",
     "TYPED_FIELDS",
     "equivalent_dates",
     "fields_problem",
     "read_date",
     "read_instant",
+    "type_problem",
     "value_problem",
 ]

@@ -27,6 +27,7 @@ from syncengine.models import (
     Plan,
     RunReport,
     Side,
+    other,
 )
 
 from .diff import DEFAULT_LIMIT, format_value
@@ -143,6 +144,22 @@ def conflict_value(conflict: Conflict, side: Side, limit: int = DEFAULT_LIMIT) -
     if conflict.kind in _DELETE_KINDS and value is None:
         return DELETED
     return format_value(value, limit)
+
+
+def keep_comment(deleting: bool, value: JSON, side: Side, shown: str) -> str:
+    """What ``resolve --keep SIDE`` does, said beside the command: the value it keeps
+    (``shown``), or, in a conflict about a delete, which of delete and record wins."""
+    if not deleting:
+        return f"keep {shown}"
+    if value is None:
+        return "the delete: the record goes on both sides"
+    return f"the record: it is made again on {other(side)}"
+
+
+def keep_hint(conflict: Conflict, side: Side, limit: int = DEFAULT_LIMIT) -> str:
+    value: JSON = conflict.a_value if side == "a" else conflict.b_value
+    deleting = conflict.kind in _DELETE_KINDS
+    return keep_comment(deleting, value, side, conflict_value(conflict, side, limit))
 
 
 def conflict_kind_text(conflict: Conflict) -> str:

@@ -44,6 +44,7 @@ from ._common import (
     held_conflicts,
     is_recorded,
     iso,
+    keep_hint,
     link_change_text,
     more_text,
     new_id,
@@ -170,7 +171,7 @@ def _resolve_hints(
     folded, so each pastes whole. (Printed with ``crop=False``, a line wider than the
     terminal runs on, and the terminal soft-wraps it without breaking the command.)"""
     rows = [
-        (resolve_command(c, side, conflict_ids), conflict_value(c, side, HINT_LIMIT))
+        (resolve_command(c, side, conflict_ids), keep_hint(c, side, HINT_LIMIT))
         for c in conflicts
         for side in SIDES
     ]
@@ -178,7 +179,7 @@ def _resolve_hints(
     commands = Text(no_wrap=True, overflow="ignore")
     for i, (command, value) in enumerate(rows):
         commands.append(f"{'' if i == 0 else chr(10)}  {command.ljust(width)}", style="")
-        commands.append(f"  # keep {value}", style="dim")
+        commands.append(f"  # {value}", style="dim")
     return Group(Text(intro, style="bold"), commands)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from cli_support import Invoke, Project, contact, flat
@@ -206,6 +207,35 @@ def test_a_value_is_checked_against_its_field() -> None:
         _resolution_value("1990-02-30", "date_of_birth")
 
 
+@pytest.mark.parametrize(
+    ("text", "field", "message"),
+    [
+        ('["x"]', "first_name", 'cannot set first_name to ["x"]: first_name takes text'),
+        ('"vip"', "tags", "tags takes a list of strings"),
+        ("[1, 2]", "tags", "tags takes a list of strings"),
+        ('"yes"', "completed", "completed takes true or false"),
+        ('{"a": 1}', "custom_fields.tier", "takes text, a number or a list, not an object"),
+        ("ada at example", "email", "cannot set email to 'ada at example', which is not a valid"),
+    ],
+)
+def test_a_value_of_the_wrong_type_for_its_field_is_refused(
+    text: str, field: str, message: str
+) -> None:
+    """Refused when given, not carried by the next run to both sides (where a file side
+    refuses it and the record sits in quarantine)."""
+    with pytest.raises(UsageError, match=re.escape(message)):
+        _resolution_value(text, field)
+
+
+def test_a_value_takes_each_fields_own_type() -> None:
+    assert _resolution_value("12345", "postal_code") == "12345"  # typed bare: its text
+    assert _resolution_value("true", "completed") is True
+    assert _resolution_value("5", "custom_fields.seats") == 5
+    assert _resolution_value('["red", "blue"]', "custom_fields.colours") == ["red", "blue"]
+    assert _resolution_value("null", "city") is None  # cleared
+    assert _resolution_value("ada@example.com", "email") == "ada@example.com"
+
+
 def test_an_unknown_key_is_echoed_verbatim(cli: Invoke, project: Project) -> None:
     result = cli("resolve", "contact:x:y:city", "--keep", "a", "--config", project.config)
     assert result.exit_code == 2
@@ -244,10 +274,19 @@ def test_a_delete_conflict_takes_keep_not_a_value(cli: Invoke, project: Project)
     assert cli("run", "--config", project.config).exit_code == 0
     project.drop("a", {"p0@example.com"})
     project.edit("b", "p0@example.com", first_name="Edited on b")
-    assert cli("run", "--config", project.config).exit_code == 0
+    held = cli("run", "--config", project.config)
+    assert held.exit_code == 0
     with project.store() as store:
         (row,) = store.open_conflicts("main")
     assert row["kind"] == "delete_vs_edit"
+    # The run's plan, the listing and `conflicts show` say the same of each side.
+    hints = [line.split("#", 1)[1].strip() for line in held.output.splitlines() if " # " in line]
+    assert hints == [
+        "the delete: the record goes on both sides",
+        "the record: it is made again on a",
+    ]
+    listed = cli("conflicts", "--config", project.config)
+    assert "(deleted)" in listed.output and "null" not in listed.output
     shown = cli("conflicts", "show", str(row["id"]), "--config", project.config)
     lines = [line.strip() for line in shown.output.splitlines()]
     assert "a         (deleted)" in lines

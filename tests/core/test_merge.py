@@ -73,7 +73,7 @@ def test_conflict_rules(rule, ta, tb, tie, winner):
         (
             None,
             None,
-            "conflict: newest cannot compare (a and b have no update time), tie_break a wins",
+            "conflict: newest cannot compare (neither side has an update time), tie_break a wins",
         ),
     ],
 )
