@@ -1033,6 +1033,16 @@ class Store:
                 .values(status="resolved", resolved_at=now())
             )
 
+    def set_aside_resolutions(self, conn: Connection, conflict_ids: Collection[int]) -> None:
+        """Resolutions a run did not carry out because the side they overrule changed
+        since: superseded by the conflict the run held again in their place."""
+        for chunk in _chunks(sorted(conflict_ids)):
+            conn.execute(
+                update(CONFLICTS)
+                .where(CONFLICTS.c.id.in_(chunk), CONFLICTS.c.status == "resolving")
+                .values(status="superseded", resolved_at=now())
+            )
+
     # -- duplicate groups, quarantine ------------------------------------------------------
     def record_duplicates(
         self, conn: Connection, connection: str, groups: Sequence[dict[str, Any]]

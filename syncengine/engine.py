@@ -39,6 +39,7 @@ from syncengine.models import (
     Entity,
     Plan,
     Record,
+    Resolution,
     RunReport,
     Side,
     other,
@@ -347,7 +348,10 @@ class SyncEngine:
             linked_keys_b=linked_keys["b"],
             contact_links=contact_links,
             notes=tuple(notes),
-            resolutions={k: (v["resolution"], v["resolved_value"]) for k, v in resolutions.items()},
+            resolutions={
+                k: Resolution(v["resolution"], v["resolved_value"], v["a_value"], v["b_value"])
+                for k, v in resolutions.items()
+            },
         )
         plan = reconcile(inp, self.policy)
         return Prepared(

@@ -23,7 +23,7 @@ agree it is the one value.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from typing import Literal
@@ -40,6 +40,7 @@ from syncengine.models import (
     Entity,
     FieldChange,
     Record,
+    Resolution,
     Side,
 )
 from syncengine.normalize import equivalent
@@ -175,6 +176,18 @@ USER_RESOLVED = "resolved by a user"
 """How a decision a user made on a held conflict is named (its rule, and its op's reason)."""
 
 
+HELD_AGAIN = "held again"
+
+
+def stale_resolution(decision: str, side: Side, what: str = "changed it") -> str:
+    """The rule of a conflict held again because the side a user's decision overrules
+    changed since it was made: that edit was never reviewed, so it is not overwritten."""
+    return (
+        f"{HELD_AGAIN}: {side} {what} after it was resolved ({decision}); "
+        "review it again with its new value"
+    )
+
+
 def merge_pair(
     *,
     entity: Entity,
@@ -187,7 +200,7 @@ def merge_pair(
     policy: Policy,
     caps_a: Capabilities,
     caps_b: Capabilities,
-    resolutions: Mapping[str, tuple[str, JSON]] | None = None,
+    resolutions: Mapping[str, Resolution] | None = None,
 ) -> PairMerge:
     """Merge one pair. ``base_a``/``base_b`` are empty for a pair linked in this run.
     ``resolutions`` are a user's decisions on this pair's fields held for review."""
@@ -199,17 +212,17 @@ def merge_pair(
     def record(name: str, v: _Verdict, ba: JSON, bb: JSON, va: JSON, vb: JSON) -> tuple[JSON, JSON]:
         user = resolutions.get(name)
         if user is not None and v.conflict == "held":
-            keep, value = user
-            chosen = va if keep == "a" else vb if keep == "b" else value
-            winner: Winner = "a" if keep == "a" else "b" if keep == "b" else "merged"
-            v = _Verdict(
-                chosen,
-                chosen,
-                f"{USER_RESOLVED}: {keep if keep != 'value' else 'a new value'}",
-                winner,
-                None,
-            )
-            out.user_decided.add(name.split(".", 1)[0])
+            keep = user.keep
+            decision = keep if keep != "value" else "a new value"
+            changed = user.overruled_since(va, vb)
+            if changed is not None:
+                made = f"keep {keep}" if keep != "value" else "a new value"
+                v = replace(v, rule=stale_resolution(made, changed))
+            else:
+                chosen = va if keep == "a" else vb if keep == "b" else user.value
+                winner: Winner = "a" if keep == "a" else "b" if keep == "b" else "merged"
+                v = _Verdict(chosen, chosen, f"{USER_RESOLVED}: {decision}", winner, None)
+                out.user_decided.add(name.split(".", 1)[0])
         to_a, to_b, why = v.to_a, v.to_b, v.rule
         if to_a != va and name.split(".", 1)[0] not in writable_a:
             to_a, why = va, why + "; a cannot write it"

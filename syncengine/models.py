@@ -181,6 +181,35 @@ class Conflict:
 
 
 @dataclass(frozen=True, slots=True)
+class Resolution:
+    """A user's decision on a held conflict, with what each side held when it was made.
+
+    It is carried out only while the side it overrules still holds what the user saw:
+    an edit made there since was never reviewed, and overwriting it would lose it. Then
+    the conflict is held again, with the new value, for a fresh decision. The side it
+    keeps may have moved on: that is the kept side's own edit, and it goes through."""
+
+    keep: Literal["a", "b", "value"]
+    value: JSON = None
+    """The value to set, for ``keep == "value"``."""
+    a_value: JSON = None
+    b_value: JSON = None
+    """What each side held when the conflict was last shown (its stored row)."""
+
+    def overruled_since(self, a_now: JSON, b_now: JSON) -> Side | None:
+        """The side it overrules that changed since it was made, if any."""
+        sides: tuple[tuple[Side, JSON, JSON], ...] = (
+            ("a", a_now, self.a_value),
+            ("b", b_now, self.b_value),
+        )
+        for side, now, seen in sides:
+            agrees = self.keep == "value" and now == self.value
+            if self.keep != side and now != seen and not agrees:
+                return side
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class DuplicateGroup:
     """Records on one side that share a match key: reported, never merged or multiplied."""
 

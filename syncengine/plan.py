@@ -35,12 +35,11 @@ from typing import Literal
 
 from syncengine.capabilities import Capabilities
 from syncengine.match import Survivor, match_children, match_contacts
-from syncengine.merge import USER_RESOLVED, merge_pair, synced_fields
+from syncengine.merge import USER_RESOLVED, merge_pair, stale_resolution, synced_fields
 from syncengine.models import (
     ACTION_ORDER,
     CHILD_ENTITIES,
     ENTITIES,
-    JSON,
     SIDES,
     Action,
     Conflict,
@@ -53,6 +52,7 @@ from syncengine.models import (
     Op,
     Plan,
     Record,
+    Resolution,
     Side,
     other,
 )
@@ -87,8 +87,8 @@ class SyncInput:
     contact_links: Mapping[str, str] = field(default_factory=dict)
     """a contact id -> b contact id, for every contact a child in play hangs under."""
     notes: tuple[str, ...] = ()
-    resolutions: Mapping[str, tuple[str, JSON]] = field(default_factory=dict)
-    """Conflict key -> a user's decision: ("a"|"b", None) or ("value", the value)."""
+    resolutions: Mapping[str, Resolution] = field(default_factory=dict)
+    """Conflict key -> a user's decision on a held conflict."""
 
 
 def _sort_key(op: Op) -> tuple[int, int, str, str, str]:
@@ -326,7 +326,7 @@ class _Planner:
             return Survivor(keep, record, stays=False)
         return Survivor(keep, record, stays=self.delete_resolution(p, gone, edited)[0] != gone)
 
-    def resolutions_for(self, entity: Entity, a_id: str, b_id: str) -> dict[str, tuple[str, JSON]]:
+    def resolutions_for(self, entity: Entity, a_id: str, b_id: str) -> dict[str, Resolution]:
         """A user's decisions on this pair, by field (conflict keys end in the field)."""
         prefix = f"{entity}:{a_id}:{b_id}:"
         return {
@@ -339,9 +339,17 @@ class _Planner:
         self, p: LinkedPair, gone: Side, edited: bool
     ) -> tuple[Literal["a", "b", "held"], str]:
         user = self.inp.resolutions.get(f"{p.entity}:{p.a_id}:{p.b_id}:*")
-        if user is not None and user[0] in ("a", "b"):
-            keep: Side = "a" if user[0] == "a" else "b"
-            return keep, f"{USER_RESOLVED}: keep {keep}"
+        if user is not None and user.keep in ("a", "b"):
+            keep: Side = "a" if user.keep == "a" else "b"
+            survivor = p.b if gone == "a" else p.a
+            fields = None if survivor is None else dict(survivor.fields)
+            # Keeping the delete overrules the record: not if it was edited since.
+            edited_since = keep == gone and user.overruled_since(
+                *((None, fields) if gone == "a" else (fields, None))
+            )
+            if not edited_since:
+                return keep, f"{USER_RESOLVED}: keep {keep}"
+            return "held", stale_resolution(f"keep {keep}", other(gone), "edited the record")
         entity = p.entity
         if not edited:
             return "held", "delete held for review (deletes = manual)"

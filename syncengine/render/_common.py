@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from syncengine.merge import HELD_AGAIN
 from syncengine.models import (
     JSON,
     SIDES,
@@ -168,7 +169,8 @@ def conflict_kind_text(conflict: Conflict) -> str:
 
 def resolution_text(conflict: Conflict) -> str:
     if conflict.resolution == "held":
-        return "held for review"
+        # Held again after a resolution: why, or the reviewer sees no change of theirs.
+        return conflict.rule if conflict.rule.startswith(HELD_AGAIN) else "held for review"
     return (
         f"{conflict.resolution} wins ({conflict.rule})"
         if conflict.rule

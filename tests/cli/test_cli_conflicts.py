@@ -259,6 +259,64 @@ def test_a_resolution_can_be_changed_until_the_next_run_applies_it(
     assert f"conflict {cid} is resolved (applied by a run)" in flat(late.output)
 
 
+def test_an_edit_made_after_a_resolution_to_the_side_it_overrules_is_not_lost(
+    cli: Invoke, held: tuple[Project, int]
+) -> None:
+    """`--keep a` was decided against b's "From B": b's later "Newer B" was never
+    reviewed, so the run does not overwrite it; it holds the conflict again instead."""
+    project, cid = held
+    assert cli("resolve", str(cid), "--keep", "a", "--config", project.config).exit_code == 0
+    project.edit("b", "ada@example.com", company_name="Newer B")
+    result = cli("run", "--config", project.config)
+    assert result.exit_code == 0, result.output
+    assert "held again: b changed it after it was resolved (keep a)" in flat(result.output)
+    assert project.by_email("a")["ada@example.com"]["company_name"] == "From A"
+    assert project.by_email("b")["ada@example.com"]["company_name"] == "Newer B"
+    with project.store() as store:
+        (again,) = store.open_conflicts("main")
+        assert store.conflict(cid)["status"] == "superseded"
+    assert (again["a_value"], again["b_value"]) == ("From A", "Newer B")
+    # Decided again, on what b holds now, it goes through.
+    assert (
+        cli("resolve", str(again["id"]), "--keep", "a", "--config", project.config).exit_code == 0
+    )
+    assert cli("run", "--config", project.config).exit_code == 0
+    assert project.by_email("b")["ada@example.com"]["company_name"] == "From A"
+
+
+def test_the_kept_side_may_move_on_after_a_resolution(
+    cli: Invoke, held: tuple[Project, int]
+) -> None:
+    """The kept side's own later edit is no unreviewed loss: it goes through."""
+    project, cid = held
+    assert cli("resolve", str(cid), "--keep", "a", "--config", project.config).exit_code == 0
+    project.edit("a", "ada@example.com", company_name="Newer A")
+    assert cli("run", "--config", project.config).exit_code == 0
+    assert project.by_email("b")["ada@example.com"]["company_name"] == "Newer A"
+    with project.store() as store:
+        assert store.open_conflicts("main") == []
+        assert store.conflict(cid)["status"] == "resolved"
+
+
+def test_keeping_a_delete_does_not_delete_a_record_edited_since(
+    cli: Invoke, project: Project
+) -> None:
+    project.write_config(conflicts="manual")
+    people = [contact(f"a{i}", f"p{i}@example.com", first_name=f"P{i}") for i in range(10)]
+    project.write("a", people)
+    assert cli("run", "--config", project.config).exit_code == 0
+    project.drop("a", {"p0@example.com"})
+    project.edit("b", "p0@example.com", first_name="Edited on b")
+    assert cli("run", "--config", project.config).exit_code == 0
+    with project.store() as store:
+        (row,) = store.open_conflicts("main")
+    assert cli("resolve", str(row["id"]), "--keep", "a", "--config", project.config).exit_code == 0
+    project.edit("b", "p0@example.com", first_name="Edited again on b")
+    result = cli("run", "--config", project.config)
+    assert "held again: b edited the record after it was resolved (keep a)" in flat(result.output)
+    assert project.by_email("b")["p0@example.com"]["first_name"] == "Edited again on b"
+
+
 def test_conflicts_show_of_an_unknown_id_exits_2(cli: Invoke, project: Project) -> None:
     result = cli("conflicts", "show", "42", "--config", project.config)
     assert result.exit_code == 2

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from syncengine.capabilities import Capabilities
-from syncengine.models import Action, ConflictKind, Plan, Record
+from syncengine.models import Action, ConflictKind, Plan, Record, Resolution
 from syncengine.plan import LinkedPair, SyncInput, reconcile
 from syncengine.policy import ConflictRule, DeleteRule, Policy
 
@@ -167,7 +167,7 @@ def test_a_users_keep_re_creates_even_beside_duplicates() -> None:
     p = plan(
         pairs=[gone_b(EDITED)],
         unlinked_b=[c("b2", email="p@x.com"), c("b3", email="P@x.com")],
-        resolutions={"contact:a1:b1:*": ("a", None)},
+        resolutions={"contact:a1:b1:*": Resolution("a")},
     )
     assert actions(p) == [("b", "create", "contact", "a1", None)]
 

@@ -35,6 +35,7 @@ from syncengine.models import (
     Op,
     Plan,
     Record,
+    Resolution,
 )
 from syncengine.normalize import canonical_fields, match_keys
 from syncengine.plan import LinkedPair, SyncInput, reconcile
@@ -81,8 +82,13 @@ def mirror_input(inp: SyncInput) -> SyncInput:
         contact_links={b: a for a, b in inp.contact_links.items()},
         notes=inp.notes,
         resolutions={
-            _mirror_resolution_key(k): (_SIDE.get(kind, kind), value)
-            for k, (kind, value) in inp.resolutions.items()
+            _mirror_resolution_key(k): Resolution(
+                "b" if r.keep == "a" else "a" if r.keep == "b" else "value",
+                r.value,
+                r.b_value,
+                r.a_value,
+            )
+            for k, r in inp.resolutions.items()
         },
     )
 
@@ -375,7 +381,7 @@ def sync_inputs(draw: st.DrawFn) -> SyncInput:
                 st.sampled_from([f"email:{e}" for e in EMAILS] + [f"phone:{p}" for p in PHONES])
             )
             linked_keys[side].setdefault(key, []).append(f"l{side}{k}")
-    resolutions: dict[str, tuple[str, Any]] = {}
+    resolutions: dict[str, Resolution] = {}
     for p in pairs:
         if p.entity != "contact" or draw(st.booleans()):
             continue
@@ -393,7 +399,16 @@ def sync_inputs(draw: st.DrawFn) -> SyncInput:
             name = draw(st.sampled_from(names))
             kind = draw(st.sampled_from(["a", "b", "value"]))
             value = draw(st.sampled_from(["Zed", None])) if kind == "value" else None
-            resolutions[f"contact:{p.a_id}:{p.b_id}:{name}"] = (kind, value)
+            # What the user saw: most often what the sides hold, else a side moved since.
+            seen = [
+                (None if r is None else dict(r.fields) if name == "*" else _field_of(r, name))
+                if draw(st.integers(0, 3))
+                else "Older"
+                for r in (p.a, p.b)
+            ]
+            resolutions[f"contact:{p.a_id}:{p.b_id}:{name}"] = Resolution(
+                kind, value, seen[0], seen[1]
+            )
     return SyncInput(
         "t",
         draw(capabilities()),
@@ -505,7 +520,7 @@ def test_a_users_resolution_of_a_held_conflict_mirrors(keep):
         Capabilities(),
         Capabilities(),
         pairs=[pair],
-        resolutions={"contact:ca:cb:first_name": keep},
+        resolutions={"contact:ca:cb:first_name": Resolution(keep[0], keep[1], "Ann", "Bo")},
     )
     plan = check_symmetry(inp, Policy(conflicts=ConflictRule.MANUAL))
     (decision,) = plan.decisions

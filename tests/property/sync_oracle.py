@@ -58,8 +58,22 @@ def _tags(value: Any) -> set[str]:
     return set(value or ())
 
 
-def expect_merge(agreed: Mapping[str, Any], a: Record, b: Record, policy: Policy) -> Merged:
-    """Both sides present: field by field against what they last agreed on."""
+Resolved = Mapping[str, tuple[Side, Any, Any]]
+"""Field -> a user's ``resolve --keep SIDE`` of its held conflict, and what a and b held
+when the user saw it."""
+
+
+def expect_merge(
+    agreed: Mapping[str, Any],
+    a: Record,
+    b: Record,
+    policy: Policy,
+    resolved: Resolved | None = None,
+) -> Merged:
+    """Both sides present: field by field against what they last agreed on. A held
+    conflict a user resolved takes the kept side's value, unless the other side changed
+    it since the user saw it: that edit was never reviewed, so it is held again."""
+    resolved = resolved or {}
     out_a: dict[str, Any] = {}
     out_b: dict[str, Any] = {}
     held: set[str] = set()
@@ -73,6 +87,10 @@ def expect_merge(agreed: Mapping[str, Any], a: Record, b: Record, policy: Policy
         a_changed, b_changed = va != base, vb != base
         if a_changed and b_changed and va != vb:
             side = winner(policy, a, b)
+            if side is None and name in resolved:
+                keep, seen_a, seen_b = resolved[name]
+                if (vb if keep == "a" else va) == (seen_b if keep == "a" else seen_a):
+                    side = keep
             if side is None:
                 out_a[name], out_b[name] = va, vb
                 held.add(name)

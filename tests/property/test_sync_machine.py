@@ -114,6 +114,8 @@ class SyncMachine(RuleBasedStateMachine):
         self.engine: SyncEngine | None = None
         self.agreed: dict[Pair, dict[str, Any]] = {}
         """Per live contact link, the fields both sides last agreed on (the base)."""
+        self.resolved: dict[Pair, dict[str, tuple[Side, Any, Any]]] = {}
+        """Per pair, the held conflicts a user resolved that no run has carried out yet."""
 
     @initialize(
         conflicts=st.sampled_from(list(ConflictRule)),
@@ -252,6 +254,23 @@ class SyncMachine(RuleBasedStateMachine):
         if parent is not None:
             adapter = self.sides[side]
             adapter.put(Record("note", adapter.new_id(), {"body": body}, parent_id=parent))
+
+    @rule(pick=PICK, keep=SIDE)
+    def resolve(self, pick: int, keep: Side) -> None:
+        """A user settles a held field conflict (``resolve ID --keep SIDE``), on the values
+        it showed; edits may follow before the next run carries it out."""
+        held = [c for c in self.store.open_conflicts("prop") if c["kind"] == "field"]
+        chosen = _pick(held, pick)
+        if chosen is None:
+            return
+        self.store.resolve_conflicts([int(chosen["id"])], keep)
+        pair = (chosen["a_id"], chosen["b_id"])
+        self.resolved.setdefault(pair, {})[chosen["field"]] = (
+            keep,
+            chosen["a_value"],
+            chosen["b_value"],
+        )
+        event("conflict resolved by a user")
 
     # -- syncs ----------------------------------------------------------------------------------
     @rule(
@@ -498,10 +517,13 @@ class SyncMachine(RuleBasedStateMachine):
                 if (a_id, b_id) in live:
                     agreed[(a_id, b_id)] = base  # a failed write leaves the base where it was
                 continue
+            resolved = self.resolved.pop((a_id, b_id), {})  # carried out or set aside
             if rec_a is None and rec_b is None:
                 assert (a_id, b_id) not in links, "a pair gone on both sides keeps its link"
             elif rec_a is not None and rec_b is not None:
-                m = expect_merge(base, rec_a, rec_b, self.policy)
+                m = expect_merge(base, rec_a, rec_b, self.policy, resolved)
+                if resolved.keys() & m.held:
+                    event("a resolution held again: the side it overrules changed since")
                 assert (a_id, b_id) in live, (a_id, b_id, links.get((a_id, b_id)))
                 holds("a", a_id, m.a, "merged")
                 holds("b", b_id, m.b, "merged")
