@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 from cli_support import Invoke, Project, contact, flat
@@ -298,18 +299,26 @@ def test_the_kept_side_may_move_on_after_a_resolution(
         assert store.conflict(cid)["status"] == "resolved"
 
 
-def test_keeping_a_delete_does_not_delete_a_record_edited_since(
-    cli: Invoke, project: Project
-) -> None:
+def _delete_held_against_an_edit(cli: Invoke, project: Project) -> tuple[dict[str, Any], str]:
+    """p0 deleted on a and edited on b, held (conflicts = "manual"): the conflict's row
+    and the output of the run that held it."""
     project.write_config(conflicts="manual")
     people = [contact(f"a{i}", f"p{i}@example.com", first_name=f"P{i}") for i in range(10)]
     project.write("a", people)
     assert cli("run", "--config", project.config).exit_code == 0
     project.drop("a", {"p0@example.com"})
     project.edit("b", "p0@example.com", first_name="Edited on b")
-    assert cli("run", "--config", project.config).exit_code == 0
+    held = cli("run", "--config", project.config)
+    assert held.exit_code == 0
     with project.store() as store:
         (row,) = store.open_conflicts("main")
+    return row, held.output
+
+
+def test_keeping_a_delete_does_not_delete_a_record_edited_since(
+    cli: Invoke, project: Project
+) -> None:
+    row, _ = _delete_held_against_an_edit(cli, project)
     assert cli("resolve", str(row["id"]), "--keep", "a", "--config", project.config).exit_code == 0
     project.edit("b", "p0@example.com", first_name="Edited again on b")
     result = cli("run", "--config", project.config)
@@ -326,19 +335,10 @@ def test_conflicts_show_of_an_unknown_id_exits_2(cli: Invoke, project: Project) 
 def test_a_delete_conflict_takes_keep_not_a_value(cli: Invoke, project: Project) -> None:
     """A delete against an edit, held (conflicts = "manual"): --value has no meaning
     there and is refused; --keep b (the side that edited) restores the record on a."""
-    project.write_config(conflicts="manual")
-    people = [contact(f"a{i}", f"p{i}@example.com", first_name=f"P{i}") for i in range(10)]
-    project.write("a", people)
-    assert cli("run", "--config", project.config).exit_code == 0
-    project.drop("a", {"p0@example.com"})
-    project.edit("b", "p0@example.com", first_name="Edited on b")
-    held = cli("run", "--config", project.config)
-    assert held.exit_code == 0
-    with project.store() as store:
-        (row,) = store.open_conflicts("main")
+    row, output = _delete_held_against_an_edit(cli, project)
     assert row["kind"] == "delete_vs_edit"
     # The run's plan, the listing and `conflicts show` say the same of each side.
-    hints = [line.split("#", 1)[1].strip() for line in held.output.splitlines() if " # " in line]
+    hints = [line.split("#", 1)[1].strip() for line in output.splitlines() if " # " in line]
     assert hints == [
         "the delete: the record goes on both sides",
         "the record: it is made again on a",
