@@ -148,7 +148,9 @@ class ConflictRow(SQLModel, table=True):
     a_value: str
     b_value: str
     status: str
-    """open (held for review), resolved (by policy or by a user), or superseded."""
+    """open (held for review), resolving (a user decided; the next run applies it),
+    resolved (by policy or by a user), superseded (the sides agree now), or reopened (a
+    user's decision the side it overrules edited past: a new open row holds it)."""
     resolution: str | None = None
     resolved_value: str | None = None
     rule: str = ""

@@ -986,6 +986,12 @@ class Store:
                 raise NotFoundError(
                     f"no conflict with id {cid}; list them with `syncengine conflicts`"
                 )
+            if row["status"] == "reopened":
+                raise NotFoundError(
+                    f"conflict {cid} was reopened: a side changed the field after it was "
+                    "resolved, and a new conflict holds it with the new value; resolve that "
+                    "one (`syncengine conflicts` lists it)"
+                )
             if row["status"] not in _UNAPPLIED:
                 raise NotFoundError(
                     f"conflict {cid} is {row['status']} (applied by a run); nothing to "
@@ -1035,12 +1041,12 @@ class Store:
 
     def set_aside_resolutions(self, conn: Connection, conflict_ids: Collection[int]) -> None:
         """Resolutions a run did not carry out because the side they overrule changed
-        since: superseded by the conflict the run held again in their place."""
+        since: ``reopened``, and the conflict the run held again takes their place."""
         for chunk in _chunks(sorted(conflict_ids)):
             conn.execute(
                 update(CONFLICTS)
                 .where(CONFLICTS.c.id.in_(chunk), CONFLICTS.c.status == "resolving")
-                .values(status="superseded", resolved_at=now())
+                .values(status="reopened", resolved_at=now())
             )
 
     # -- duplicate groups, quarantine ------------------------------------------------------

@@ -84,6 +84,11 @@ def conflict_status(row: Mapping[str, Any]) -> str:
     status = row["status"]
     if status == "superseded":
         return "superseded: the sides no longer disagree on this field; nothing to resolve"
+    if status == "reopened":
+        return (
+            "reopened: a side changed it after it was resolved, so the decision was not "
+            "carried out; a new conflict holds it with the new value (`syncengine conflicts`)"
+        )
     value = row["resolution"] == "value"
     shown = value_text(row["resolved_value"])
     if status == "resolving":

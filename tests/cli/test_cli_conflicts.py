@@ -275,8 +275,12 @@ def test_an_edit_made_after_a_resolution_to_the_side_it_overrules_is_not_lost(
     assert project.by_email("b")["ada@example.com"]["company_name"] == "Newer B"
     with project.store() as store:
         (again,) = store.open_conflicts("main")
-        assert store.conflict(cid)["status"] == "superseded"
+        assert store.conflict(cid)["status"] == "reopened"
     assert (again["a_value"], again["b_value"]) == ("From A", "Newer B")
+    shown = cli("conflicts", "show", str(cid), "--config", project.config)
+    assert "reopened: a side changed it after it was resolved" in flat(shown.output)
+    late = cli("resolve", str(cid), "--keep", "b", "--config", project.config)
+    assert late.exit_code == 2 and f"conflict {cid} was reopened" in flat(late.output)
     # Decided again, on what b holds now, it goes through.
     assert (
         cli("resolve", str(again["id"]), "--keep", "a", "--config", project.config).exit_code == 0
