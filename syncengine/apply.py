@@ -1055,23 +1055,18 @@ class Applier:
         in_play = {f"{e}:{a}:{b}" for (e, a, b) in prepared.pairs} | {
             f"{e}:{a}:{b}" for (e, a, b) in tally.pairs
         }
-        self.store.supersede_conflicts(
-            conn,
-            self.connection,
-            {c.key for c in plan.conflicts if c.resolution == "held"},
-            in_play,
-        )
+        held_keys = {c.key for c in plan.conflicts if c.resolution == "held"}
+        self.store.supersede_conflicts(conn, self.connection, held_keys, in_play)
         # A resolution whose conflict is held again (the side it overrules changed since)
         # is set aside: the new open row takes its place for a fresh decision.
-        held_again = {c.key for c in plan.conflicts if c.resolution == "held"}
         resolved = [
             (v["id"], v["resolution"], v["resolved_value"])
             for k, v in prepared.resolutions.items()
-            if tuple(k.split(":", 3)[:3]) not in failed_pairs and k not in held_again
+            if tuple(k.split(":", 3)[:3]) not in failed_pairs and k not in held_keys
         ]
         self.store.close_resolutions(conn, resolved)
         self.store.set_aside_resolutions(
-            conn, [v["id"] for k, v in prepared.resolutions.items() if k in held_again]
+            conn, [v["id"] for k, v in prepared.resolutions.items() if k in held_keys]
         )
         self.store.record_duplicates(
             conn,

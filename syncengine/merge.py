@@ -213,7 +213,6 @@ def merge_pair(
         user = resolutions.get(name)
         if user is not None and v.conflict == "held":
             keep = user.keep
-            decision = keep if keep != "value" else "a new value"
             changed = user.overruled_since(va, vb)
             if changed is not None:
                 made = f"keep {keep}" if keep != "value" else "a new value"
@@ -221,7 +220,8 @@ def merge_pair(
             else:
                 chosen = va if keep == "a" else vb if keep == "b" else user.value
                 winner: Winner = "a" if keep == "a" else "b" if keep == "b" else "merged"
-                v = _Verdict(chosen, chosen, f"{USER_RESOLVED}: {decision}", winner, None)
+                decided = keep if keep != "value" else "a new value"
+                v = _Verdict(chosen, chosen, f"{USER_RESOLVED}: {decided}", winner, None)
                 out.user_decided.add(name.split(".", 1)[0])
         to_a, to_b, why = v.to_a, v.to_b, v.rule
         if to_a != va and name.split(".", 1)[0] not in writable_a:
