@@ -8,7 +8,7 @@ import pytest
 
 from syncengine.capabilities import Capabilities
 from syncengine.merge import decide, merge_pair, merge_set
-from syncengine.models import Record
+from syncengine.models import Record, Resolution
 from syncengine.policy import ConflictRule, Direction, FieldRule, Policy
 
 T1 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -128,7 +128,7 @@ def test_tags_removed_everywhere_become_absent():
     assert v.to_a is None and v.to_b is None
 
 
-def _pair(base_a, base_b, a, b, policy=None, caps_a=CAPS, caps_b=CAPS):
+def _pair(base_a, base_b, a, b, policy=None, caps_a=CAPS, caps_b=CAPS, resolutions=None):
     return merge_pair(
         entity="contact",
         a_id="a1",
@@ -140,7 +140,37 @@ def _pair(base_a, base_b, a, b, policy=None, caps_a=CAPS, caps_b=CAPS):
         policy=policy or Policy(),
         caps_a=caps_a,
         caps_b=caps_b,
+        resolutions=resolutions,
     )
+
+
+MANUAL = Policy(conflicts=ConflictRule.MANUAL)
+BASE = {"city": "Oslo"}
+
+
+@pytest.mark.parametrize(
+    ("resolution", "a", "b", "held_again_by"),
+    [
+        (Resolution("a", None, "Rome", "Lima"), "Rome", "Lima", None),  # as the user saw it
+        (Resolution("a", None, "Rome", "Lima"), "Bern", "Lima", None),  # the kept side moved on
+        (Resolution("a", None, "Rome", "Lima"), "Rome", "Kyiv", "b"),  # the overruled side did
+        (Resolution("b", None, "Rome", "Lima"), "Kyiv", "Lima", "a"),
+        (Resolution("value", "Oslo!", "Rome", "Lima"), "Rome", "Kyiv", "b"),  # overrules both
+        (Resolution("value", "Oslo!", "Rome", "Lima"), "Oslo!", "Lima", None),  # a agrees now
+    ],
+)
+def test_a_resolution_holds_only_while_the_side_it_overrules_is_as_the_user_saw_it(
+    resolution, a, b, held_again_by
+):
+    out = _pair(BASE, BASE, {"city": a}, {"city": b}, MANUAL, resolutions={"city": resolution})
+    if held_again_by is None:
+        assert not out.conflicts and out.user_decided == {"city"}
+        want = {"a": a, "b": b}.get(resolution.keep, resolution.value)
+        assert {c.after for c in out.changes_a + out.changes_b} <= {want}
+    else:
+        (conflict,) = out.conflicts
+        assert conflict.resolution == "held" and not out.changes_a and not out.changes_b
+        assert conflict.rule.startswith(f"held again: {held_again_by} changed it after")
 
 
 def test_custom_fields_merge_key_by_key():
