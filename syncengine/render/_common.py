@@ -167,10 +167,13 @@ def conflict_kind_text(conflict: Conflict) -> str:
     return _KIND_TEXT.get(conflict.kind, conflict.kind.value.replace("_", " "))
 
 
+HELD = "held for review"
+
+
 def resolution_text(conflict: Conflict) -> str:
     if conflict.resolution == "held":
         # Held again after a resolution: why, or the reviewer sees no change of theirs.
-        return conflict.rule if conflict.rule.startswith(HELD_AGAIN) else "held for review"
+        return conflict.rule if conflict.rule.startswith(HELD_AGAIN) else HELD
     return (
         f"{conflict.resolution} wins ({conflict.rule})"
         if conflict.rule

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from syncengine.models import SIDES, Action, Conflict, OpOutcome, Plan, RunReport
 
 from ._common import (
+    HELD,
     MANY_AT_ONCE,
     PENDING_ONE,
     RECORDED_ONE,
@@ -34,6 +35,7 @@ from ._common import (
     ops_by_side,
     outcome_column,
     plural,
+    resolution_text,
     resolve_command,
     resolved_conflicts,
 )
@@ -95,6 +97,8 @@ def _held_section(plan: Plan, conflict_ids: Mapping[str, int] | None, preview: b
     for c in held:
         lines += [f"### {_conflict_title(c)}", ""]
         lines.append(f"Kind: {conflict_kind_text(c)}. Conflict key: {_code(c.key)}.")
+        if (why := resolution_text(c)) != HELD:
+            lines += ["", f"**{_prose(why[:1].upper() + why[1:])}.**"]  # held again
         lines.append("")
         lines += _table(
             ["", "Value", "Updated at"],

@@ -268,9 +268,11 @@ def test_an_edit_made_after_a_resolution_to_the_side_it_overrules_is_not_lost(
     project, cid = held
     assert cli("resolve", str(cid), "--keep", "a", "--config", project.config).exit_code == 0
     project.edit("b", "ada@example.com", company_name="Newer B")
-    result = cli("run", "--config", project.config)
+    report = project.config.parent / "run.md"
+    result = cli("run", "--report", str(report), "--config", project.config)
     assert result.exit_code == 0, result.output
     assert "held again: b changed it after it was resolved (keep a)" in flat(result.output)
+    assert "**Held again: b changed it after it was resolved (keep a)" in report.read_text()
     assert project.by_email("a")["ada@example.com"]["company_name"] == "From A"
     assert project.by_email("b")["ada@example.com"]["company_name"] == "Newer B"
     with project.store() as store:
