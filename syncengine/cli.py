@@ -29,6 +29,7 @@ from syncengine.cli_io import (
     report_format,
     write_file,
 )
+from syncengine.config_keys import did_you_mean, field_names, names_field
 from syncengine.errors import (
     LockedError,
     NotFoundError,
@@ -37,7 +38,7 @@ from syncengine.errors import (
     UsageError,
     UserError,
 )
-from syncengine.models import SIDES, RunReport, Side
+from syncengine.models import ENTITIES, SIDES, RunReport, Side
 from syncengine.normalize import is_valid_email
 from syncengine.render._common import DELETED, NOTHING_CHANGED, plural, run_summary
 from syncengine.values import (
@@ -456,6 +457,13 @@ def resolve(
             )
         if not all_open and (field is not None or connection is not None):
             raise UsageError("--field and --connection narrow --all; with ids, name only those")
+        if field is not None and field != "*" and not names_field(field, ENTITIES):
+            close = did_you_mean(field, field_names(ENTITIES))
+            raise UsageError(
+                f"--field {field!r} names no field"
+                + (f"; did you mean {close!r}?" if close else "")
+                + " (conflicts on a delete are on field '*')"
+            )
         cfg = _load(config)
         with _state(cfg.state_url) as store:
             chosen = _chosen_conflicts(store, cfg, named, connection, field)

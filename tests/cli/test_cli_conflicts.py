@@ -185,6 +185,7 @@ def test_resolve_by_key_with_a_value(cli: Invoke, held: tuple[Project, int]) -> 
         (["1", "--keep", "a", "--value", "x"], "give exactly one of"),
         (["1", "--value", '"Acme'], """--value '"Acme' starts like JSON but is not"""),
         (["1", "--value", "[1,"], "quote it in full"),
+        (["--all", "--field", "compnay_name", "--keep", "a"], "did you mean 'company_name'?"),
     ],
 )
 def test_resolve_usage_errors_exit_2(
