@@ -59,6 +59,9 @@ class PairMerge:
     decisions: list[Decision] = field(default_factory=list)
     user_decided: set[str] = field(default_factory=set)
     """Top-level fields whose values come from a user's resolution of a held conflict."""
+    kept_on_their_side: list[tuple[str, Side]] = field(default_factory=list)
+    """(field, side) of changes that stay where they were made: the field's direction
+    flows the other way (the plan says so: their rows show no write)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,8 @@ class _Verdict:
     rule: str
     winner: Winner
     conflict: Literal["a", "b", "held"] | None = None
+    stays: Side | None = None
+    """The side whose change the field's direction keeps there."""
 
 
 def per_side(a: JSON, b: JSON) -> JSON:
@@ -117,11 +122,15 @@ def decide(
     if a_changed and not b_changed:
         if direction.allows("a"):
             return _Verdict(a, a, "changed on a only", "a")
-        return _Verdict(a, b, f"changed on a only; direction {direction} keeps it on a", "none")
+        return _Verdict(
+            a, b, f"changed on a only; direction {direction} keeps it on a", "none", stays="a"
+        )
     if b_changed and not a_changed:
         if direction.allows("b"):
             return _Verdict(b, b, "changed on b only", "b")
-        return _Verdict(a, b, f"changed on b only; direction {direction} keeps it on b", "none")
+        return _Verdict(
+            a, b, f"changed on b only; direction {direction} keeps it on b", "none", stays="b"
+        )
     # Both changed, differently: a conflict. A one-way field belongs to its source.
     if direction is Direction.A_TO_B:
         return _Verdict(a, a, "conflict: field flows a->b, a wins", "a", "a")
@@ -224,6 +233,8 @@ def merge_pair(
                 v = _Verdict(chosen, chosen, f"{USER_RESOLVED}: {decided}", winner, None)
                 out.user_decided.add(name.split(".", 1)[0])
         to_a, to_b, why = v.to_a, v.to_b, v.rule
+        if v.stays is not None:
+            out.kept_on_their_side.append((name, v.stays))
         if to_a != va and name.split(".", 1)[0] not in writable_a:
             to_a, why = va, why + "; a cannot write it"
         if to_b != vb and name.split(".", 1)[0] not in writable_b:

@@ -29,6 +29,7 @@ waits, and follows its contact in the run that re-creates it.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -111,6 +112,8 @@ class _Planner:
     decisions: list[Decision] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     link_changes: list[LinkChange] = field(default_factory=list)
+    one_way_kept: Counter[tuple[Entity, str, Side]] = field(default_factory=Counter)
+    """(entity, field, side) -> changes there that the field's direction keeps there."""
     # contacts, as this plan leaves them, for their children:
     a_to_b: dict[str, str] = field(default_factory=dict)
     b_to_a: dict[str, str] = field(default_factory=dict)
@@ -213,6 +216,8 @@ class _Planner:
         )
         self.conflicts += merged.conflicts
         self.decisions += merged.decisions
+        for name, side in merged.kept_on_their_side:
+            self.one_way_kept[(entity, name, side)] += 1
         per_side: tuple[tuple[Side, list[FieldChange]], ...] = (
             ("a", merged.changes_a),
             ("b", merged.changes_b),
@@ -576,6 +581,18 @@ class _Planner:
                     "duplicate groups, or not there at all"
                 )
 
+    def note_one_way_fields(self) -> None:
+        """Changes a one-way field keeps where they were made show no write in any row,
+        so the plan says that they stay, and why (else the user sees an edit ignored)."""
+        for (entity, name, side), n in sorted(
+            self.one_way_kept.items(), key=lambda kv: (ENTITIES.index(kv[0][0]), kv[0][1:])
+        ):
+            direction = self.policy.rule_for(entity, name).direction
+            self.notes.append(
+                f"{n} {entity} change(s) to {name} on {side} stay on {side}: the field flows "
+                f"{direction} only (its direction in the connection's fields table)"
+            )
+
     def note_contact_writes(self) -> None:
         """What the plan's contact ops do that their rows do not show (one pass).
 
@@ -624,6 +641,7 @@ class _Planner:
                         f"{entity}s are not synced: side {', '.join(missing)} does not hold them"
                     )
         self.note_contact_writes()
+        self.note_one_way_fields()
         synced = {entity for entity in ENTITIES if self.syncs(entity)}
         notes = (
             [n.text for n in (*self.inp.caps_a.notes, *self.inp.caps_b.notes) if n.about & synced]

@@ -153,6 +153,20 @@ def test_a_create_does_not_copy_fields_whose_direction_is_none():
     assert dict(only_internal.operations[0].fields) == {"email": "b@x.com"}
 
 
+def test_changes_a_one_way_field_keeps_where_they_were_made_are_noted():
+    """No row shows them (nothing is written), so the note says why the edit stays."""
+    rules = {"city": FieldRule(direction=Direction.B_TO_A)}
+    edited = pair(c("a1", email="p@x.com", city="Paris"), c("b1", email="p@x.com", city="A"))
+    p = plan(Policy(fields=rules), pairs=[edited])
+    assert p.operations == ()
+    assert p.notes == (
+        "1 contact change(s) to city on a stay on a: the field flows b->a only "
+        "(its direction in the connection's fields table)",
+    )
+    flowing = pair(c("a1", email="p@x.com", city="A"), c("b1", email="p@x.com", city="Rome"))
+    assert plan(Policy(fields=rules), pairs=[flowing]).notes == ()  # b's change flows: no note
+
+
 def test_children_whose_contact_is_not_linked_wait_and_the_note_names_them():
     notes = [Record("note", f"n{i}", {"body": str(i)}, parent_id="404") for i in range(5)]
     p = plan(unlinked_a=notes)
