@@ -272,6 +272,23 @@ class SyncMachine(RuleBasedStateMachine):
         )
         event("conflict resolved by a user")
 
+    @rule(pick=PICK, city=CITIES, name=NAMES)
+    def edit_after_resolving(self, pick: int, city: str | None, name: str) -> None:
+        """The side a resolution overrules edits the field again before a run carries
+        it out: that edit was never reviewed, so the run must hold the conflict again."""
+        chosen = _pick(sorted((p, f) for p, fields in self.resolved.items() for f in fields), pick)
+        if chosen is None:
+            return
+        pair, field_name = chosen
+        keep = self.resolved[pair][field_name][0]
+        side: Side = "b" if keep == "a" else "a"
+        rid = pair[1] if side == "b" else pair[0]
+        rec = self.sides[side].records("contact").get(rid)
+        if rec is not None:
+            value = city if field_name == "city" else name
+            self._put(side, rid, {**rec.fields, field_name: value})
+            event("the overruled side edited a resolved field")
+
     # -- syncs ----------------------------------------------------------------------------------
     @rule(
         how=st.sampled_from(["as configured", "full", "transient", "crash", "break", "heal"]),
