@@ -886,12 +886,17 @@ class Store:
         self, conn: Connection, connection: str, run_id: int, rows: Sequence[dict[str, Any]]
     ) -> dict[str, int]:
         """Store this run's conflicts: held ones stay open (one row per key), the
-        resolved ones are history. Open conflicts this run no longer sees are superseded."""
+        resolved ones are history. Open conflicts this run no longer sees are superseded.
+        A held conflict seen again with the same values keeps the rule it was held under:
+        why it waits ("held again: b changed it after it was resolved") has not changed."""
         t = CONFLICTS
+        compared = ("base", "a_value", "b_value")
         existing = {
-            r.key: r.id
+            r.key: r
             for r in conn.execute(
-                select(t.c.key, t.c.id).where(t.c.connection == connection, t.c.status == "open")
+                select(t.c.key, t.c.id, t.c.rule, *(t.c[k] for k in compared)).where(
+                    t.c.connection == connection, t.c.status == "open"
+                )
             )
         }
         ids: dict[str, int] = {}
@@ -905,15 +910,18 @@ class Store:
                 for k, v in r.items()
             }
             if r["status"] == "open" and r["key"] in existing:
+                held = existing.pop(r["key"])
+                same = all(values[k] == held._mapping[k] for k in compared)
                 conn.execute(
                     update(t)
-                    .where(t.c.id == existing[r["key"]])
+                    .where(t.c.id == held.id)
                     .values(
                         run_id=run_id,
-                        **{k: values[k] for k in ("base", "a_value", "b_value", "rule")},
+                        rule=held.rule if same else values["rule"],
+                        **{k: values[k] for k in compared},
                     )
                 )
-                ids[r["key"]] = existing.pop(r["key"])
+                ids[r["key"]] = int(held.id)
             else:
                 res = conn.execute(
                     insert(t).values(

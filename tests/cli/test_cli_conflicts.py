@@ -280,6 +280,10 @@ def test_an_edit_made_after_a_resolution_to_the_side_it_overrules_is_not_lost(
         (again,) = store.open_conflicts("main")
         assert store.conflict(cid)["status"] == "reopened"
     assert (again["a_value"], again["b_value"]) == ("From A", "Newer B")
+    # A later run that finds it unchanged keeps the reason it waits.
+    assert cli("run", "--config", project.config).exit_code == 0
+    waiting = cli("conflicts", "show", str(again["id"]), "--config", project.config)
+    assert "held again: b changed it after it was resolved (keep a)" in flat(waiting.output)
     shown = cli("conflicts", "show", str(cid), "--config", project.config)
     assert "reopened: a side changed it after it was resolved" in flat(shown.output)
     late = cli("resolve", str(cid), "--keep", "b", "--config", project.config)

@@ -181,6 +181,19 @@ def test_an_open_conflict_is_recorded_once_and_updated_in_place(store: Store) ->
     assert store.open_conflicts("other") == []
 
 
+def test_a_held_conflict_keeps_its_reason_while_its_values_stay(store: Store) -> None:
+    """Held again after a resolution: a later run that sees the same values must not
+    turn the reason into the plain policy's; new values bring the new rule."""
+    reason = "held again: b changed it after it was resolved (keep a)"
+    with store.transaction() as conn:
+        (cid,) = store.record_conflicts(conn, "c", 1, [conflict(rule=reason)]).values()
+        store.record_conflicts(conn, "c", 2, [conflict(rule="manual")])
+    assert store.conflict(cid)["rule"] == reason
+    with store.transaction() as conn:
+        store.record_conflicts(conn, "c", 3, [conflict(rule="manual", b_value="B newer")])
+    assert (store.conflict(cid)["rule"], store.conflict(cid)["b_value"]) == ("manual", "B newer")
+
+
 def test_conflicts_resolved_by_policy_are_history(store: Store) -> None:
     run_id = store.start_run("c", "run")
     with store.transaction() as conn:
