@@ -276,6 +276,9 @@ class Plan:
     decisions: tuple[Decision, ...] = ()
     notes: tuple[str, ...] = ()
     link_changes: tuple[LinkChange, ...] = ()
+    kept_apart: int = 0
+    """Changes this plan leaves on the side that made them, by design (a one-way field,
+    a side that cannot create or delete): an empty plan with some is no agreement."""
 
     def summary(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -285,6 +288,7 @@ class Plan:
         counts["conflicts"] = len(self.conflicts)
         counts["conflicts_held"] = sum(1 for c in self.conflicts if c.resolution == "held")
         counts["duplicate_groups"] = len(self.duplicates)
+        counts["kept_apart"] = self.kept_apart
         counts["operations"] = len(self.operations)
         return dict(sorted(counts.items()))
 

@@ -114,6 +114,8 @@ class _Planner:
     link_changes: list[LinkChange] = field(default_factory=list)
     one_way_kept: Counter[tuple[Entity, str, Side]] = field(default_factory=Counter)
     """(entity, field, side) -> changes there that the field's direction keeps there."""
+    refused: int = 0
+    """Creates and deletes left undone because the target side cannot make them."""
     # contacts, as this plan leaves them, for their children:
     a_to_b: dict[str, str] = field(default_factory=dict)
     b_to_a: dict[str, str] = field(default_factory=dict)
@@ -150,6 +152,7 @@ class _Planner:
                 f"{rec.entity} {rec.id} on {other(target)} not created: "
                 f"side {target} cannot create {rec.entity}s"
             )
+            self.refused += 1
             return
         fields = caps.takes(rec.entity, self.policy.copied(rec.entity, rec.fields))
         source_parent = rec.parent_id
@@ -174,6 +177,7 @@ class _Planner:
                 f"{entity} deleted on {other(target)} kept on {target}: "
                 f"side {target} cannot delete {entity}s"
             )
+            self.refused += 1
             self.link_changes.append(LinkChange(entity, a_id, b_id, "tombstone", reason))
             return False
         self.ops.append(
@@ -670,6 +674,7 @@ class _Planner:
             link_changes=tuple(
                 sorted(self.link_changes, key=lambda c: (ENTITIES.index(c.entity), c.a_id, c.b_id))
             ),
+            kept_apart=sum(self.one_way_kept.values()) + self.refused,
         )
 
 

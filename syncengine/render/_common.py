@@ -299,6 +299,15 @@ def _op_identity(op: Op) -> tuple[str, str, str, str | None, str | None]:
     return (op.side, op.action.value, op.entity, op.a_id, op.b_id)
 
 
+def kept_apart_text(plan: Plan) -> str:
+    """Why an empty plan with changes kept where they were made is no agreement."""
+    n = plan.kept_apart
+    return (
+        f"{plural(n, 'change')} {'stays' if n == 1 else 'stay'} on the side that made "
+        f"{'it' if n == 1 else 'them'}, by design (see Notes)."
+    )
+
+
 NOTHING_CHANGED = "both sides agreed"
 """What a run's line says when it had nothing to write and nothing held."""
 
@@ -327,4 +336,6 @@ def run_summary(summary: Mapping[str, Any]) -> str:
         rest.append(plural(count["duplicate_groups"], "duplicate group"))
     if "problems" in count:
         rest.append(plural(count["problems"], "problem"))
+    if "kept_apart" in count:
+        rest.append(f"{plural(count['kept_apart'], 'change')} kept where made")
     return " · ".join(part for part in (outcomes, ", ".join(ops), *rest) if part)

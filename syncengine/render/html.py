@@ -43,6 +43,7 @@ from ._common import (
     held_conflicts,
     is_recorded,
     iso,
+    kept_apart_text,
     new_id,
     ops_by_side,
     outcome_column,
@@ -148,6 +149,8 @@ class Page:
     show_outcomes: bool
     notes: tuple[str, ...]
     link_changes: tuple[LinkChange, ...]
+    kept_apart: str | None = None
+    """Why no write is no agreement (``kept_apart_text``), if changes stay apart."""
     problems: tuple[str, ...] | None = None
     calls: tuple[tuple[str, int], ...] | None = None
     refusal: str | None = None
@@ -312,6 +315,7 @@ def _page(
         show_outcomes=outcomes is not None,
         notes=plan.notes,
         link_changes=plan.link_changes,
+        kept_apart=kept_apart_text(plan) if plan.kept_apart else None,
         **kwargs,
     )
 

@@ -45,6 +45,7 @@ from ._common import (
     is_recorded,
     iso,
     keep_hint,
+    kept_apart_text,
     link_change_text,
     more_text,
     new_id,
@@ -284,6 +285,8 @@ def plan_renderable(
                     style="yellow",
                 )
             )
+        elif plan.kept_apart:
+            parts.append(Text(f"Nothing to write: {kept_apart_text(plan)}", style="yellow"))
         else:
             parts.append(Text("Nothing to do: both sides agree.", style="green"))
     for side, ops in ops_by_side(plan):

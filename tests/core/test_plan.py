@@ -163,8 +163,10 @@ def test_changes_a_one_way_field_keeps_where_they_were_made_are_noted():
         "1 contact change(s) to city on a stay on a: the field flows b->a only "
         "(its direction in the connection's fields table)",
     )
+    assert p.kept_apart == 1 and p.summary()["kept_apart"] == 1  # an empty plan, no agreement
     flowing = pair(c("a1", email="p@x.com", city="A"), c("b1", email="p@x.com", city="Rome"))
-    assert plan(Policy(fields=rules), pairs=[flowing]).notes == ()  # b's change flows: no note
+    flows = plan(Policy(fields=rules), pairs=[flowing])
+    assert flows.notes == () and flows.kept_apart == 0  # b's change flows: no note
 
 
 def test_children_whose_contact_is_not_linked_wait_and_the_note_names_them():
@@ -184,6 +186,7 @@ def test_side_that_cannot_create_gets_no_creates_and_a_note():
         contact_links={"a1": "b1"},
     )
     assert actions(p) == [] and any("cannot create appointments" in n for n in p.notes)
+    assert p.kept_apart == 1
 
 
 def test_entity_a_side_does_not_hold_is_not_synced():

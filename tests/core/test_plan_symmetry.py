@@ -185,6 +185,7 @@ def mirror_plan(p: Plan) -> Plan:
                 key=lambda lc: (ENTITIES.index(lc.entity), lc.a_id, lc.b_id),
             )
         ),
+        kept_apart=p.kept_apart,
     )
 
 

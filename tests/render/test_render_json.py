@@ -96,6 +96,7 @@ def test_small_plan_matches_the_contract_exactly() -> None:
             "conflicts": 1,
             "conflicts_held": 1,
             "duplicate_groups": 1,
+            "kept_apart": 0,
             "operations": 1,
             "update_b": 1,
         },

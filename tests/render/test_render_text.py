@@ -8,6 +8,7 @@ from rich.console import Console, RenderableType
 
 from syncengine.models import DuplicateGroup, Plan, RunReport
 from syncengine.render import plan_renderable, render, render_text, report_renderable
+from syncengine.render._common import run_summary
 
 
 def _export(renderable: RenderableType) -> str:
@@ -136,6 +137,18 @@ def test_a_plan_that_only_holds_duplicates_does_not_say_the_sides_agree() -> Non
     ) in text
     assert "merge or re-key these records on side a" in text  # the group by email
     assert "Nothing to do: both sides agree." in render_text(Plan("crm"))
+
+
+def test_a_plan_that_keeps_changes_apart_does_not_say_the_sides_agree() -> None:
+    """A one-way field's edit stays where it was made: nothing to write, and no
+    agreement either; the text and HTML say so, and history counts it."""
+    kept = Plan("crm", notes=("2 contact change(s) to city on a stay on a: ...",), kept_apart=2)
+    text = " ".join(render_text(kept).split())
+    assert "both sides agree" not in text
+    assert "Nothing to write: 2 changes stay on the side that made them, by design" in text
+    html = render(kept, "html")
+    assert "both sides agree" not in html and "2 changes stay on the side that made them" in html
+    assert run_summary(kept.summary()) == "2 changes kept where made"
 
 
 def test_an_empty_plan_with_unreadable_records_does_not_say_the_sides_agree() -> None:
