@@ -17,8 +17,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 
-from state.url import scheme_problem, sqlite_directory_problem
-from syncengine.errors import StateConfigError, StateError
+from state.url import driver_url, scheme_problem, sqlite_directory_problem
+from syncengine.errors import StateConfigError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -34,8 +34,7 @@ def make_engine(url: str) -> Engine:
     problem = scheme_problem(url) or sqlite_directory_problem(url)
     if problem is not None:
         raise StateConfigError(problem)
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    url = driver_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
 
@@ -79,7 +78,7 @@ def upgrade(engine: Engine) -> None:
         return
     known = {s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions()}
     if current is not None and current not in known:
-        raise StateError(
+        raise StateConfigError(
             f"the state database is at schema {current}, newer than this syncengine "
             "knows; upgrade syncengine or point [state] url at another database"
         )

@@ -249,7 +249,7 @@ def test_a_state_url_of_another_database_is_a_config_error(
     result = cli(command, "--config", config)
     assert result.exit_code == 2
     out = flat(result.output)
-    assert "state url must be sqlite:///PATH or postgresql://...; mysql is not supported" in out
+    assert "state url: syncengine keeps its state in SQLite or PostgreSQL, not mysql" in out
     assert "Traceback" not in result.output
 
 

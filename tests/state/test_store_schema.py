@@ -206,3 +206,15 @@ def test_a_server_that_cannot_be_reached_is_named_with_the_fix_and_without_the_p
         "(or wait until it is up), or fix host and port in [state] url"
     )
     assert "secret" not in message
+
+
+def test_state_urls_name_their_fix() -> None:
+    """Found by a pass over PostgreSQL state: each of these ran or crashed before."""
+    from state.url import driver_url, scheme_problem
+
+    assert scheme_problem("postgres://u@h:5432/db") is None  # the providers' spelling
+    assert driver_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert "not a number" in str(scheme_problem("postgresql://u@h:notaport/db"))
+    assert "names no database" in str(scheme_problem("postgresql://u@h:5432/"))
+    assert scheme_problem("postgresql:///db") is None  # the local socket
+    assert "through psycopg 3" in str(scheme_problem("postgresql+psycopg2://u@h/db"))
