@@ -1363,6 +1363,16 @@ _PG_REFUSALS = (
         "asks for a password",
         'give one (by reference: url = "env:SYNCENGINE_STATE_URL")',
     ),
+    (
+        re.compile(r'invalid sslmode value: "([^"]*)"'),
+        "does not take sslmode {0!r}",
+        "use one of disable, allow, prefer, require, verify-ca, verify-full",
+    ),
+    (
+        re.compile(r"server does not support SSL, but SSL was required"),
+        "does not offer SSL, which sslmode asks for",
+        "set sslmode=prefer (or turn SSL on at the server)",
+    ),
 )
 
 
@@ -1382,13 +1392,6 @@ def _postgres_open_error(url: str, said: str) -> StateError:
                 "in [state] url"
             )
     reason = said.rpartition("failed: ")[2].split("\n", 1)[0].strip() or said
-    if "sslmode" in reason:  # a parameter of the URL's own that libpq does not take
-        return StateConfigError(f"{where}: {reason}; fix sslmode in [state] url")
-    if "SSL" in reason:
-        return StateError(
-            f"cannot connect to {where}: {reason}; turn SSL on at the server, or set "
-            "sslmode in [state] url to what it offers (sslmode=prefer takes either)"
-        )
     return StateError(
         f"cannot reach {where}: {reason}; start PostgreSQL there (or wait until it is "
         "up), or fix host and port in [state] url"

@@ -17,6 +17,7 @@ from sqlmodel import SQLModel
 import state.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from state.db import alembic_config, make_engine
 from state.store import Store
+from state.url import driver_url, scheme_problem
 from syncengine.apply import MERGE_NEXT
 from syncengine.errors import StateConfigError, StateError
 
@@ -210,11 +211,20 @@ def test_a_server_that_cannot_be_reached_is_named_with_the_fix_and_without_the_p
 
 def test_state_urls_name_their_fix() -> None:
     """Found by a pass over PostgreSQL state: each of these ran or crashed before."""
-    from state.url import driver_url, scheme_problem
-
     assert scheme_problem("postgres://u@h:5432/db") is None  # the providers' spelling
     assert driver_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
     assert "not a number" in str(scheme_problem("postgresql://u@h:notaport/db"))
     assert "names no database" in str(scheme_problem("postgresql://u@h:5432/"))
     assert scheme_problem("postgresql:///db") is None  # the local socket
     assert "through psycopg 3" in str(scheme_problem("postgresql+psycopg2://u@h/db"))
+
+
+def test_a_url_whose_ssl_settings_the_server_refuses_is_a_config_error() -> None:
+    from state.store import _postgres_open_error
+
+    url = "postgresql://u@127.0.0.1:5432/db?sslmode=require"
+    bogus = _postgres_open_error(url, 'connection is bad: invalid sslmode value: "bogus"')
+    assert isinstance(bogus, StateConfigError) and "does not take sslmode 'bogus'" in str(bogus)
+    said = "connection failed: server does not support SSL, but SSL was required"
+    refused = _postgres_open_error(url, said)
+    assert isinstance(refused, StateConfigError) and "set sslmode=prefer" in str(refused)
