@@ -219,6 +219,22 @@ class Locatable(Protocol):
     def location(self) -> str: ...
 
 
+@runtime_checkable
+class Identified(Protocol):
+    """A side that can name which records it is, in a form that stays the same from
+    run to run and machine to machine: a file's absolute path, a GHL location id (not
+    the address it is reached at). The state keeps it per connection, so a config
+    pointed at other records under a connection name already in use is refused
+    instead of reading that pairing's links as its own."""
+
+    def identity(self) -> str: ...
+
+
+def identity_of(adapter: Adapter) -> str:
+    """A side's identity; a side that cannot name one is known by its adapter's name."""
+    return adapter.identity() if isinstance(adapter, Identified) else adapter.name
+
+
 AdapterFactory = Callable[[Mapping[str, Any], AdapterContext], Adapter]
 
 

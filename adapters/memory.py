@@ -69,6 +69,8 @@ class MemoryAdapter:
         self._last_seq = 0
         self._ids = itertools.count(1)
         self._id_prefix = id_prefix
+        self.home: str | None = None
+        """The registry name of a named store: its identity."""
         self.faults = FaultPlan()
         self.writes = 0
         self.reads = 0
@@ -78,6 +80,7 @@ class MemoryAdapter:
     def named(cls, name: str) -> MemoryAdapter:
         if name not in cls._stores:
             cls._stores[name] = cls(id_prefix=name)
+            cls._stores[name].home = name
         return cls._stores[name]
 
     @classmethod
@@ -90,6 +93,9 @@ class MemoryAdapter:
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], context: AdapterContext) -> MemoryAdapter:
         return cls.named(str(settings.get("name", f"{context.connection}-{context.side}")))
+
+    def identity(self) -> str:
+        return f"memory store {self.home}" if self.home is not None else self.name
 
     @classmethod
     def forget_all(cls) -> None:

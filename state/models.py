@@ -240,3 +240,18 @@ class VaultEntry(SQLModel, table=True):
     name: str = Field(primary_key=True)
     ciphertext: str
     updated_at: datetime
+
+
+class SideIdentity(SQLModel, table=True):
+    """Which records each side of a connection is (migration 0005): a file's absolute
+    path, a GHL location id. Links and bases hold only ids, so two pairings that share
+    a database and a connection name would read each other's as their own; a run whose
+    side is not the one the state was built with is refused instead (``--force``
+    adopts it, for a file that moved)."""
+
+    __tablename__ = "side_identities"
+
+    connection: str = Field(primary_key=True)
+    side: str = Field(primary_key=True, max_length=1)
+    identity: str
+    since: datetime

@@ -67,6 +67,7 @@ REVISITS = _t(m.Revisit)
 AUDIT = _t(m.AuditCall)
 LOCKS = _t(m.LockRow)
 VAULT = _t(m.VaultEntry)
+IDENTITIES = _t(m.SideIdentity)
 
 
 _UNAPPLIED = ("open", "resolving")
@@ -1281,6 +1282,27 @@ class Store:
         with self.transaction() as conn:
             conn.execute(
                 delete(LOCKS).where(LOCKS.c.connection == connection, LOCKS.c.holder == holder)
+            )
+
+    # -- which records each side is ------------------------------------------------------------
+    def side_identities(self, connection: str) -> dict[Side, str]:
+        """The identity each side had when this connection's state was last built on it."""
+        q = select(IDENTITIES.c.side, IDENTITIES.c.identity).where(
+            IDENTITIES.c.connection == connection
+        )
+        with self._read() as conn:
+            return {row.side: row.identity for row in conn.execute(q)}
+
+    def adopt_side_identities(self, connection: str, identities: Mapping[Side, str]) -> None:
+        with self.transaction() as conn:
+            self._upsert(
+                conn,
+                IDENTITIES,
+                [
+                    {"connection": connection, "side": side, "identity": ident, "since": now()}
+                    for side, ident in sorted(identities.items())
+                ],
+                ["connection", "side"],
             )
 
     # -- the vault (encrypted by the caller) --------------------------------------------------

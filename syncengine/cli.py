@@ -751,10 +751,13 @@ def check(connection: ConnArg = None, config: ConfigOpt = None) -> None:
                         if where in said
                         else f"side {side} ({where}): {said}"
                     )
+            changed = session.engine.side_change()
+            if changed is not None:
+                problems.append(f"a run would be refused: {changed}")
         finally:
             session.close()
         for p in problems:
-            err.print(f"[red]problem:[/] {p}")
+            err.print(f"[red]problem:[/] {escape(p)}", highlight=False)
         raise typer.Exit(1 if problems else 0)
 
 

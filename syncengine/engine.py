@@ -17,11 +17,11 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from adapters.base import Adapter, CallRecord, WriteCost, feeds_immediately
+from adapters.base import Adapter, CallRecord, WriteCost, feeds_immediately, identity_of
 from state.store import Store
 from state.store import now as store_now
 from syncengine.apply import Applier
-from syncengine.errors import AdapterError, SideReadFailed
+from syncengine.errors import AdapterError, SideChangedRefusal, SideReadFailed
 from syncengine.ingest import (
     BULK_LOOKUP_LIMIT,
     SideRead,
@@ -48,7 +48,7 @@ from syncengine.normalize import canonical_fields, match_keys
 from syncengine.plan import LinkedPair, SyncInput, reconcile
 from syncengine.policy import Policy
 from syncengine.recovery import recover_inflight_creates
-from syncengine.safety import SideStats, check_plan, guard_refusal
+from syncengine.safety import SideStats, check_plan, guard_refusal, side_changed_refusal
 
 UNREADABLE_KEPT = 200
 """How many unreadable-record messages a run keeps in its summary (`syncengine quarantine`)."""
@@ -464,9 +464,14 @@ class SyncEngine:
         self.calls.clear()
         if dry_run:
             self.run_started(None)
+            changed = self.side_change()
             prepared = self._with_request_notes(self.prepare())
             # A preview shows the plan a guard would stop, with the refusal beside it.
-            refusal = None if force else guard_refusal(prepared.plan, prepared.stats, self.policy)
+            refusal = (
+                None
+                if force
+                else changed or guard_refusal(prepared.plan, prepared.stats, self.policy)
+            )
             return RunReport(
                 None,
                 self.connection,
@@ -484,6 +489,13 @@ class SyncEngine:
         run_id = self.store.start_run(self.connection, "run")
         self.run_started(run_id)
         try:
+            built_with, now = self._sides()
+            changed = side_changed_refusal(self.connection, built_with, now)
+            if changed is not None and not force:
+                raise changed
+            if built_with != now:
+                # The first run of a connection, or a forced one: these are its sides now.
+                self.store.adopt_side_identities(self.connection, now)
             # Only a run that holds the lock may settle what a dead run left in flight.
             recover_inflight_creates(
                 self.store, self.connection, {"a": self.a, "b": self.b}, self.policy
@@ -550,6 +562,16 @@ class SyncEngine:
             raise
         finally:
             self.store.checkpoint_in_background()
+
+    def _sides(self) -> tuple[dict[Side, str], dict[Side, str]]:
+        """The identity of each side the state was built with, and of each side now."""
+        now = {s: identity_of(self.adapter(s)) for s in SIDES}
+        return self.store.side_identities(self.connection), now
+
+    def side_change(self) -> SideChangedRefusal | None:
+        """The refusal a run would meet for sides that are not the ones the state was
+        built with (``plan`` and ``check`` show it), or None."""
+        return side_changed_refusal(self.connection, *self._sides())
 
     def _absorb_echoes(
         self, prepared: Prepared, echoes: Mapping[tuple[Side, Entity], Mapping[str, str]]

@@ -100,6 +100,10 @@ class MassDeleteRefusal(SafetyRefusal):
     """The plan deletes more than the configured share of a side's linked records."""
 
 
+class SideChangedRefusal(SafetyRefusal):
+    """A side is other records than the ones this connection's state was built with."""
+
+
 class LockedError(SyncError):
     """Another run of this connection holds its lock."""
 

@@ -5,15 +5,25 @@ token or a wrong file path than a user who deleted everything; a plan that delet
 large share of a side is likewise refused. ``--force`` overrides both. A run raises the
 refusal before its first write; a preview carries it beside the plan (``guard_refusal``)
 so the user sees what the guard stopped, not only that it stopped something.
+
+Before either, a side must still be the records the state was built with: links and
+bases hold only ids, so a config pointed at other records under a connection name
+already in use (two pairings sharing one PostgreSQL database) would take the other
+pairing's links for its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from syncengine.errors import MassDeleteRefusal, SafetyRefusal, SideEmptiedRefusal
-from syncengine.models import Action, Entity, Plan, Side
+from syncengine.errors import (
+    MassDeleteRefusal,
+    SafetyRefusal,
+    SideChangedRefusal,
+    SideEmptiedRefusal,
+)
+from syncengine.models import SIDES, Action, Entity, Plan, Side
 from syncengine.policy import Policy
 
 
@@ -26,6 +36,27 @@ class SideStats:
     returned: int | None
     """Records a full read returned; None for an incremental read."""
     deletes: int = 0
+
+
+def side_changed_refusal(
+    connection: str, built_with: Mapping[Side, str], now: Mapping[Side, str]
+) -> SideChangedRefusal | None:
+    """The refusal of a run whose sides are not the ones ``connection``'s state was built
+    with, or None. A side the state has no identity for yet (a new connection, a
+    database from before identities were kept) is taken as it is."""
+    moved = [s for s in SIDES if s in built_with and s in now and built_with[s] != now[s]]
+    if not moved:
+        return None
+    what = "; ".join(f"side {s} is {now[s]} now, not {built_with[s]}" for s in moved)
+    these = "these sides" if len(moved) > 1 else "this side"
+    return SideChangedRefusal(
+        f"connection {connection!r} was last synced with other records: {what}. Its links "
+        f"and bases are for those records: a run would relink or delete records {these} "
+        f"never had. If this config is another "
+        f"pairing sharing the state database, give it a connection name of its own or its "
+        f"own [state] url; if the records really moved (a renamed file, a migrated "
+        f"location), run `syncengine run {connection} --force` once to adopt {these}."
+    )
 
 
 def guard_refusal(plan: Plan, stats: Sequence[SideStats], policy: Policy) -> SafetyRefusal | None:

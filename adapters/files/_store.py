@@ -534,6 +534,9 @@ class FileAdapter(ABC, Generic[D]):
             return None
         return row.record if row.record.entity == entity else None
 
+    def identity(self) -> str:
+        return f"{self.name} file {self.path.absolute()}"
+
     def location(self) -> str:
         if self.path.exists():
             return str(self.path)

@@ -628,6 +628,11 @@ class GhlAdapter:
         return mapping.contact_update_requests(self._caps().takes_changes("contact", op.changes))
 
     # -- Checkable --------------------------------------------------------------------------------
+    def identity(self) -> str:
+        """The location alone: the same location reached at another address (a proxy,
+        the fake in tests) holds the same records."""
+        return f"ghl location {self.location_id}"
+
     def location(self) -> str:
         return f"location {self.location_id} at {self.client.base_url}"
 

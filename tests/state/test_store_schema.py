@@ -33,6 +33,7 @@ TABLES = {
     "quarantine",
     "revisits",
     "runs",
+    "side_identities",
     "side_records",
     "vault",
 }
