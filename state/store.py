@@ -46,6 +46,8 @@ from syncengine.fingerprint import encode, fingerprint_of_text
 from syncengine.models import JSON, Entity, Record, Side
 
 CHUNK = 900
+PG_CHUNK = 50_000
+"""Ids a PostgreSQL look-up sends as one array (SQLite: ``CHUNK`` parameters)."""
 LOCK_TTL = timedelta(minutes=5)
 """A run's lease on its connection; renewed after every chunk of ops."""
 
@@ -308,13 +310,30 @@ class Store:
                 rows = self._driver_rows(conn, sql, (connection, side, entity))
                 return {rid: (fp, bool(linked), ver) for rid, fp, linked, ver in rows}
             out: dict[str, tuple[str, bool, str | None]] = {}
-            for chunk in _chunks(sorted(ids)):
-                cond = f" AND record_id IN ({', '.join('{p}' for _ in chunk)})"
+            for chunk in self._id_chunks(sorted(ids)):
+                cond, params = self._member_of("record_id", chunk)
                 for rid, fp, linked, ver in self._driver_rows(
-                    conn, sql + cond, (connection, side, entity, *chunk)
+                    conn, f"{sql} AND {cond}", (connection, side, entity, *params)
                 ):
                     out[rid] = (fp, bool(linked), ver)
         return out
+
+    def _id_chunks(self, values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+        """``values`` in chunks a look-up by ``_member_of`` takes at once: SQLite caps the
+        parameters of a statement, PostgreSQL takes a whole array as one."""
+        return _chunks(values, PG_CHUNK if self._dialect == "postgresql" else CHUNK)
+
+    def _member_of(self, column: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+        """``column`` among ``values``: SQL marked ``{p}`` and its parameters.
+
+        PostgreSQL gets one array parameter (``= ANY``), an index condition on the
+        primary key whatever the statistics say. A list of 900 marks was planned as a
+        filter over every row of the entity while the statistics were a fresh table's:
+        0.17 s a query, 7.6 s of a 20,000-contact first sync spent reading its own
+        writes back."""
+        if self._dialect == "postgresql":
+            return f"{column} = ANY({{p}})", (list(values),)
+        return f"{column} IN ({', '.join('{p}' for _ in values)})", tuple(values)
 
     def _driver_rows(self, conn: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
         """Rows straight from the driver (no Row objects, no type processing) for the
@@ -367,9 +386,11 @@ class Store:
     ) -> dict[str, StoredRecord]:
         out: dict[str, StoredRecord] = {}
         with self._read() as conn:
-            for chunk in _chunks(sorted(ids)):
-                cond = f" AND record_id IN ({', '.join('{p}' for _ in chunk)})"
-                for sr in self._records_where(conn, connection, side, entity, cond, chunk):
+            for chunk in self._id_chunks(sorted(ids)):
+                cond, params = self._member_of("record_id", chunk)
+                for sr in self._records_where(
+                    conn, connection, side, entity, f" AND {cond}", params
+                ):
                     out[sr.record.id] = sr
         return out
 
@@ -434,13 +455,13 @@ class Store:
         out: dict[str, set[str]] = {}
         with self._read() as conn:
             for column in ("key1", "key2"):
-                for chunk in _chunks(sorted(keys)):
-                    marks = ", ".join("{p}" for _ in chunk)
+                for chunk in self._id_chunks(sorted(keys)):
+                    cond, params = self._member_of(column, chunk)
                     for rid, key in self._driver_rows(
                         conn,
                         f"SELECT record_id, {column} FROM side_records WHERE connection = {{p}} "
-                        f"AND side = {{p}} AND entity = {{p}} AND {column} IN ({marks}) AND linked",
-                        (connection, side, entity, *chunk),
+                        f"AND side = {{p}} AND entity = {{p}} AND {cond} AND linked",
+                        (connection, side, entity, *params),
                     ):
                         out.setdefault(key, set()).add(rid)
         return {k: sorted(ids) for k, ids in out.items()}
@@ -508,14 +529,14 @@ class Store:
             by_entity.setdefault(entity, []).append(rid)
         out = {}
         for entity, ids in by_entity.items():
-            for chunk in _chunks(ids):
+            for chunk in self._id_chunks(ids):
+                cond, params = self._member_of("record_id", chunk)
                 sql = (
                     "SELECT record_id, parent_id, key1, key2, linked FROM side_records "
-                    "WHERE connection = {p} AND side = {p} AND entity = {p} "
-                    f"AND record_id IN ({', '.join('{p}' for _ in chunk)})"
+                    f"WHERE connection = {{p}} AND side = {{p}} AND entity = {{p}} AND {cond}"
                 )
                 for rid, parent, key1, key2, linked in self._driver_rows(
-                    conn, sql, (connection, side, entity, *chunk)
+                    conn, sql, (connection, side, entity, *params)
                 ):
                     out[(entity, rid)] = (parent, key1, key2, bool(linked))
         return out
@@ -541,15 +562,15 @@ class Store:
         """Ids of the children of these contacts (inside ``conn``'s transaction if given)."""
         out: list[str] = []
         with nullcontext(conn) if conn is not None else self._read() as c:
-            for chunk in _chunks(sorted(parent_ids)):
-                marks = ", ".join("{p}" for _ in chunk)
+            for chunk in self._id_chunks(sorted(parent_ids)):
+                cond, params = self._member_of("parent_id", chunk)
                 out += [
                     rid
                     for (rid,) in self._driver_rows(
                         c,
                         "SELECT record_id FROM side_records WHERE connection = {p} "
-                        f"AND side = {{p}} AND entity = {{p}} AND parent_id IN ({marks})",
-                        (connection, side, entity, *chunk),
+                        f"AND side = {{p}} AND entity = {{p}} AND {cond}",
+                        (connection, side, entity, *params),
                     )
                 ]
         return out
@@ -569,13 +590,13 @@ class Store:
                 (connection, entity),
             ):
                 return out  # no links yet (a first sync): nothing to look up id by id
-            for chunk in _chunks(sorted(ids)):
-                marks = ", ".join("{p}" for _ in chunk)
+            for chunk in self._id_chunks(sorted(ids)):
+                cond, params = self._member_of(col, chunk)
                 for a_id, b_id, state in self._driver_rows(
                     conn,
                     "SELECT a_id, b_id, state FROM links WHERE connection = {p} "
-                    f"AND entity = {{p}} AND {col} IN ({marks})",
-                    (connection, entity, *chunk),
+                    f"AND entity = {{p}} AND {cond}",
+                    (connection, entity, *params),
                 ):
                     out[a_id if side == "a" else b_id] = LinkRow(entity, a_id, b_id, state)
         return out

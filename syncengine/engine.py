@@ -518,6 +518,15 @@ class SyncEngine:
             t0 = time.perf_counter()
             outcomes = applier.apply(prepared)
             self.timings["apply"] = time.perf_counter() - t0
+            lease.check()
+            if self.keep_history is not None:
+                self.store.prune_history(self.connection, store_now() - self.keep_history)
+            if not applier.stopped and not applier.unavailable:
+                # Cursors stayed where they were for a stopped run or a refusing side:
+                # moving them past echoes would skip what was not applied.
+                self._absorb_echoes(prepared, applier.echoes)
+            failed = outcomes.any_failed() or prepared.problems
+            # Built last, so the time it reports covers reading this run's writes back.
             report = RunReport(
                 run_id,
                 self.connection,
@@ -538,14 +547,6 @@ class SyncEngine:
                     ),
                 ),
             )
-            failed = outcomes.any_failed() or prepared.problems
-            lease.check()
-            if self.keep_history is not None:
-                self.store.prune_history(self.connection, store_now() - self.keep_history)
-            if not applier.stopped and not applier.unavailable:
-                # Cursors stayed where they were for a stopped run or a refusing side:
-                # moving them past echoes would skip what was not applied.
-                self._absorb_echoes(prepared, applier.echoes)
             self.store.finish_run(
                 run_id,
                 "stopped" if applier.stopped else "partial" if failed else "ok",
