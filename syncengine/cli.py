@@ -78,6 +78,23 @@ ConnArg = Annotated[
 ConnOpt = Annotated[
     str | None, typer.Option("--connection", help="Only this connection (default: all).")
 ]
+ConnAlso = Annotated[
+    str | None,
+    typer.Option("--connection", help="The connection, as an option (same as the argument)."),
+]
+"""Beside ``ConnArg``: the listing commands take ``--connection``, so a user who learnt
+it there writes ``run --connection NAME`` too."""
+
+
+def _either(argument: str | None, option: str | None) -> str | None:
+    """The connection named by the argument or by ``--connection``; both, differing, is
+    a usage error (exit 2) rather than a guess."""
+    if argument is not None and option is not None and argument != option:
+        with _errors():
+            raise UsageError(
+                f"connection named twice: {argument!r} and --connection {option!r}; give one"
+            )
+    return argument if argument is not None else option
 
 
 @dataclass
@@ -267,12 +284,14 @@ def plan(
     config: ConfigOpt = None,
     fmt: FormatOpt = "text",
     force: Annotated[bool, typer.Option(help="Plan past the safety guards.")] = False,
+    connection_option: ConnAlso = None,
 ) -> None:
     """Preview a run: what would change on each side. Touches neither side nor the base.
 
     Exit 3 when a run would be refused by a safety guard (the plan is shown all the same),
     1 when some records could not be read."""
-    raise typer.Exit(_run(config, connection, dry_run=True, force=force, fmt=fmt))
+    name = _either(connection, connection_option)
+    raise typer.Exit(_run(config, name, dry_run=True, force=force, fmt=fmt))
 
 
 @app.command()
@@ -288,11 +307,11 @@ def run(
         str | None,
         typer.Option(help="Also write the run's report to this file (.html, .md, .json)."),
     ] = None,
+    connection_option: ConnAlso = None,
 ) -> None:
     """Reconcile both sides now."""
-    raise typer.Exit(
-        _run(config, connection, dry_run=dry_run, force=force, fmt=fmt, report_path=report)
-    )
+    name = _either(connection, connection_option)
+    raise typer.Exit(_run(config, name, dry_run=dry_run, force=force, fmt=fmt, report_path=report))
 
 
 @app.command("report")
@@ -305,6 +324,7 @@ def report_cmd(
         typer.Option("--output", "-o", help="File to write (default syncengine-report.FORMAT)."),
     ] = None,
     force: Annotated[bool, typer.Option(help="Report the plan a forced run would make.")] = False,
+    connection_option: ConnAlso = None,
 ) -> None:
     """Write the conflict review report: what a run would do now, and what waits for you.
 
@@ -312,6 +332,7 @@ def report_cmd(
     records could not be read; the file is written either way."""
     from syncengine.runtime import open_session
 
+    connection = _either(connection, connection_option)
     with _errors():
         if fmt not in REPORT_FORMATS:
             raise UsageError(f"--format {fmt!r}: use html, md or json")
@@ -727,11 +748,14 @@ def quarantine(
 
 
 @app.command()
-def check(connection: ConnArg = None, config: ConfigOpt = None) -> None:
+def check(
+    connection: ConnArg = None, config: ConfigOpt = None, connection_option: ConnAlso = None
+) -> None:
     """Validate the config and make test requests against both sides."""
     from adapters.base import Checkable, Locatable
     from syncengine.runtime import open_session
 
+    connection = _either(connection, connection_option)
     with _errors():
         session = open_session(_load(config), connection)
         problems: list[str] = []
@@ -885,6 +909,7 @@ def auth_login(
         "contacts.readonly contacts.write locations/customFields.readonly "
         "calendars/events.readonly calendars/events.write"
     ),
+    connection_option: ConnAlso = None,
 ) -> None:
     """Install the GHL app on a location: print the authorize URL, then exchange the code.
 
@@ -893,6 +918,7 @@ def auth_login(
     from adapters.ghl.oauth import authorize_url
     from syncengine.runtime import open_side_for_oauth
 
+    connection = _either(connection, connection_option)
     with _errors():
         cfg = _load(config)
         conn = cfg.connection(connection)

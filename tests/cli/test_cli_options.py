@@ -3,6 +3,8 @@ command that takes it, and ``--config`` works before the command as well as afte
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from cli_support import Invoke, Project, flat
 
@@ -48,6 +50,25 @@ def test_a_known_connection_filter_lists_that_connection(
 ) -> None:
     result = cli(*command, "--connection", "other", "--config", two.config)
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("command", ["plan", "run", "check", "report"])
+def test_commands_naming_one_connection_take_it_as_an_option_too(
+    cli: Invoke, two: Project, command: str, tmp_path: Path
+) -> None:
+    extra = ("--output", str(tmp_path / "r.html")) if command == "report" else ()
+    as_option = cli(command, "--connection", "other", "--config", two.config, *extra)
+    assert as_option.exit_code == 0, as_option.output
+    unknown = cli(command, "--connection", "nosuch", "--config", two.config, *extra)
+    assert unknown.exit_code == 2
+    assert "no connection 'nosuch'; known: main, other" in flat(unknown.output)
+    twice = cli(command, "main", "--connection", "other", "--config", two.config, *extra)
+    assert twice.exit_code == 2
+    assert "connection named twice: 'main' and --connection 'other'; give one" in flat(
+        twice.output
+    )
+    same = cli(command, "other", "--connection", "other", "--config", two.config, *extra)
+    assert same.exit_code == 0, same.output
 
 
 def test_history_filters_by_connection(cli: Invoke, seeded: Project) -> None:
