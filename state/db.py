@@ -17,7 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 
-from state.url import driver_url, scheme_problem, sqlite_directory_problem
+from state.url import FROM_CONFIG, driver_url, scheme_problem, sqlite_directory_problem
 from syncengine.errors import StateConfigError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -27,11 +27,11 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, source: str = FROM_CONFIG) -> Engine:
     """An engine for ``url``; a URL no shipped driver serves, or a SQLite file in a
     directory SQLite cannot write, is refused here with its fix (``StateConfigError``)
     rather than as a missing module or "unable to open database file"."""
-    problem = scheme_problem(url) or sqlite_directory_problem(url)
+    problem = scheme_problem(url) or sqlite_directory_problem(url, source)
     if problem is not None:
         raise StateConfigError(problem)
     url = driver_url(url)
@@ -68,7 +68,7 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine) -> None:
+def upgrade(engine: Engine, source: str = FROM_CONFIG) -> None:
     """Bring the schema to head; a database newer than this code is refused."""
     cfg = alembic_config(engine)
     head = ScriptDirectory.from_config(cfg).get_current_head()
@@ -80,6 +80,6 @@ def upgrade(engine: Engine) -> None:
     if current is not None and current not in known:
         raise StateConfigError(
             f"the state database is at schema {current}, newer than this syncengine "
-            "knows; upgrade syncengine or point [state] url at another database"
+            f"knows; upgrade syncengine or point {source} at another database"
         )
     command.upgrade(cfg, "head")

@@ -40,7 +40,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from state import models as m
 from state.db import make_engine, upgrade
-from state.url import directory_message, sqlite_path
+from state.url import FROM_CONFIG, directory_message, sqlite_path
 from syncengine.errors import LockedError, NotFoundError, StateConfigError, StateError
 from syncengine.fingerprint import encode, fingerprint_of_text
 from syncengine.models import JSON, Entity, Record, Side
@@ -153,17 +153,18 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, source: str = FROM_CONFIG) -> None:
+        """``source`` is where ``url`` came from, for the messages of a failed open."""
         self.url = url
         try:
-            self.engine: Engine = make_engine(url)
+            self.engine: Engine = make_engine(url, source)
         except SQLAlchemyError as exc:
-            raise _open_error(url, exc) from exc
+            raise _open_error(url, exc, source) from exc
         try:
-            upgrade(self.engine)
+            upgrade(self.engine, source)
         except SQLAlchemyError as exc:
             self.engine.dispose()
-            raise _open_error(url, exc) from exc
+            raise _open_error(url, exc, source) from exc
         except BaseException:
             self.engine.dispose()
             raise
@@ -1371,15 +1372,15 @@ def _conflict_dict(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _open_error(url: str, exc: SQLAlchemyError) -> StateError:
+def _open_error(url: str, exc: SQLAlchemyError, source: str) -> StateError:
     """A failed open as the user should see it: SQLite refusing its file (a directory
     made read-only, a file it may not write) is a config error naming the fix."""
     path = sqlite_path(url)
     if path is not None and "unable to open database file" in str(exc):
-        return StateConfigError(directory_message(path.parent))
+        return StateConfigError(directory_message(path.parent, source))
     orig = getattr(exc, "orig", None)
     if sqlite_path(url) is None and orig is not None:
-        return _postgres_open_error(url, str(orig))
+        return _postgres_open_error(url, str(orig), source)
     return StateError(f"cannot open the state database {_safe_url(url)}: {exc}")
 
 
@@ -1419,25 +1420,25 @@ _PG_REFUSALS = (
 )
 
 
-def _postgres_open_error(url: str, said: str) -> StateError:
-    """A PostgreSQL open that failed, in the words of ``[state] url``: a login the server
+def _postgres_open_error(url: str, said: str, source: str) -> StateError:
+    """A PostgreSQL open that failed, in the words of the URL's ``source``: a login the server
     refused is a config error (exit 2); a server that cannot be reached is not the
     config's fault as such (it may be down for a minute), so it stays a ``StateError``."""
     parsed = make_url(url)
     host, port = parsed.host or "localhost", parsed.port or 5432
-    where = f"the PostgreSQL server at {host}:{port} ([state] url = {_safe_url(url)})"
+    where = f"the PostgreSQL server at {host}:{port} ({source} = {_safe_url(url)})"
     for pattern, why, fix in _PG_REFUSALS:
         found = pattern.search(said)
         if found:
             args = found.groups()
             return StateConfigError(
                 f"{where} {why.format(*args)}; {fix.format(*args, host=host, port=port)}, "
-                "in [state] url"
+                f"in {source}"
             )
     reason = said.rpartition("failed: ")[2].split("\n", 1)[0].strip() or said
     return StateError(
         f"cannot reach {where}: {reason}; start PostgreSQL there (or wait until it is "
-        "up), or fix host and port in [state] url"
+        f"up), or fix host and port in {source}"
     )
 
 

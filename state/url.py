@@ -13,13 +13,24 @@ from urllib.parse import urlsplit
 
 from syncengine.writable import can_create_files_in
 
-__all__ = ["SCHEMES", "driver_url", "scheme_problem", "sqlite_directory_problem", "sqlite_path"]
+__all__ = [
+    "FROM_CONFIG",
+    "SCHEMES",
+    "driver_url",
+    "scheme_problem",
+    "sqlite_directory_problem",
+    "sqlite_path",
+]
 
 SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "postgres")
 """The schemes whose drivers syncengine ships (sqlite3 and psycopg 3); ``postgres://``
 is the spelling hosting providers hand out, taken as ``postgresql://``."""
 
 _FORM = "sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE"
+
+FROM_CONFIG = "[state] url"
+"""Where a state URL came from, as messages name it: the config's ``[state] url``, or
+the environment variable or keyring entry that setting refers to."""
 
 
 def scheme_problem(url: str) -> str | None:
@@ -74,7 +85,7 @@ def sqlite_path(url: str) -> Path | None:
     return Path(raw)
 
 
-def sqlite_directory_problem(url: str) -> str | None:
+def sqlite_directory_problem(url: str, source: str = FROM_CONFIG) -> str | None:
     """Why SQLite cannot make its files (database, -wal, -shm) where ``url`` says."""
     path = sqlite_path(url)
     if path is None:
@@ -82,11 +93,11 @@ def sqlite_directory_problem(url: str) -> str | None:
     directory = path.parent
     if directory.is_dir() and can_create_files_in(directory):
         return None
-    return directory_message(directory)
+    return directory_message(directory, source)
 
 
-def directory_message(directory: Path) -> str:
+def directory_message(directory: Path, source: str = FROM_CONFIG) -> str:
     return (
         f"the directory {directory} for the state database does not exist (or is not "
-        "writable); create it or change [state] url"
+        f"writable); create it or change {source}"
     )

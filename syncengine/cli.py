@@ -251,11 +251,11 @@ ListFormatOpt = Annotated[
 
 
 @contextmanager
-def _state(url: str) -> Iterator[Store]:
+def _state(cfg: config_mod.Config) -> Iterator[Store]:
     """The state store for a command's reads and writes, closed after (also on error)."""
     from state.store import Store
 
-    store = Store(url)
+    store = Store(cfg.state_url, source=cfg.state_source)
     try:
         yield store
     finally:
@@ -366,7 +366,7 @@ def conflicts_list(
         as_json = _listing_format(fmt)
         cfg = _load(config)
         connection = _connection_name(cfg, connection)
-        with _state(cfg.state_url) as store:
+        with _state(cfg) as store:
             rows = store.conflicts(connection) if all_ else store.open_conflicts(connection)
         if as_json:
             _print_json(rows)
@@ -410,7 +410,7 @@ def conflicts_show(
 
     with _errors():
         as_json = _listing_format(fmt)
-        with _state(_load(config).state_url) as store:
+        with _state(_load(config)) as store:
             row = _find_conflict(store, conflict_id)
         if as_json:
             _print_json(row)
@@ -486,7 +486,7 @@ def resolve(
                 + " (conflicts on a delete are on field '*')"
             )
         cfg = _load(config)
-        with _state(cfg.state_url) as store:
+        with _state(cfg) as store:
             chosen = _chosen_conflicts(store, cfg, named, connection, field)
             if not chosen:
                 where = " ".join(
@@ -621,7 +621,7 @@ def history(
         as_json = _listing_format(fmt)
         cfg = _load(config)
         name = _connection_name(cfg, connection)
-        with _state(cfg.state_url) as store:
+        with _state(cfg) as store:
             rows = store.runs(name, limit)
         if as_json:
             _print_json(rows)
@@ -653,7 +653,7 @@ def history_show(
 
     with _errors():
         as_json = _listing_format(fmt)
-        with _state(_load(config).state_url) as store:
+        with _state(_load(config)) as store:
             run = store.run(run_id)
             rows = store.journal(run_id, None if as_json else SHOWN_OPS)
             total = len(rows) if as_json else store.journal_size(run_id)
@@ -680,7 +680,7 @@ def history_record(
         as_json = _listing_format(fmt)
         cfg = _load(config)
         name = _connection_name(cfg, connection)
-        with _state(cfg.state_url) as store:
+        with _state(cfg) as store:
             rows = store.journal_of_record(name, record_id, limit)
         if as_json:
             _print_json([journal_dict(r) for r in rows])
@@ -703,7 +703,7 @@ def quarantine(
         cfg = _load(config)
         name = _connection_name(cfg, connection)
         names = [name] if name is not None else sorted(cfg.connections)
-        with _state(cfg.state_url) as store:
+        with _state(cfg) as store:
             held = [(n, q) for n in names for q in store.quarantined(n)]
             unreadable: list[tuple[str, dict[str, Any]]] = []
             for n in names:

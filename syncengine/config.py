@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from adapters.registry import adapter_names, adapter_settings, settings_problems
-from state.url import scheme_problem
+from state.url import FROM_CONFIG, scheme_problem
 from syncengine.config_keys import flat_field_rules, unknown_field, unknown_keys
 from syncengine.errors import ConfigError, SecretError
 from syncengine.models import ENTITIES, Entity
 from syncengine.policy import ConflictRule, DeleteRule, Direction, FieldRule, Policy
-from syncengine.secrets import SECRET_SETTINGS, SecretStore, is_reference
+from syncengine.secrets import SECRET_SETTINGS, SecretStore, is_reference, reference_source
 
 DEFAULT_NAME = "syncengine.toml"
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
@@ -58,6 +58,9 @@ class Config:
     keep_history: timedelta | None = DEFAULT_KEEP_HISTORY
     """How long runs, their journal and calls, and settled conflicts are kept (None:
     for ever); each run prunes what is older."""
+    state_source: str = FROM_CONFIG
+    """Where ``state_url`` came from (``[state] url``, or the variable it refers to),
+    for the messages of a database that will not open."""
 
     @property
     def base_dir(self) -> Path:
@@ -310,20 +313,24 @@ def _regions() -> frozenset[str]:
     return frozenset(phonenumbers.SUPPORTED_REGIONS)
 
 
-def _state_url(problems: list[str], url: Any, path: Path) -> str:
-    """The state database URL: a path relative to the config file, a URL, or a secret
-    reference to one (a PostgreSQL URL with a password is a secret)."""
+def _state_url(problems: list[str], url: Any, path: Path) -> tuple[str, str]:
+    """The state database URL and where it came from: a path relative to the config
+    file, a URL, or a secret reference to one (a PostgreSQL URL with a password is a
+    secret)."""
+    default = f"sqlite:///{path.parent / 'syncengine.db'}"
     if url is None:
-        return f"sqlite:///{path.parent / 'syncengine.db'}"
+        return default, FROM_CONFIG
     if not isinstance(url, str):
         problems.append('state.url must be a string like "sqlite:///syncengine.db"')
-        return f"sqlite:///{path.parent / 'syncengine.db'}"
+        return default, FROM_CONFIG
+    source = FROM_CONFIG
     if is_reference(url):
+        source = reference_source(url, FROM_CONFIG)
         try:
             url = SecretStore()(url, setting="state.url")
         except SecretError as exc:
             problems.append(str(exc))
-            return f"sqlite:///{path.parent / 'syncengine.db'}"
+            return default, FROM_CONFIG
     elif _PASSWORD_IN_URL.match(url):
         problems.append(
             "state.url holds a literal password: never put secrets in the file; set "
@@ -332,11 +339,11 @@ def _state_url(problems: list[str], url: Any, path: Path) -> str:
         )
     problem = scheme_problem(url)
     if problem is not None:
-        problems.append(problem)
-        return f"sqlite:///{path.parent / 'syncengine.db'}"
+        problems.append(problem if source == FROM_CONFIG else f"{problem} (in {source})")
+        return default, FROM_CONFIG
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        return f"sqlite:///{(path.parent / url.removeprefix('sqlite:///')).resolve()}"
-    return str(url)
+        return f"sqlite:///{(path.parent / url.removeprefix('sqlite:///')).resolve()}", source
+    return str(url), source
 
 
 def parse(raw: Mapping[str, Any], path: Path) -> Config:
@@ -352,7 +359,9 @@ def parse(raw: Mapping[str, Any], path: Path) -> Config:
     state = raw.get("state", {})
     if isinstance(state, Mapping):
         unknown_keys(problems, "state", state, _STATE_KEYS)
-    url = _state_url(problems, state.get("url") if isinstance(state, Mapping) else None, path)
+    url, url_source = _state_url(
+        problems, state.get("url") if isinstance(state, Mapping) else None, path
+    )
     keep_history = _keep_history(
         problems, state.get("keep_history", "90d") if isinstance(state, Mapping) else "90d"
     )
@@ -396,7 +405,13 @@ def parse(raw: Mapping[str, Any], path: Path) -> Config:
         )
     if problems:
         raise ConfigError(problems + side_settings, str(path))
-    return Config(path=path, state_url=str(url), connections=connections, keep_history=keep_history)
+    return Config(
+        path=path,
+        state_url=str(url),
+        connections=connections,
+        keep_history=keep_history,
+        state_source=url_source,
+    )
 
 
 def _same_file(a: SideConfig, b: SideConfig, base_dir: Path) -> Path | None:

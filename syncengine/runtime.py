@@ -213,7 +213,7 @@ def open_side_for_oauth(config: Config, conn: ConnectionConfig) -> tuple[Any, st
 
     for side, side_cfg in (("a", conn.a), ("b", conn.b)):
         if side_cfg.adapter == "ghl" and side_cfg.settings.get("auth") == "oauth":
-            store = Store(config.state_url)
+            store = Store(config.state_url, source=config.state_source)
             context = AdapterContext(
                 connection=conn.name,
                 side=side,
@@ -232,7 +232,7 @@ def open_side_for_oauth(config: Config, conn: ConnectionConfig) -> tuple[Any, st
 
 def open_session(config: Config, name: str | None, *, transport: Any = None) -> Session:
     conn = config.connection(name)
-    store = Store(config.state_url)
+    store = Store(config.state_url, source=config.state_source)
     calls: list[tuple[Side, CallRecord]] = []
     try:
         (a, audit_a), (b, audit_b) = _open_sides(config, store, conn, calls, transport)

@@ -69,7 +69,7 @@ def _last_started(config: Config, names: list[str]) -> dict[str, datetime]:
     """When each connection's latest run started, from the state store."""
     from state.store import Store
 
-    store = Store(config.state_url)
+    store = Store(config.state_url, source=config.state_source)
     try:
         return {
             name: runs[0]["started_at"]

@@ -20,6 +20,14 @@ def is_reference(value: object) -> bool:
     return isinstance(value, str) and value.startswith(PREFIXES)
 
 
+def reference_source(reference: str, setting: str) -> str:
+    """What a message calls the place a reference points at, and the setting that
+    holds it: a user fixing the value edits the variable, not the file."""
+    kind, _, name = reference.partition(":")
+    what = f"environment variable {name}" if kind == "env" else f"keyring entry syncengine/{name}"
+    return f"{what} (from {setting})"
+
+
 class SecretStore:
     def __init__(self, environ: dict[str, str] | None = None) -> None:
         self._environ = environ if environ is not None else dict(os.environ)

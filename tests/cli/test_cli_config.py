@@ -270,6 +270,32 @@ def test_a_state_database_in_a_missing_directory_is_a_config_error(
     assert not missing.exists()
 
 
+def test_errors_of_a_state_url_given_by_reference_name_the_variable(
+    cli: Invoke, project: Project, tmp_path: Path
+) -> None:
+    """The fix is to the variable, not the file: a message saying "change [state] url"
+    sends the user to a line that only says env:SYNCENGINE_STATE_URL."""
+    config = _with_state_url(project, "env:SYNCENGINE_STATE_URL")
+    where = "environment variable SYNCENGINE_STATE_URL (from [state] url)"
+    missing = tmp_path / "nodir"
+    env = {"SYNCENGINE_STATE_URL": f"sqlite:///{missing / 's.db'}"}
+    result = cli("run", "--config", config, env=env)
+    assert result.exit_code == 2, result.output
+    assert f"create it or change {where}" in flat(result.output)
+    unreachable = {"SYNCENGINE_STATE_URL": "postgresql://u@127.0.0.1:1/db"}
+    result = cli("history", "--config", config, env=unreachable)
+    assert result.exit_code == 1, result.output
+    out = flat(result.output)
+    assert f"({where} = postgresql://***@127.0.0.1:1/db)" in out
+    assert out.endswith(f"or fix host and port in {where}")
+    result = cli("plan", "--config", config, env={"SYNCENGINE_STATE_URL": "mysql://x"})
+    assert result.exit_code == 2
+    assert (
+        f"not mysql; use sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE (in {where})"
+        in flat(result.output)
+    )
+
+
 def test_a_state_database_in_a_read_only_directory_is_a_config_error(
     cli: Invoke, project: Project, read_only_dir: Path
 ) -> None:

@@ -64,9 +64,7 @@ def test_commands_naming_one_connection_take_it_as_an_option_too(
     assert "no connection 'nosuch'; known: main, other" in flat(unknown.output)
     twice = cli(command, "main", "--connection", "other", "--config", two.config, *extra)
     assert twice.exit_code == 2
-    assert "connection named twice: 'main' and --connection 'other'; give one" in flat(
-        twice.output
-    )
+    assert "connection named twice: 'main' and --connection 'other'; give one" in flat(twice.output)
     same = cli(command, "other", "--connection", "other", "--config", two.config, *extra)
     assert same.exit_code == 0, same.output
 

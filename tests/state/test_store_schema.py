@@ -224,8 +224,10 @@ def test_a_url_whose_ssl_settings_the_server_refuses_is_a_config_error() -> None
     from state.store import _postgres_open_error
 
     url = "postgresql://u@127.0.0.1:5432/db?sslmode=require"
-    bogus = _postgres_open_error(url, 'connection is bad: invalid sslmode value: "bogus"')
+    bogus = _postgres_open_error(
+        url, 'connection is bad: invalid sslmode value: "bogus"', "[state] url"
+    )
     assert isinstance(bogus, StateConfigError) and "does not take sslmode 'bogus'" in str(bogus)
     said = "connection failed: server does not support SSL, but SSL was required"
-    refused = _postgres_open_error(url, said)
+    refused = _postgres_open_error(url, said, "[state] url")
     assert isinstance(refused, StateConfigError) and "set sslmode=prefer" in str(refused)
