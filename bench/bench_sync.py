@@ -11,6 +11,10 @@ Python allocations are traced) adds, per sync, the traced memory before it, at i
 and after it: the peak less the memory after is what the engine held only while it ran.
 
     .venv/bin/python bench/bench_sync.py --n 100000
+    .venv/bin/python bench/bench_sync.py --n 100000 --state-url postgresql://root@127.0.0.1:5432/bench
+
+``--state-url`` puts the state in that database instead of a temporary SQLite file (it
+must hold no state for the connection ``bench``: create an empty database for it).
 """
 
 from __future__ import annotations
@@ -84,6 +88,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--trace-memory", action="store_true")
+    parser.add_argument("--state-url", help="a state database instead of a temporary SQLite file")
     args = parser.parse_args()
     if args.trace_memory:
         tracemalloc.start()
@@ -92,9 +97,13 @@ def main() -> None:
     for i in range(args.n):
         a.put(contact(i))
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        url = args.state_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
+        store = Store(url)
+        if store.runs("bench"):
+            raise SystemExit(f"{url} already holds state for connection 'bench': give an empty one")
         engine = SyncEngine(store, "bench", a, b, Policy(), sleep=lambda s: None)
-        print(f"N = {args.n:,} contacts on side a; state in SQLite ({Path(tmp) / 'bench.db'})")
+        kind = "PostgreSQL" if store.engine.dialect.name == "postgresql" else "SQLite"
+        print(f"N = {args.n:,} contacts on side a; state in {kind} ({url})")
         print(f"side a built: peak RSS {peak_rss_mb():7.0f} MB")
         sync(engine, "1 first sync")
         ids_a = sorted(a.records("contact"))

@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 
 from state.url import FROM_CONFIG, driver_url, scheme_problem, sqlite_directory_problem
 from syncengine.errors import StateConfigError
@@ -74,12 +74,35 @@ def upgrade(engine: Engine, source: str = FROM_CONFIG) -> None:
     head = ScriptDirectory.from_config(cfg).get_current_head()
     with engine.connect() as conn:
         current = MigrationContext.configure(conn).get_current_revision()
-    if current == head:
-        return
-    known = {s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions()}
-    if current is not None and current not in known:
+    if current != head:
+        known = {s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions()}
+        if current is not None and current not in known:
+            raise StateConfigError(
+                f"the state database is at schema {current}, newer than this syncengine "
+                f"knows; upgrade syncengine or point {source} at another database"
+            )
+        command.upgrade(cfg, "head")
+    _check_tables(engine, source)
+
+
+def _check_tables(engine: Engine, source: str) -> None:
+    """A database whose schema version is current but which lacks a table (dropped by
+    hand, restored in part) is refused at open, naming the tables, rather than failing
+    with "no such table" halfway through a run. One catalog query per open."""
+    from sqlmodel import SQLModel
+
+    import state.models  # noqa: F401 - registers the tables with the metadata
+
+    with engine.connect() as conn:
+        present = set(inspect(conn).get_table_names())
+    missing = sorted(set(SQLModel.metadata.tables) - present)
+    if missing:
+        tables = ", ".join(missing)
         raise StateConfigError(
-            f"the state database is at schema {current}, newer than this syncengine "
-            f"knows; upgrade syncengine or point {source} at another database"
+            f"the state database {engine.url.render_as_string(hide_password=True)} "
+            f"({source}) has no {tables} table"
+            f"{'s' if len(missing) > 1 else ''}, though its schema version is current: it "
+            f"was changed outside syncengine. Restore it from a backup, or point {source} "
+            "at a new database (a first run there links the two sides again by their match "
+            "keys, without duplicates)"
         )
-    command.upgrade(cfg, "head")

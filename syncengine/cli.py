@@ -148,6 +148,21 @@ def _errors() -> Iterator[None]:
     except SyncError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, emoji=False)
         raise typer.Exit(1) from None
+    except Exception as exc:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if not isinstance(exc, SQLAlchemyError):
+            raise
+        # The database failing under a command (a server restarted, a disk full): what
+        # the driver said, not a traceback; a rerun settles what a run left in flight.
+        said = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        err.print(
+            f"[bold red]error:[/] the state database failed: {escape(said)}; run the "
+            "command again once it is back (a rerun settles what a run left in flight)",
+            highlight=False,
+            emoji=False,
+        )
+        raise typer.Exit(1) from None
 
 
 def _load(cfg: str | None) -> config_mod.Config:

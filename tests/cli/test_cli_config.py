@@ -351,3 +351,23 @@ def test_keep_history_prunes_old_runs_from_the_cli(cli: Invoke, project: Project
     assert cli("run", "--config", config).exit_code == 0
     with project.store() as store:
         assert len(store.runs("main")) == 2  # the three aged runs went; the last two stay
+
+
+def test_a_state_database_failing_under_a_command_is_named_not_a_traceback(
+    cli: Invoke, seeded: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from state.store import Store
+
+    assert cli("run", "--config", seeded.config).exit_code == 0
+
+    def gone(*args: object, **kwargs: object) -> None:
+        raise OperationalError("SELECT", {}, Exception("server closed the connection\ndetail"))
+
+    monkeypatch.setattr(Store, "runs", gone)
+    result = cli("history", "--config", seeded.config)
+    assert result.exit_code == 1
+    out = flat(result.output)
+    assert "error: the state database failed: server closed the connection; run the" in out
+    assert "Traceback" not in result.output

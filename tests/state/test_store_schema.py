@@ -231,3 +231,18 @@ def test_a_url_whose_ssl_settings_the_server_refuses_is_a_config_error() -> None
     said = "connection failed: server does not support SSL, but SSL was required"
     refused = _postgres_open_error(url, said, "[state] url")
     assert isinstance(refused, StateConfigError) and "set sslmode=prefer" in str(refused)
+
+
+def test_a_current_schema_missing_a_table_is_refused_at_open_naming_it(state_url: str) -> None:
+    Store(state_url).close()
+    engine = make_engine(state_url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE links"))
+        conn.execute(text("DROP TABLE revisits"))
+    engine.dispose()
+    with pytest.raises(StateConfigError) as refused:
+        Store(state_url)
+    message = str(refused.value)
+    assert "has no links, revisits tables, though its schema version is current" in message
+    assert "Restore it from a backup, or point [state] url at a new database" in message
+    assert refused.value.exit_code == 2
