@@ -169,6 +169,10 @@ class Store:
             self.engine.dispose()
             raise
         self._dialect = self.engine.dialect.name
+        dbapi = self.engine.dialect.dbapi
+        self._driver_error: type[Exception] = dbapi.Error if dbapi is not None else SQLAlchemyError
+        """What the driver raises itself, past SQLAlchemy (the hot reads go straight to
+        it): a ``StateError`` like the rest, not a traceback."""
         self._mark = "?" if self._dialect == "sqlite" else "%s"
         """The driver's parameter mark, for the hot statements sent to it directly."""
         self._checkpointer: threading.Thread | None = None
@@ -194,6 +198,48 @@ class Store:
         )
         self._checkpointer.start()
 
+    def after_run(self, written: int) -> None:
+        """What keeps the next run as fast as this one, after a run that wrote
+        ``written`` records: SQLite folds its log into the database (on a thread),
+        PostgreSQL refreshes the statistics of the tables it grew (``refresh_statistics``)."""
+        if self._dialect == "sqlite":
+            self.checkpoint_in_background()
+        else:
+            self.refresh_statistics(written)
+
+    def refresh_statistics(self, written: int) -> list[str]:
+        """ANALYZE the base, link and journal tables where ``written`` rows are more than
+        a tenth of what the planner thinks they hold; returns their names.
+
+        Without it, a table filled by a first sync keeps an empty table's statistics
+        until autovacuum gets to it (never, where it is off): the planner then finds a
+        base row by the key index and a filter over the whole entity instead of by its
+        primary key, and the second sync of 100,000 contacts took 191 s instead of 0.9 s.
+        The planner's own estimate (``reltuples``) is read, not the statistics views,
+        whose counts lag the writes of the last second."""
+        if self._dialect != "postgresql":
+            return []
+        names = [SIDE_RECORDS.name, LINKS.name, JOURNAL.name]
+        try:
+            with self.engine.connect() as conn:
+                believed: dict[str, float] = {
+                    str(name): float(tuples)
+                    for name, tuples in conn.exec_driver_sql(
+                        "SELECT relname, reltuples FROM pg_class WHERE relname = ANY(%s) "
+                        "AND relnamespace = current_schema()::regnamespace",
+                        (names,),
+                    )
+                }
+                stale = sorted(
+                    n for n in names if written > 500 + max(believed.get(n, 0.0), 0.0) / 10
+                )
+                for name in stale:
+                    conn.exec_driver_sql(f'ANALYZE "{name}"')
+                conn.commit()
+        except SQLAlchemyError:
+            return []  # only an optimisation: autovacuum analyses the tables as well
+        return stale
+
     def checkpoint(self) -> None:
         """Fold SQLite's write-ahead log into the database after a run, so the next run's
         small commits do not pay for this run's large ones."""
@@ -212,7 +258,7 @@ class Store:
         try:
             with self.engine.begin() as conn:
                 yield conn
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, self._driver_error) as exc:
             raise StateError(f"state database error: {exc}") from exc
 
     @contextmanager
@@ -220,7 +266,7 @@ class Store:
         try:
             with self.engine.connect() as conn:
                 yield conn
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, self._driver_error) as exc:
             raise StateError(f"state database error: {exc}") from exc
 
     def _upsert(

@@ -488,6 +488,7 @@ class SyncEngine:
     def _run_locked(self, lease: Lease, started: datetime, force: bool) -> RunReport:
         run_id = self.store.start_run(self.connection, "run")
         self.run_started(run_id)
+        planned = 0
         try:
             built_with, now = self._sides()
             changed = side_changed_refusal(self.connection, built_with, now)
@@ -516,6 +517,7 @@ class SyncEngine:
                 clock=self.clock,
             )
             t0 = time.perf_counter()
+            planned = len(prepared.plan.operations)
             outcomes = applier.apply(prepared)
             self.timings["apply"] = time.perf_counter() - t0
             lease.check()
@@ -562,7 +564,7 @@ class SyncEngine:
             self.store.finish_run(run_id, status, {}, error=str(exc))
             raise
         finally:
-            self.store.checkpoint_in_background()
+            self.store.after_run(written=planned)
 
     def _sides(self) -> tuple[dict[Side, str], dict[Side, str]]:
         """The identity of each side the state was built with, and of each side now."""

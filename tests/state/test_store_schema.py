@@ -246,3 +246,18 @@ def test_a_current_schema_missing_a_table_is_refused_at_open_naming_it(state_url
     assert "has no links, revisits tables, though its schema version is current" in message
     assert "Restore it from a backup, or point [state] url at a new database" in message
     assert refused.value.exit_code == 2
+
+
+def test_a_table_dropped_under_an_open_store_is_a_state_error(state_url: str) -> None:
+    """The hot reads go to the driver past SQLAlchemy: its own errors are StateErrors
+    too (a message naming the database's complaint), not a driver traceback."""
+    store = Store(state_url)
+    try:
+        engine = make_engine(state_url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE side_records"))
+        engine.dispose()
+        with pytest.raises(StateError, match=r"state database error: .*side_records"):
+            store.fingerprints("c", "a", "contact", ["x1"])
+    finally:
+        store.close()
