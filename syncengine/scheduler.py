@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from rich.console import Console
@@ -138,7 +138,7 @@ def run_scheduler(config: Config, *, once: bool = False) -> int:
         signal.signal(signal.SIGTERM, _stop_once)
         results = [run_connection(config, n, stop) for n in sorted(scheduled) if not stop.is_set()]
         return 0 if all(r in ("ok", "busy") for r in results) else 1
-    scheduler = BlockingScheduler(
+    scheduler = BackgroundScheduler(
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
     )
     last = _last_started(config, sorted(scheduled))
@@ -159,23 +159,37 @@ def run_scheduler(config: Config, *, once: bool = False) -> int:
         )
         _console().print(f"{name}: {conn.schedule}" + (f"; {_when(first, now)}" if first else ""))
 
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        # Not shut down here: the handler runs on the main thread wherever the signal
-        # caught it, maybe holding the scheduler's event lock, which the job thread
-        # needs to finish; waiting for that job here then never returned (seen once
-        # in CI). A thread of its own waits for the run in flight instead.
-        stop.set()
-        if not stopping:
-            stopping.append(threading.Thread(target=scheduler.shutdown, name="schedule-stop"))
-            stopping[0].start()
-
-    stopping: list[threading.Thread] = []
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
     # A scheduler that will not stop can say where each thread is: kill -USR1 PID
     # prints every thread's stack to stderr (and the scheduler goes on).
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    scheduler.start()
-    for thread in stopping:
-        thread.join()  # the run in flight has settled its journal
+    signum = _run_until_signalled(scheduler)
+    _console().print(f"{signal.Signals(signum).name}: stopping after the run in flight")
+    stop.set()  # the run in flight stops at its next clean point
+    scheduler.shutdown(wait=True)  # and has settled its journal when this returns
+    _drain(STOP_SIGNALS)
     return 0
+
+
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+
+
+def _run_until_signalled(scheduler: BackgroundScheduler) -> int:
+    """Start the scheduler and wait, on the main thread, for SIGTERM or SIGINT.
+
+    The signals are blocked before any scheduler thread exists (threads inherit the
+    mask) and taken with ``sigwait``. A Python signal handler instead needs the
+    signal delivered to the main thread: the kernel may hand it to a job thread,
+    and the main thread, asleep in an untimed wait, then never ran the handler; a
+    SIGTERM was lost so in CI.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    scheduler.start()
+    return signal.sigwait(STOP_SIGNALS)
+
+
+def _drain(signals: frozenset[signal.Signals]) -> None:
+    """Take any second stop signal that came during the shutdown, then unblock: it was
+    already answered, and unblocked it would raise KeyboardInterrupt on the way out."""
+    while signal.sigtimedwait(signals, 0) is not None:
+        pass
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)

@@ -44,9 +44,7 @@ def _start_schedule(config: Path) -> subprocess.Popen[str]:
     )
 
 
-def test_sigterm_stops_at_a_clean_point_and_the_next_run_converges(
-    cli: Invoke, tmp_path: Path
-) -> None:
+def _big_scheduled_pair(tmp_path: Path) -> Path:
     a = tmp_path / "a.jsonl"
     a.write_text(
         "".join(
@@ -63,7 +61,12 @@ def test_sigterm_stops_at_a_clean_point_and_the_next_run_converges(
         '[connections.main.b]\nadapter = "jsonl"\npath = "b.jsonl"\n',
         encoding="utf-8",
     )
-    db = tmp_path / "syncengine.db"
+    return config
+
+
+def _signal_while_applying(config: Path, *signals: signal.Signals) -> str:
+    """Start the scheduler, wait until its first run is applying, send the signals."""
+    db = config.parent / "syncengine.db"
     proc = _start_schedule(config)
     try:
         deadline = time.monotonic() + 90
@@ -71,12 +74,23 @@ def test_sigterm_stops_at_a_clean_point_and_the_next_run_converges(
             assert proc.poll() is None, proc.communicate()[0]
             assert time.monotonic() < deadline, "the scheduled run never started"
             time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
+        for signum in signals:
+            proc.send_signal(signum)
         out, _ = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, out
+    return out
+
+
+def test_sigterm_stops_at_a_clean_point_and_the_next_run_converges(
+    cli: Invoke, tmp_path: Path
+) -> None:
+    config = _big_scheduled_pair(tmp_path)
+    db = tmp_path / "syncengine.db"
+    out = _signal_while_applying(config, signal.SIGTERM)
+    assert "SIGTERM: stopping after the run in flight" in out
     statuses = _journal(db)
     assert "pending" not in statuses, statuses  # every journaled op was settled
     with sqlite3.connect(db) as conn:
@@ -93,6 +107,16 @@ def test_sigterm_stops_at_a_clean_point_and_the_next_run_converges(
         json.loads(line)["email"] for line in (tmp_path / "b.jsonl").read_text().splitlines()
     ]
     assert len(b_emails) == N == len(set(b_emails))
+
+
+def test_ctrl_c_twice_stops_as_once_without_a_traceback(tmp_path: Path) -> None:
+    """A second Ctrl-C while the run in flight settles is already answered: the
+    scheduler still lets that run settle its journal, and exits 0 without a traceback."""
+    config = _big_scheduled_pair(tmp_path)
+    out = _signal_while_applying(config, signal.SIGINT, signal.SIGINT)
+    assert "SIGINT: stopping after the run in flight" in out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+    assert "pending" not in _journal(tmp_path / "syncengine.db")
 
 
 def _runs(db: Path) -> list[str]:
