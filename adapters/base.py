@@ -119,6 +119,10 @@ class AdapterContext:
     """The connection's region for phone numbers written without a country code
     (``default_region``): a side that keeps phones in E.164 writes them read with it,
     as the engine's match keys are."""
+    state_dir: Path | None = None
+    """The folder of the state database when it is a SQLite file (None for a server):
+    a side that names itself by a path (``Identified``) names a path under it relative
+    to it, so a project folder moved whole (config, files and state) is the same sides."""
 
 
 @runtime_checkable

@@ -13,11 +13,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from adapters.base import Adapter, AdapterContext, CallRecord
 from adapters.registry import open_adapter
 from state.store import Store
+from state.url import sqlite_path
 from syncengine.config import Config, ConnectionConfig
 from syncengine.engine import SyncEngine
 from syncengine.errors import ConfigError, LockedError, SecretError
@@ -177,8 +179,15 @@ def open_side(
         vault=StoreVault(store, conn.name),
         http_transport=transport,
         default_region=conn.policy.default_region,
+        state_dir=_state_dir(store.url),
     )
     return open_adapter(side_cfg.adapter, side_cfg.settings, context), audit
+
+
+def _state_dir(url: str) -> Path | None:
+    """The folder of a SQLite state file, which moves with the project it sits in."""
+    path = sqlite_path(url)
+    return None if path is None else path.resolve().parent
 
 
 def _open_sides(

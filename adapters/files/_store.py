@@ -386,6 +386,9 @@ class FileAdapter(ABC, Generic[D]):
     file_kind: str = "file"
     immediate_changes = True
     """Its change feed is its own writes, known the moment they are written."""
+    state_dir: Path | None = None
+    """``AdapterContext.state_dir`` (``from_settings`` sets it): the identity of a file
+    under it is its path relative to it."""
 
     def __init__(
         self,
@@ -535,7 +538,10 @@ class FileAdapter(ABC, Generic[D]):
         return row.record if row.record.entity == entity else None
 
     def identity(self) -> str:
-        return f"{self.name} file {self.path.absolute()}"
+        path = self.path.resolve()
+        if self.state_dir is not None and path.is_relative_to(self.state_dir):
+            return f"{self.name} file {path.relative_to(self.state_dir)} in the state's folder"
+        return f"{self.name} file {path}"
 
     def location(self) -> str:
         if self.path.exists():

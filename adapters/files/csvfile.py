@@ -166,7 +166,9 @@ class CsvAdapter(FileAdapter[CsvDocument]):
         if problems:
             raise ConfigError(problems, f"connection {context.connection!r}, side {context.side}")
         path = resolve_path(settings, context, adapter="csv", example=EXAMPLE)
-        return cls(path, delimiter=delimiter, columns=columns)
+        adapter = cls(path, delimiter=delimiter, columns=columns)
+        adapter.state_dir = context.state_dir
+        return adapter
 
     # -- reading ---------------------------------------------------------------------------
     def _parse(self, text: str) -> CsvDocument:

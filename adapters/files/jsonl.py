@@ -87,7 +87,9 @@ class JsonlAdapter(FileAdapter[Document]):
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], context: AdapterContext) -> JsonlAdapter:
         """Settings: ``path`` (required; relative to the config's directory)."""
-        return cls(resolve_path(settings, context, adapter="jsonl", example=EXAMPLE))
+        adapter = cls(resolve_path(settings, context, adapter="jsonl", example=EXAMPLE))
+        adapter.state_dir = context.state_dir
+        return adapter
 
     def _parse(self, text: str) -> Document:
         doc = Document()
