@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +38,7 @@ from syncengine.errors import (
     UsageError,
     UserError,
 )
+from syncengine.interrupt import stop_on_signals
 from syncengine.models import ENTITIES, SIDES, RunReport, Side
 from syncengine.normalize import is_valid_email
 from syncengine.render._common import DELETED, NOTHING_CHANGED, plural, run_summary
@@ -52,6 +53,7 @@ from syncengine.values import (
 if TYPE_CHECKING:
     from state.store import Store
     from syncengine.engine import SyncEngine
+    from syncengine.runtime import Session
 
 app = typer.Typer(
     add_completion=False,
@@ -234,17 +236,10 @@ def _run(
         config = _load(cfg)
         session = open_session(config, connection)
         try:
-            if progress and not dry_run and fmt == "text" and console.is_terminal:
-                from rich.progress import Progress
-
-                with Progress(console=console, transient=True) as bar:
-                    task = bar.add_task(f"syncing {session.conn.name}", total=None)
-                    session.engine.progress = lambda done, total: bar.update(
-                        task, completed=done, total=total
-                    )
-                    report = session.engine.run(dry_run=dry_run, force=force)
-            else:
-                report = session.engine.run(dry_run=dry_run, force=force)
+            with stop_on_signals() if not dry_run else nullcontext(None) as stop:
+                if stop is not None:
+                    session.engine.should_stop = stop
+                report = _run_engine(session, dry_run=dry_run, force=force, fmt=fmt, bar=progress)
             ids = session.store.open_conflict_ids(session.conn.name)
         finally:
             session.close()
@@ -253,7 +248,35 @@ def _run(
             write_file(report_path, _render(report, report_format(report_path), ids), "--report")
             err.print(f"report written to {report_path}", highlight=False)
         _say_refused(report)
+        if stop is not None and stop.exit_code is not None:
+            _say_stopped(report)
+            return stop.exit_code
         return _exit_code(report)
+
+
+def _run_engine(session: Session, *, dry_run: bool, force: bool, fmt: str, bar: bool) -> RunReport:
+    """The run, with a progress bar where a person watches a text report."""
+    if not (bar and not dry_run and fmt == "text" and console.is_terminal):
+        return session.engine.run(dry_run=dry_run, force=force)
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"syncing {session.conn.name}", total=None)
+        session.engine.progress = lambda done, total: progress.update(
+            task, completed=done, total=total
+        )
+        return session.engine.run(dry_run=dry_run, force=force)
+
+
+def _say_stopped(report: RunReport) -> None:
+    from syncengine.apply import STOPPED_BEFORE
+
+    ran = sum(1 for o in report.outcomes if o.error != STOPPED_BEFORE)
+    err.print(
+        f"[yellow]stopped:[/] {ran} of {len(report.plan.operations)} operations ran; "
+        "the next run plans the rest",
+        highlight=False,
+    )
 
 
 OUTPUT_FORMATS = ("text", "json", "md", "html")
