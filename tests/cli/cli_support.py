@@ -7,6 +7,7 @@ and edits the two side files the way a user would (whole JSON lines).
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -95,3 +96,37 @@ class Project:
 def flat(text: str) -> str:
     """Text with runs of whitespace collapsed, for matching messages rich may wrap."""
     return " ".join(text.split())
+
+
+def big_jsonl_pair(folder: Path, n: int, *, schedule: str | None = None) -> Path:
+    """A config over ``n`` contacts in ``a.jsonl`` and an empty ``b.jsonl``: a first sync
+    long enough (several chunks) to be caught applying. Returns the config's path."""
+    (folder / "a.jsonl").write_text(
+        "".join(
+            json.dumps({"id": f"c{i}", "email": f"p{i}@example.com", "first_name": f"P{i}"}) + "\n"
+            for i in range(n)
+        ),
+        encoding="utf-8",
+    )
+    (folder / "b.jsonl").write_text("", encoding="utf-8")
+    config = folder / "syncengine.toml"
+    config.write_text(
+        "[connections.main]\n"
+        + (f'schedule = "{schedule}"\n' if schedule else "")
+        + '[connections.main.a]\nadapter = "jsonl"\npath = "a.jsonl"\n'
+        '[connections.main.b]\nadapter = "jsonl"\npath = "b.jsonl"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+def journal_counts(db: Path) -> dict[str, int]:
+    """Journal rows by status, read beside a running process ({} before it has any)."""
+    if not db.exists():
+        return {}
+    with sqlite3.connect(db) as conn:
+        try:
+            rows = conn.execute("SELECT status, count(*) FROM journal GROUP BY status").fetchall()
+        except sqlite3.OperationalError:
+            return {}
+    return dict(rows)

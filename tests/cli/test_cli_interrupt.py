@@ -16,41 +16,11 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_support import Invoke
+from cli_support import Invoke, big_jsonl_pair, journal_counts
 
 pytestmark = pytest.mark.e2e
 
 N = 20_000  # a first sync long enough (seconds) to be caught applying
-
-
-def _project(tmp_path: Path) -> Path:
-    (tmp_path / "a.jsonl").write_text(
-        "".join(
-            json.dumps({"id": f"c{i}", "email": f"p{i}@example.com", "first_name": f"P{i}"}) + "\n"
-            for i in range(N)
-        ),
-        encoding="utf-8",
-    )
-    (tmp_path / "b.jsonl").write_text("", encoding="utf-8")
-    config = tmp_path / "syncengine.toml"
-    config.write_text(
-        "[connections.main]\n"
-        '[connections.main.a]\nadapter = "jsonl"\npath = "a.jsonl"\n'
-        '[connections.main.b]\nadapter = "jsonl"\npath = "b.jsonl"\n',
-        encoding="utf-8",
-    )
-    return config
-
-
-def _journal(db: Path) -> dict[str, int]:
-    if not db.exists():
-        return {}
-    with sqlite3.connect(db) as conn:
-        try:
-            rows = conn.execute("SELECT status, count(*) FROM journal GROUP BY status").fetchall()
-        except sqlite3.OperationalError:
-            return {}
-    return dict(rows)
 
 
 def _run_and_signal(config: Path, *signals: signal.Signals) -> subprocess.CompletedProcess[str]:
@@ -65,7 +35,7 @@ def _run_and_signal(config: Path, *signals: signal.Signals) -> subprocess.Comple
     )
     try:
         deadline = time.monotonic() + 90
-        while sum(_journal(db).values()) == 0:
+        while sum(journal_counts(db).values()) == 0:
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the run never started applying"
             time.sleep(0.02)
@@ -99,11 +69,11 @@ def _converges(cli: Invoke, config: Path) -> None:
 def test_a_stop_signal_ends_the_run_at_a_clean_point(
     cli: Invoke, tmp_path: Path, signum: signal.Signals
 ) -> None:
-    config = _project(tmp_path)
+    config = big_jsonl_pair(tmp_path, N)
     db = tmp_path / "syncengine.db"
     done = _run_and_signal(config, signum)
     if done.returncode == 0:  # a machine fast enough to finish before the signal landed
-        assert _journal(db) == {"done": N}
+        assert journal_counts(db) == {"done": N}
     else:
         assert done.returncode == 128 + signum, done.stderr
         assert f"{signum.name}: stopping after the records in flight" in done.stderr
@@ -111,14 +81,14 @@ def test_a_stop_signal_ends_the_run_at_a_clean_point(
         assert "Outcomes:" in done.stdout  # the report of what it did
         assert "Traceback" not in done.stderr
         assert _status(db) == "stopped"
-        assert "pending" not in _journal(db)
+        assert "pending" not in journal_counts(db)
     _converges(cli, config)
 
 
 def test_a_second_ctrl_c_stops_at_once_and_the_next_run_settles_it(
     cli: Invoke, tmp_path: Path
 ) -> None:
-    config = _project(tmp_path)
+    config = big_jsonl_pair(tmp_path, N)
     done = _run_and_signal(config, signal.SIGINT, signal.SIGINT)
     if done.returncode != 0:
         assert done.returncode == 130, done.stderr

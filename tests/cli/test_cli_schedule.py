@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cli_support import Invoke
+from cli_support import Invoke, big_jsonl_pair, journal_counts
 
 from syncengine.scheduler import first_run_at
 
@@ -21,17 +21,6 @@ pytestmark = pytest.mark.e2e
 
 N = 4000  # enough contacts that a first sync spans several chunks of ops
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
-
-
-def _journal(db: Path) -> dict[str, int]:
-    if not db.exists():
-        return {}
-    with sqlite3.connect(db) as conn:
-        try:
-            rows = conn.execute("SELECT status, count(*) FROM journal GROUP BY status").fetchall()
-        except sqlite3.OperationalError:
-            return {}
-    return dict(rows)
 
 
 def _start_schedule(config: Path) -> subprocess.Popen[str]:
@@ -44,33 +33,13 @@ def _start_schedule(config: Path) -> subprocess.Popen[str]:
     )
 
 
-def _big_scheduled_pair(tmp_path: Path) -> Path:
-    a = tmp_path / "a.jsonl"
-    a.write_text(
-        "".join(
-            json.dumps({"id": f"c{i}", "email": f"p{i}@example.com", "first_name": f"P{i}"}) + "\n"
-            for i in range(N)
-        ),
-        encoding="utf-8",
-    )
-    (tmp_path / "b.jsonl").write_text("", encoding="utf-8")
-    config = tmp_path / "syncengine.toml"
-    config.write_text(
-        '[connections.main]\nschedule = "every 1s"\n'
-        '[connections.main.a]\nadapter = "jsonl"\npath = "a.jsonl"\n'
-        '[connections.main.b]\nadapter = "jsonl"\npath = "b.jsonl"\n',
-        encoding="utf-8",
-    )
-    return config
-
-
 def _signal_while_applying(config: Path, *signals: signal.Signals) -> str:
     """Start the scheduler, wait until its first run is applying, send the signals."""
     db = config.parent / "syncengine.db"
     proc = _start_schedule(config)
     try:
         deadline = time.monotonic() + 90
-        while sum(_journal(db).values()) == 0:  # wait until the first run is applying
+        while sum(journal_counts(db).values()) == 0:  # wait until the first run is applying
             assert proc.poll() is None, proc.communicate()[0]
             assert time.monotonic() < deadline, "the scheduled run never started"
             time.sleep(0.05)
@@ -87,11 +56,11 @@ def _signal_while_applying(config: Path, *signals: signal.Signals) -> str:
 def test_sigterm_stops_at_a_clean_point_and_the_next_run_converges(
     cli: Invoke, tmp_path: Path
 ) -> None:
-    config = _big_scheduled_pair(tmp_path)
+    config = big_jsonl_pair(tmp_path, N, schedule="every 1s")
     db = tmp_path / "syncengine.db"
     out = _signal_while_applying(config, signal.SIGTERM)
     assert "SIGTERM: stopping after the run in flight" in out
-    statuses = _journal(db)
+    statuses = journal_counts(db)
     assert "pending" not in statuses, statuses  # every journaled op was settled
     with sqlite3.connect(db) as conn:
         (first_status,) = conn.execute("SELECT status FROM runs ORDER BY id LIMIT 1").fetchone()
@@ -112,11 +81,11 @@ def test_sigterm_stops_at_a_clean_point_and_the_next_run_converges(
 def test_ctrl_c_twice_stops_as_once_without_a_traceback(tmp_path: Path) -> None:
     """A second Ctrl-C while the run in flight settles is already answered: the
     scheduler still lets that run settle its journal, and exits 0 without a traceback."""
-    config = _big_scheduled_pair(tmp_path)
+    config = big_jsonl_pair(tmp_path, N, schedule="every 1s")
     out = _signal_while_applying(config, signal.SIGINT, signal.SIGINT)
     assert "SIGINT: stopping after the run in flight" in out
     assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
-    assert "pending" not in _journal(tmp_path / "syncengine.db")
+    assert "pending" not in journal_counts(tmp_path / "syncengine.db")
 
 
 def _runs(db: Path) -> list[str]:
