@@ -1,4 +1,5 @@
-"""Ctrl-C or SIGTERM during ``syncengine run``: stop at the next clean point, once.
+"""Ctrl-C or SIGTERM during ``syncengine run`` (or ``schedule --once``): stop at the
+next clean point.
 
 Without it the first Ctrl-C killed the run where it stood, and the user saw nothing of
 what it had done: the journal made that safe, but not legible. Now the first signal

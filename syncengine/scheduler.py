@@ -18,8 +18,8 @@ from __future__ import annotations
 import faulthandler
 import signal
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from types import FrameType
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -31,6 +31,7 @@ from rich.markup import escape
 from syncengine.cli_io import console_for
 from syncengine.config import Config, parse_duration
 from syncengine.errors import LockedError, SafetyRefusal, SyncError
+from syncengine.interrupt import stop_on_signals
 from syncengine.render._common import NOTHING_CHANGED, run_summary
 
 
@@ -86,7 +87,8 @@ def _when(moment: datetime, now: datetime) -> str:
     return f"first run at {moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
-def run_connection(config: Config, name: str, stop: threading.Event | None = None) -> str:
+def run_connection(config: Config, name: str, stop: Callable[[], bool] | None = None) -> str:
+    """One run of ``name``, logged; ``stop`` says when to stop at a clean point."""
     from syncengine.runtime import open_session
 
     try:
@@ -96,7 +98,7 @@ def run_connection(config: Config, name: str, stop: threading.Event | None = Non
         return "error"
     try:
         if stop is not None:
-            session.engine.should_stop = stop.is_set
+            session.engine.should_stop = stop
         report = session.engine.run()
         line = run_summary(report.summary()) or NOTHING_CHANGED
         _console().print(f"{name}: run {report.run_id}: {line}", markup=False)
@@ -129,15 +131,15 @@ def run_scheduler(config: Config, *, once: bool = False) -> int:
             f"not scheduled (no schedule set): {', '.join(unscheduled)}; "
             "`syncengine run NAME` syncs one by hand"
         )
-    stop = threading.Event()
-    if once:
-
-        def _stop_once(signum: int, _frame: FrameType | None) -> None:
-            stop.set()  # the run in flight stops at its next clean point
-
-        signal.signal(signal.SIGTERM, _stop_once)
-        results = [run_connection(config, n, stop) for n in sorted(scheduled) if not stop.is_set()]
+    if once:  # on this thread, stopped as `syncengine run` is
+        with stop_on_signals() as request:
+            results = [
+                run_connection(config, n, request) for n in sorted(scheduled) if not request()
+            ]
+        if request.exit_code is not None:
+            return request.exit_code
         return 0 if all(r in ("ok", "busy") for r in results) else 1
+    stop = threading.Event()
     scheduler = BackgroundScheduler(
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
     )
@@ -152,7 +154,7 @@ def run_scheduler(config: Config, *, once: bool = False) -> int:
         scheduler.add_job(
             run_connection,
             trigger_for(conn.schedule, first),
-            args=[config, name, stop],
+            args=[config, name, stop.is_set],
             id=name,
             name=name,
             **timing,

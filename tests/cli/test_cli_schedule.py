@@ -23,9 +23,9 @@ N = 4000  # enough contacts that a first sync spans several chunks of ops
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
 
-def _start_schedule(config: Path) -> subprocess.Popen[str]:
+def _start_schedule(config: Path, *options: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "syncengine.cli", "schedule", "--config", str(config)],
+        [sys.executable, "-m", "syncengine.cli", "schedule", *options, "--config", str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -33,10 +33,12 @@ def _start_schedule(config: Path) -> subprocess.Popen[str]:
     )
 
 
-def _signal_while_applying(config: Path, *signals: signal.Signals) -> str:
+def _signal_while_applying(
+    config: Path, *signals: signal.Signals, options: tuple[str, ...] = (), exits: int = 0
+) -> str:
     """Start the scheduler, wait until its first run is applying, send the signals."""
     db = config.parent / "syncengine.db"
-    proc = _start_schedule(config)
+    proc = _start_schedule(config, *options)
     try:
         deadline = time.monotonic() + 90
         while sum(journal_counts(db).values()) == 0:  # wait until the first run is applying
@@ -49,7 +51,7 @@ def _signal_while_applying(config: Path, *signals: signal.Signals) -> str:
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0, out
+    assert proc.returncode == exits, out
     return out
 
 
@@ -76,6 +78,14 @@ def test_sigterm_stops_at_a_clean_point_and_the_next_run_converges(
         json.loads(line)["email"] for line in (tmp_path / "b.jsonl").read_text().splitlines()
     ]
     assert len(b_emails) == N == len(set(b_emails))
+
+
+def test_schedule_once_stops_on_sigterm_as_run_does(tmp_path: Path) -> None:
+    # Five times the usual pair: the signal lands seconds before such a run could end.
+    config = big_jsonl_pair(tmp_path, 5 * N, schedule="every 1h")
+    out = _signal_while_applying(config, signal.SIGTERM, options=("--once",), exits=143)
+    assert "SIGTERM: stopping after the records in flight" in out
+    assert "pending" not in journal_counts(tmp_path / "syncengine.db")
 
 
 def test_ctrl_c_twice_stops_as_once_without_a_traceback(tmp_path: Path) -> None:
