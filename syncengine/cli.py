@@ -34,6 +34,7 @@ from syncengine.errors import (
     LockedError,
     NotFoundError,
     SafetyRefusal,
+    StoppedWhileReading,
     SyncError,
     UsageError,
     UserError,
@@ -239,7 +240,13 @@ def _run(
             with stop_on_signals() if not dry_run else nullcontext(None) as stop:
                 if stop is not None:
                     session.engine.should_stop = stop
-                report = _run_engine(session, dry_run=dry_run, force=force, fmt=fmt, bar=progress)
+                try:
+                    report = _run_engine(
+                        session, dry_run=dry_run, force=force, fmt=fmt, bar=progress
+                    )
+                except StoppedWhileReading as exc:
+                    err.print(f"[yellow]{escape(str(exc))}[/]", highlight=False)
+                    return stop.exit_code if stop and stop.exit_code else 1
             ids = session.store.open_conflict_ids(session.conn.name)
         finally:
             session.close()

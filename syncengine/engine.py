@@ -21,7 +21,12 @@ from adapters.base import Adapter, CallRecord, WriteCost, feeds_immediately, ide
 from state.store import Store
 from state.store import now as store_now
 from syncengine.apply import Applier
-from syncengine.errors import AdapterError, SideChangedRefusal, SideReadFailed
+from syncengine.errors import (
+    AdapterError,
+    SideChangedRefusal,
+    SideReadFailed,
+    StoppedWhileReading,
+)
 from syncengine.ingest import (
     BULK_LOOKUP_LIMIT,
     SideRead,
@@ -116,6 +121,11 @@ class SyncEngine:
                 adapter = self.adapter(side)
                 if entity not in adapter.capabilities().entities:
                     continue
+                if self.should_stop():  # a plan from part of the reads would be wrong
+                    raise StoppedWhileReading(
+                        f"stopped before reading side {side}'s {entity}s: nothing was "
+                        "written; the next run reads both sides again"
+                    )
                 cursor, last_full = cursors.get((side, entity), (None, None))
                 changed_parents = None
                 if entity in CHILD_ENTITIES:
@@ -560,7 +570,9 @@ class SyncEngine:
             )
             return report
         except BaseException as exc:
-            status = {3: "refused", 4: "lock lost"}.get(getattr(exc, "exit_code", 0), "failed")
+            status = getattr(exc, "run_status", None) or {3: "refused", 4: "lock lost"}.get(
+                getattr(exc, "exit_code", 0), "failed"
+            )
             self.store.finish_run(run_id, status, {}, error=str(exc))
             raise
         finally:

@@ -114,6 +114,13 @@ class LockLostError(LockedError):
     """This run's lease ran out (the process stalled) and another run took over."""
 
 
+class StoppedWhileReading(SyncError):
+    """A stop was asked for (Ctrl-C, SIGTERM) while the run read its sides: it stopped
+    before it planned, so it wrote nothing; the next run reads again."""
+
+    run_status = "stopped"
+
+
 class AdapterError(SyncError):
     """A side failed an operation. ``side`` and ``record_id`` name where, when known.
 

@@ -30,7 +30,7 @@ from rich.markup import escape
 
 from syncengine.cli_io import console_for
 from syncengine.config import Config, parse_duration
-from syncengine.errors import LockedError, SafetyRefusal, SyncError
+from syncengine.errors import LockedError, SafetyRefusal, StoppedWhileReading, SyncError
 from syncengine.interrupt import stop_on_signals
 from syncengine.render._common import NOTHING_CHANGED, run_summary
 
@@ -103,6 +103,9 @@ def run_connection(config: Config, name: str, stop: Callable[[], bool] | None = 
         line = run_summary(report.summary()) or NOTHING_CHANGED
         _console().print(f"{name}: run {report.run_id}: {line}", markup=False)
         return "ok"
+    except StoppedWhileReading as exc:
+        _console().print(f"[yellow]{name}: {escape(str(exc))}[/]")
+        return "stopped"
     except LockedError as exc:
         _console().print(f"[yellow]{name}: skipped, {escape(str(exc))}[/]")
         return "busy"

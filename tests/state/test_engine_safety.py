@@ -4,16 +4,18 @@ reads, crashed runs settled by the next one, and the lock lease (on both backend
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, update
 
+from adapters.base import Snapshot
 from adapters.memory import MemoryAdapter, SimulatedCrash
 from state.store import LOCKS, RUNS, Store
 from syncengine.engine import SyncEngine
-from syncengine.errors import LockLostError, MassDeleteRefusal
+from syncengine.errors import LockLostError, MassDeleteRefusal, StoppedWhileReading
 from syncengine.locking import Lease
-from syncengine.models import Record
+from syncengine.models import Entity, Record
 
 
 def seeded(n: int) -> tuple[MemoryAdapter, MemoryAdapter]:
@@ -187,6 +189,31 @@ def test_a_create_that_landed_before_a_crash_is_found_by_the_key_it_was_sent_wit
     assert sorted(str(r.fields["email"]) for r in a.records("contact").values()) == emails_b
     assert store.quarantined("conn") == [] and store.open_conflicts("conn") == []
     assert engine.run(dry_run=True).plan.operations == ()
+
+
+def test_a_stop_request_while_reading_stops_before_planning(store: Store) -> None:
+    """A stop asked for while the sides are read (a large remote side takes minutes):
+    the run stops before its next read instead of planning from part of the reads,
+    writes nothing, keeps the cursors, and is recorded as stopped."""
+    a, b = seeded(5)
+    reads: list[str] = []
+
+    class StopAfterFirstRead(MemoryAdapter):
+        def snapshot(self, entity: Entity, **kwargs: Any) -> Snapshot:
+            reads.append(entity)
+            return super().snapshot(entity, **kwargs)
+
+    a = StopAfterFirstRead(id_prefix="a")
+    for i in range(5):
+        a.put(Record("contact", f"a{i}", {"email": f"p{i}@example.com"}))
+    engine = SyncEngine(store, "conn", a, b, should_stop=lambda: bool(reads))
+    with pytest.raises(StoppedWhileReading, match="stopped before reading side b's contacts"):
+        engine.run()
+    assert store.runs("conn")[0]["status"] == "stopped"
+    assert b.records("contact") == {} and store.cursors("conn") == {}
+    engine.should_stop = lambda: False
+    assert len(engine.run().outcomes) == 5
+    assert len(b.records("contact")) == 5
 
 
 def test_a_resolution_the_stopped_run_did_not_reach_stays_for_the_next_run(

@@ -7,11 +7,13 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import replace
 
+import pytest
+
 from adapters.base import Snapshot
 from adapters.memory import MemoryAdapter
 from state.store import Store
-from syncengine.engine import SyncEngine
-from syncengine.errors import DuplicateOnSide
+from syncengine.engine import Prepared, SyncEngine
+from syncengine.errors import DuplicateOnSide, StoppedWhileReading
 from syncengine.models import Entity, OpStatus, Record
 
 
@@ -79,9 +81,23 @@ def test_a_dry_run_or_a_stopped_run_keeps_the_revisit(store: Store) -> None:
     b.lagging.clear()
     preview = engine.run(dry_run=True)
     assert {op.side for op in preview.plan.operations} == {"a", "b"}
-    engine.should_stop = lambda: True  # a stop request before the first chunk
+    engine.should_stop = lambda: True  # a stop request while the sides are read
+    with pytest.raises(StoppedWhileReading):
+        engine.run()
+    assert len(store.revisits("c")) == 2
+    read = engine.prepare
+    planned: list[bool] = []
+
+    def prepare_then_stop() -> Prepared:
+        prepared = read()
+        planned.append(True)
+        return prepared
+
+    engine.prepare = prepare_then_stop  # type: ignore[method-assign]
+    engine.should_stop = lambda: bool(planned)  # a stop request before the first chunk
     engine.run()
     assert len(store.revisits("c")) == 2
+    engine.prepare = read  # type: ignore[method-assign]
     engine.should_stop = lambda: False
     engine.run()
     assert store.revisits("c") == []
