@@ -354,7 +354,7 @@ def run(
     ] = None,
     connection_option: ConnAlso = None,
 ) -> None:
-    """Reconcile both sides now."""
+    """Reconcile both sides now. Ctrl-C stops it after the records in flight (exit 130)."""
     name = _either(connection, connection_option)
     raise typer.Exit(_run(config, name, dry_run=dry_run, force=force, fmt=fmt, report_path=report))
 

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 class StopRequest:
@@ -55,10 +55,7 @@ def stop_on_signals() -> Iterator[StopRequest]:
     def handle(signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         if request.signum is not None:
-            if os.isatty(1):
-                os.write(1, b"\x1b[?25h")  # the progress bar hid the cursor: show it again
-            _say(f"{name}: stopped at once; the next run settles the records in flight")
-            os._exit(128 + signum)
+            exit_at_once(signum)
         request.signum = signum
         _say(
             f"{name}: stopping after the records in flight; the next run does the rest "
@@ -71,6 +68,17 @@ def stop_on_signals() -> Iterator[StopRequest]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def exit_at_once(signum: int) -> None:
+    """End the process now, for a second stop signal: what was in flight is left as a
+    kill -9 leaves it, for the next run to settle."""
+    if os.isatty(1):
+        os.write(1, b"\x1b[?25h")  # a progress bar hid the cursor: show it again
+    _say(
+        f"{signal.Signals(signum).name}: stopped at once; the next run settles the records in flight"
+    )
+    os._exit(128 + signum)
 
 
 def _say(text: str) -> None:

@@ -5,7 +5,8 @@ overlaps itself and missed runs collapse into one. A run in another process (a m
 ``syncengine run``) is excluded by the connection's lock in the state store, and the
 job just logs that it was busy. SIGTERM/SIGINT stop the scheduler; the run in flight
 finishes the record it is writing (its one to three ops), settles the journal of its
-chunk and stops, so the journal stays consistent and the next run does the rest.
+chunk and stops, so the journal stays consistent and the next run does the rest; a
+second signal ends the process at once, as kill -9 would.
 
 An interval schedule counts from the connection's last run, wherever it ran: a
 scheduler started (or restarted by a deploy) runs a connection whose interval has
@@ -31,7 +32,7 @@ from rich.markup import escape
 from syncengine.cli_io import console_for
 from syncengine.config import Config, parse_duration
 from syncengine.errors import LockedError, SafetyRefusal, StoppedWhileReading, SyncError
-from syncengine.interrupt import stop_on_signals
+from syncengine.interrupt import STOP_SIGNALS, exit_at_once, stop_on_signals
 from syncengine.render._common import NOTHING_CHANGED, run_summary
 
 
@@ -168,14 +169,20 @@ def run_scheduler(config: Config, *, once: bool = False) -> int:
     # prints every thread's stack to stderr (and the scheduler goes on).
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     signum = _run_until_signalled(scheduler)
-    _console().print(f"{signal.Signals(signum).name}: stopping after the run in flight")
+    name = signal.Signals(signum).name
+    _console().print(f"{name}: stopping after the run in flight ({name} again stops at once)")
     stop.set()  # the run in flight stops at its next clean point
-    scheduler.shutdown(wait=True)  # and has settled its journal when this returns
+    # Shut down (waiting for that run to settle its journal) on a thread of its own, so
+    # this one can take a second signal meanwhile: against a slow side a chunk's last
+    # record can take a while, and a second Ctrl-C means now.
+    stopping = threading.Thread(target=scheduler.shutdown, name="schedule-stop")
+    stopping.start()
+    while stopping.is_alive():
+        again = signal.sigtimedwait(STOP_SIGNALS, 0.1)
+        if again is not None:
+            exit_at_once(again.si_signo)
     _drain(STOP_SIGNALS)
     return 0
-
-
-STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 
 
 def _run_until_signalled(scheduler: BackgroundScheduler) -> int:
@@ -193,8 +200,8 @@ def _run_until_signalled(scheduler: BackgroundScheduler) -> int:
 
 
 def _drain(signals: frozenset[signal.Signals]) -> None:
-    """Take any second stop signal that came during the shutdown, then unblock: it was
-    already answered, and unblocked it would raise KeyboardInterrupt on the way out."""
+    """Take a stop signal that came as the shutdown ended, then unblock: unblocked, it
+    would raise KeyboardInterrupt on the way out."""
     while signal.sigtimedwait(signals, 0) is not None:
         pass
     signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
