@@ -91,9 +91,10 @@ def test_a_second_ctrl_c_stops_at_once_and_the_next_run_settles_it(
     config = big_jsonl_pair(tmp_path, N)
     done = _run_and_signal(config, signal.SIGINT, signal.SIGINT)
     if done.returncode != 0:
-        assert done.returncode == 130, done.stderr
+        # The second stopped it at once, or came after the run had stopped: while its
+        # report was printed (a plain Ctrl-C, 130) or as the process exited (killed by
+        # it, -2); never with a traceback.
+        assert done.returncode in (130, -signal.SIGINT), done.stderr
         assert "SIGINT: stopping after the records in flight" in done.stderr
-        # The second stopped it at once, or came after the run had stopped (while its
-        # report was printed, a plain Ctrl-C); never with a traceback.
         assert "Traceback" not in done.stderr, done.stderr
     _converges(cli, config)
