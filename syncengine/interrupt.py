@@ -11,8 +11,9 @@ Unwinding instead (a KeyboardInterrupt raised wherever the run stood) left a dat
 connection inside its transaction, and releasing the run's lock then failed with
 "database is locked", hiding what had happened.
 
-The run sees the request where it checks ``should_stop`` (before each record); the
-notice is printed at once, so a run still reading its sides says it heard.
+The run sees the request where it checks ``should_stop``: before each read of a side
+and before each record it writes. The notice is printed at once, so a run still deep
+in one long read says it heard.
 """
 
 from __future__ import annotations
