@@ -234,6 +234,15 @@ class Identified(Protocol):
     def identity(self) -> str: ...
 
 
+@runtime_checkable
+class Interruptible(Protocol):
+    """A side whose reads take many requests (a large GHL location's first read: minutes)
+    and can stop between two of them, raising ``ReadStopped``, once ``should_stop``
+    says so. The engine sets it for its reads only: a write in flight always finishes."""
+
+    def stop_reading_when(self, should_stop: Callable[[], bool]) -> None: ...
+
+
 def identity_of(adapter: Adapter) -> str:
     """A side's identity; a side that cannot name one is known by its adapter's name."""
     return adapter.identity() if isinstance(adapter, Identified) else adapter.name

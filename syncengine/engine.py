@@ -17,12 +17,20 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from adapters.base import Adapter, CallRecord, WriteCost, feeds_immediately, identity_of
+from adapters.base import (
+    Adapter,
+    CallRecord,
+    Interruptible,
+    WriteCost,
+    feeds_immediately,
+    identity_of,
+)
 from state.store import Store
 from state.store import now as store_now
 from syncengine.apply import Applier
 from syncengine.errors import (
     AdapterError,
+    ReadStopped,
     SideChangedRefusal,
     SideReadFailed,
     StoppedWhileReading,
@@ -54,6 +62,14 @@ from syncengine.plan import LinkedPair, SyncInput, reconcile
 from syncengine.policy import Policy
 from syncengine.recovery import recover_inflight_creates
 from syncengine.safety import SideStats, check_plan, guard_refusal, side_changed_refusal
+
+
+def _stopped(when: str, side: Side, entity: Entity) -> StoppedWhileReading:
+    return StoppedWhileReading(
+        f"stopped {when} side {side}'s {entity}s: nothing was written; the next run "
+        "reads both sides again"
+    )
+
 
 UNREADABLE_KEPT = 200
 """How many unreadable-record messages a run keeps in its summary (`syncengine quarantine`)."""
@@ -93,7 +109,9 @@ class SyncEngine:
     """Seconds spent per phase of the last run: read, plan, apply (for the bench)."""
     records_read: int = 0
     should_stop: Callable[[], bool] = lambda: False
-    """Checked before each record's ops: a stop request lets the record in flight finish,
+    """Checked before each read of a side, between the requests of a long read (an
+    ``Interruptible`` side), and before each record's ops: a stop request while reading
+    ends the run before it plans; while applying, it lets the record in flight finish,
     settles the chunk and ends the run there."""
     run_started: Callable[[int | None], None] = lambda run_id: None
     """Told each run's id (None for a plan), so audit rows can name their run."""
@@ -116,16 +134,34 @@ class SyncEngine:
         reads: dict[tuple[Side, Entity], SideRead] = {}
         stored_all: dict[tuple[Side, Entity], Stored] = {}
         full_had: dict[tuple[Side, Entity], int] = {}
+        self._reads_stop_when(self.should_stop)
+        try:
+            self._read_all(cursors, now, reads, stored_all, full_had)
+        finally:
+            self._reads_stop_when(lambda: False)  # the writes that follow always finish
+        self.records_read = sum(r.returned for r in reads.values())
+        t1 = time.perf_counter()
+        prepared = self._assemble(reads, stored_all)
+        prepared.stats = self._side_stats(prepared, full_had)
+        self.timings = {"read": t1 - t0, "plan": time.perf_counter() - t1}
+        return prepared
+
+    def _read_all(
+        self,
+        cursors: Mapping[tuple[str, str], tuple[str | None, datetime | None]],
+        now: datetime,
+        reads: dict[tuple[Side, Entity], SideRead],
+        stored_all: dict[tuple[Side, Entity], Stored],
+        full_had: dict[tuple[Side, Entity], int],
+    ) -> None:
+        """Read every entity of both sides into ``reads``, with their bases."""
         for entity in self.entities():
             for side in SIDES:
                 adapter = self.adapter(side)
                 if entity not in adapter.capabilities().entities:
                     continue
                 if self.should_stop():  # a plan from part of the reads would be wrong
-                    raise StoppedWhileReading(
-                        f"stopped before reading side {side}'s {entity}s: nothing was "
-                        "written; the next run reads both sides again"
-                    )
+                    raise _stopped("before reading", side, entity)
                 cursor, last_full = cursors.get((side, entity), (None, None))
                 changed_parents = None
                 if entity in CHILD_ENTITIES:
@@ -142,6 +178,8 @@ class SyncEngine:
                         changed_parents=changed_parents,
                         stored_parent_of=partial(self._parents, side, entity),
                     )
+                except ReadStopped as exc:
+                    raise _stopped("while reading", side, entity) from exc
                 except AdapterError as exc:
                     raise SideReadFailed(side, adapter.name, exc) from exc
                 went_along: set[str] = set()
@@ -167,12 +205,13 @@ class SyncEngine:
                         for rid, (_, linked, _) in stored.items()
                         if linked and rid not in went_along
                     )
-        self.records_read = sum(r.returned for r in reads.values())
-        t1 = time.perf_counter()
-        prepared = self._assemble(reads, stored_all)
-        prepared.stats = self._side_stats(prepared, full_had)
-        self.timings = {"read": t1 - t0, "plan": time.perf_counter() - t1}
-        return prepared
+
+    def _reads_stop_when(self, should_stop: Callable[[], bool]) -> None:
+        """Let sides whose reads take many requests stop between them (``Interruptible``)."""
+        for side in SIDES:
+            adapter = self.adapter(side)
+            if isinstance(adapter, Interruptible):
+                adapter.stop_reading_when(should_stop)
 
     def _side_stats(
         self, prepared: Prepared, full_had: Mapping[tuple[Side, Entity], int]

@@ -163,6 +163,13 @@ class RecordNotFound(PermanentAdapterError):
     kind = "not found"
 
 
+class ReadStopped(AdapterError):
+    """A side stopped a read between two of its requests: the run was asked to stop
+    (``Interruptible``)."""
+
+    kind = "stopped"
+
+
 class SideUnavailable(AdapterError):
     """Every further call to this side will fail the same way, whatever the record.
 

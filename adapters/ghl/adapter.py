@@ -67,6 +67,7 @@ from syncengine.errors import (
     DuplicateOnSide,
     MalformedRecord,
     PermanentAdapterError,
+    ReadStopped,
     RecordNotFound,
     RecordRejected,
     SecretError,
@@ -252,6 +253,8 @@ class GhlAdapter:
         self._rolling: dict[Entity, Position | None] = {}
         self._uncertain: set[str] = set()
         """Creates that may have landed although no response said so (see ``_create_once``)."""
+        self._stop_reading: Callable[[], bool] = _never
+        """Looked at before each request of a paged read (``Interruptible``)."""
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -360,6 +363,14 @@ class GhlAdapter:
         )
 
     # -- Protocol: reads ----------------------------------------------------------------------
+    def stop_reading_when(self, should_stop: Callable[[], bool]) -> None:
+        self._stop_reading = should_stop
+
+    def _next_page(self) -> None:
+        """Before another request of a paged read: stop here if the run was asked to."""
+        if self._stop_reading():
+            raise ReadStopped(f"GHL location {self.location_id}: read stopped between pages")
+
     def snapshot(
         self, entity: Entity, *, changed_parents: Collection[str] | None = None
     ) -> Snapshot:
@@ -769,6 +780,7 @@ class GhlAdapter:
     def _search_pages(self, filters: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         after: list[Any] | None = None
         while True:
+            self._next_page()
             page = self._search_page(filters, "dateUpdated", after, self.page_limit)
             yield from page
             if len(page) < self.page_limit or not page[-1].get("searchAfter"):
@@ -794,6 +806,7 @@ class GhlAdapter:
     def _list_pages(self, after: Position | None = None) -> Iterator[dict[str, Any]]:
         """The deprecated ``GET /contacts/``, in ``dateAdded`` order, after ``after``."""
         while True:
+            self._next_page()
             page, after = self._list_page(after, LIST_LIMIT)
             yield from page
             if after is None:
@@ -864,6 +877,7 @@ class GhlAdapter:
         problems: list[MalformedRecord] = []
         covered: set[str] = set()
         for contact_id in [*must, *window]:
+            self._next_page()
             try:
                 records.extend(self._read_children(entity, contact_id, problems))
             except RecordNotFound:
@@ -908,6 +922,7 @@ class GhlAdapter:
         """Up to ``limit`` positions from the list (100 a page) after ``after``."""
         out: list[Position] = []
         while len(out) < limit:
+            self._next_page()
             page, after = self._list_page(after, min(LIST_LIMIT, limit - len(out)))
             out += [(_added_ms(i), str(i["id"])) for i in page if i.get("id")]
             if after is None:
@@ -1148,3 +1163,7 @@ class _Secrets:
         if not text:
             self._problems.append(f'ghl: set {setting} for auth = "oauth"')
         return text
+
+
+def _never() -> bool:
+    return False
