@@ -3,9 +3,10 @@
 An adapter turns one system into canonical records (``syncengine.models.Record``) and
 back. What a side can do is data (``Capabilities``), not subclass hooks, so the core can
 plan around a read-only field or a side that cannot delete. Optional abilities are
-separate Protocols checked with ``isinstance``: ``Incremental`` (changes since a cursor)
-and ``KeyLookup`` (find records by match key, used to resolve an in-flight create after
-a crash). Adapters never touch the state store: whatever they need to persist (audit
+separate Protocols checked with ``isinstance``: ``Incremental`` (changes since a cursor),
+``KeyLookup`` (find records by match key, used to resolve an in-flight create after a
+crash), ``Identified`` (which records a side is, kept per connection) and
+``Interruptible`` (a long read that can stop between requests). Adapters never touch the state store: whatever they need to persist (audit
 rows, tokens) goes through the ``AdapterContext`` the engine hands them.
 """
 
