@@ -6,8 +6,9 @@ plan around a read-only field or a side that cannot delete. Optional abilities a
 separate Protocols checked with ``isinstance``: ``Incremental`` (changes since a cursor),
 ``KeyLookup`` (find records by match key, used to resolve an in-flight create after a
 crash), ``Identified`` (which records a side is, kept per connection) and
-``Interruptible`` (a long read that can stop between requests). Adapters never touch the state store: whatever they need to persist (audit
-rows, tokens) goes through the ``AdapterContext`` the engine hands them.
+``Interruptible`` (a long read that can stop between requests). Adapters never touch
+the state store: whatever they need to persist (audit rows, tokens) goes through the
+``AdapterContext`` the engine hands them.
 """
 
 from __future__ import annotations

@@ -63,14 +63,6 @@ from syncengine.policy import Policy
 from syncengine.recovery import recover_inflight_creates
 from syncengine.safety import SideStats, check_plan, guard_refusal, side_changed_refusal
 
-
-def _stopped(when: str, side: Side, entity: Entity) -> StoppedWhileReading:
-    return StoppedWhileReading(
-        f"stopped {when} side {side}'s {entity}s: nothing was written; the next run "
-        "reads both sides again"
-    )
-
-
 UNREADABLE_KEPT = 200
 """How many unreadable-record messages a run keeps in its summary (`syncengine quarantine`)."""
 
@@ -685,3 +677,11 @@ def _collector_paused() -> Iterator[None]:
 
 def _by_side(ra: SideRead, rb: SideRead) -> tuple[tuple[Side, SideRead], tuple[Side, SideRead]]:
     return (("a", ra), ("b", rb))
+
+
+def _stopped(when: str, side: Side, entity: Entity) -> StoppedWhileReading:
+    """The stop of a run asked to stop while it read its sides (see ``should_stop``)."""
+    return StoppedWhileReading(
+        f"stopped {when} side {side}'s {entity}s: nothing was written; the next run "
+        "reads both sides again"
+    )

@@ -76,9 +76,8 @@ def exit_at_once(signum: int) -> None:
     kill -9 leaves it, for the next run to settle."""
     if os.isatty(1):
         os.write(1, b"\x1b[?25h")  # a progress bar hid the cursor: show it again
-    _say(
-        f"{signal.Signals(signum).name}: stopped at once; the next run settles the records in flight"
-    )
+    name = signal.Signals(signum).name
+    _say(f"{name}: stopped at once; the next run settles the records in flight")
     os._exit(128 + signum)
 
 

@@ -14,9 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from ghl_world import LOCATION, World
+from ghl_world import LOCATION, World, seed_contacts
 
-from adapters.ghl.fake.state import iso_ms
 from adapters.ghl.rolling import DEFAULT_REQUEST_BUDGET, from_order, take_window
 from adapters.memory import MemoryAdapter
 from state.store import Store
@@ -25,28 +24,6 @@ from syncengine.models import FieldChange
 from syncengine.policy import Policy
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def seed_contacts(world: World, count: int) -> list[str]:
-    """Contacts put straight into the fake, one second apart in ``dateAdded``."""
-    loc = world.state.locations[LOCATION]
-    ids = []
-    for i in range(count):
-        cid = f"C{i:05d}"
-        when = iso_ms(world.clock.now - 86_400 + i)
-        loc.contacts[cid] = {
-            "id": cid,
-            "locationId": LOCATION,
-            "email": f"p{i}@example.com",
-            "firstName": f"P{i}",
-            "dateAdded": when,
-            "dateUpdated": when,
-            "tags": [],
-            "customFields": [],
-        }
-        world.state.index_contact(loc, cid)
-        ids.append(cid)
-    return ids
 
 
 def add_note(world: World, contact_id: str, body: str) -> None:

@@ -6,35 +6,13 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from ghl_world import LOCATION, World
+from ghl_world import LOCATION, World, seed_contacts
 
 from adapters.ghl.adapter import GhlAdapter
-from adapters.ghl.fake.state import iso_ms
 from syncengine.errors import ConfigError, RecordRejected
 from syncengine.models import FieldChange, Record
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def seed(world: World, count: int, **extra: object) -> list[str]:
-    loc = world.state.locations[LOCATION]
-    ids = []
-    for i in range(count):
-        cid = f"L{i:04d}"
-        when = iso_ms(world.clock.now - 10_000 + i)
-        loc.contacts[cid] = {
-            "id": cid,
-            "locationId": LOCATION,
-            "email": f"l{i}@example.com",
-            "dateAdded": when,
-            "dateUpdated": when,
-            "tags": [],
-            "customFields": [],
-            **extra,
-        }
-        world.state.index_contact(loc, cid)
-        ids.append(cid)
-    return ids
 
 
 def paths(world: World, start: int = 0) -> list[tuple[str, str]]:
@@ -42,7 +20,7 @@ def paths(world: World, start: int = 0) -> list[tuple[str, str]]:
 
 
 def test_the_list_reader_pages_with_start_after(world: World) -> None:
-    ids = seed(world, 250)
+    ids = seed_contacts(world, 250)
     adapter = world.adapter(reader="list")
     snap = adapter.snapshot("contact")
     assert snap.complete and sorted(r.id for r in snap.records) == ids
@@ -55,7 +33,7 @@ def test_the_list_reader_pages_with_start_after(world: World) -> None:
 
 
 def test_an_incremental_read_through_the_list_keeps_what_changed(world: World) -> None:
-    ids = seed(world, 120)
+    ids = seed_contacts(world, 120)
     adapter = world.adapter(reader="list")
     cursor = adapter.snapshot("contact").cursor or ""
     world.clock.sleep(600)  # past the overlap
@@ -79,7 +57,7 @@ class SearchDown(httpx.BaseTransport):
 
 
 def test_a_failing_search_falls_back_to_the_list(world: World) -> None:
-    ids = seed(world, 130)
+    ids = seed_contacts(world, 130)
 
     def session() -> GhlAdapter:
         return GhlAdapter.from_settings(
@@ -109,7 +87,7 @@ def test_reader_must_be_search_or_list(world: World) -> None:
 
 
 def test_contacts_of_a_business_page_with_skip(world: World) -> None:
-    members = seed(world, 130, businessId="biz-1")
+    members = seed_contacts(world, 130, businessId="biz-1")
     loc = world.state.locations[LOCATION]
     loc.contacts["other"] = {**loc.contacts[members[0]], "id": "other", "businessId": "biz-2"}
     adapter = world.adapter()

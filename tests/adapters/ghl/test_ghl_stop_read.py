@@ -7,8 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ghl_world import World
-from test_ghl_child_reads import seed_contacts
+from ghl_world import World, seed_contacts
 
 from adapters.memory import MemoryAdapter
 from state.store import Store
